@@ -1,0 +1,1 @@
+"""axonal: spiking neural networks on PyTorch."""

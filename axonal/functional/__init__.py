@@ -1,0 +1,1 @@
+"""Pure math: the only copy of every neuron, surrogate and coding equation."""

@@ -1,0 +1,120 @@
+"""Generic ``nn.Module`` over a registered neuron family.
+
+A layer holds a frozen parameter object and, for each name in ``learn``, an
+``nn.Parameter`` that replaces that field at every call. It holds no state: ``forward`` takes
+and returns it explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Generic, Sequence, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from axonal._validate import check_dt
+from axonal.functional.neurons import NeuronFamily
+from axonal.scan import ScanResult, check_sequence, multi_step
+
+__all__ = ["NeuronLayer"]
+
+S = TypeVar("S", bound=tuple[Tensor, ...])
+P = TypeVar("P")
+
+
+class NeuronLayer(nn.Module, Generic[S, P]):
+    """A population of spiking neurons of one family, run over time-major input.
+
+    Args:
+        params: the family's parameter object (``None``: its defaults).
+        dt: simulation step in seconds.
+        learn: names of parameter fields to make learnable (e.g. ``("tau_mem", "v_th")``).
+        shape: shape of each learnable parameter, e.g. ``(n,)`` for one value per neuron;
+            ``()`` (default) shares one value across the layer.
+        **overrides: parameter fields to change from ``params``, e.g. ``tau_mem=5e-3``.
+
+    Shapes:
+        forward: ``x [T, B, ...] -> (out [T, B, ...], state)``.
+        step: ``x [B, ...] -> (out [B, ...], state)``.
+    """
+
+    family: ClassVar[NeuronFamily[Any, Any]]
+
+    def __init__(
+        self,
+        params: P | None = None,
+        *,
+        dt: float = 1e-3,
+        learn: Sequence[str] = (),
+        shape: Sequence[int] = (),
+        **overrides: Any,
+    ) -> None:
+        super().__init__()
+        ptype = self.family.params_type
+        if params is None:
+            params = ptype(**overrides)
+        elif not isinstance(params, ptype):
+            raise TypeError(
+                f"params must be {ptype.__name__}, got {type(params).__name__}"
+            )
+        elif overrides:
+            params = dataclasses.replace(params, **overrides)
+        self.dt = check_dt(dt)
+        if self.family.check_dt is not None:
+            self.family.check_dt(params, self.dt)
+        self.base_params: P = params
+        if isinstance(learn, str):
+            raise TypeError(f"learn must be a sequence of field names, got the string {learn!r}")
+        fields = {f.name for f in dataclasses.fields(ptype)}
+        self.learn: tuple[str, ...] = tuple(learn)
+        shape = tuple(int(s) for s in shape)
+        for name in self.learn:
+            if name not in fields:
+                raise ValueError(
+                    f"learn names unknown parameter {name!r}; {ptype.__name__} has {sorted(fields)}"
+                )
+            value = getattr(params, name)
+            if isinstance(value, Tensor):
+                init = value.detach().clone().float().expand(shape).clone()
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                init = torch.full(shape, float(value))
+            else:
+                raise TypeError(f"parameter {name!r} is not numeric and cannot be learned")
+            self.register_parameter(name, nn.Parameter(init))
+
+    def params(self) -> P:
+        """The parameter object with the current values of the learnable fields."""
+        if not self.learn:
+            return self.base_params
+        values = {name: getattr(self, name) for name in self.learn}
+        return dataclasses.replace(self.base_params, **values)  # type: ignore[type-var]
+
+    def initial_state(self, x: Tensor) -> S:
+        """Resting state for a single-step input ``x [B, ...]``."""
+        state: S = self.family.initial_state(x, self.params())
+        return state
+
+    def run(self, x: Tensor, state: S | None = None, record: bool = False) -> ScanResult[S]:
+        """Run over ``x [T, B, ...]``; with ``record`` the result holds the state trace."""
+        result: ScanResult[S] = multi_step(
+            self.family.step, self.family.initial_state, x, state, self.params(), self.dt, record
+        )
+        return result
+
+    def forward(self, x: Tensor, state: S | None = None) -> tuple[Tensor, S]:
+        result = self.run(x, state)
+        return result.out, result.state
+
+    def step(self, x: Tensor, state: S | None = None) -> tuple[Tensor, S]:
+        """One step on ``x [B, ...]`` (for closed-loop use)."""
+        check_sequence(x, "x", min_rank=1)
+        params = self.params()
+        if state is None:
+            state = self.family.initial_state(x, params)
+        out, new_state = self.family.step(x, state, params, self.dt)
+        return out, new_state
+
+    def extra_repr(self) -> str:
+        learn = f", learn={self.learn}" if self.learn else ""
+        return f"{self.base_params!r}, dt={self.dt:g}{learn}"
