@@ -3,5 +3,16 @@
 from axonal.nn.container import Sequential, SequentialResult, TimeDistributed
 from axonal.nn.lif import LIF
 from axonal.nn.neuron import NeuronLayer
+from axonal.nn.neurons_linear import ALIF, IF, LI, CubaLIF
 
-__all__ = ["LIF", "NeuronLayer", "Sequential", "SequentialResult", "TimeDistributed"]
+__all__ = [
+    "ALIF",
+    "IF",
+    "LI",
+    "CubaLIF",
+    "LIF",
+    "NeuronLayer",
+    "Sequential",
+    "SequentialResult",
+    "TimeDistributed",
+]

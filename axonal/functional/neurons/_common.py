@@ -113,6 +113,8 @@ class NeuronFamily(Generic[S, P]):
         initial_state: ``initial_state(x_t, params) -> state`` for a single-step input ``x_t``.
         check_dt: optional ``check_dt(params, dt)`` raising ``ValueError`` where the
             integration scheme is unstable for that ``dt``.
+        positive: parameter fields that must stay > 0 (time constants, capacitances);
+            learnable ones are trained in log space so they cannot cross zero.
     """
 
     name: str
@@ -121,6 +123,7 @@ class NeuronFamily(Generic[S, P]):
     step: Callable[[Tensor, S, P, float], tuple[Tensor, S]]
     initial_state: Callable[[Tensor, P], S]
     check_dt: Callable[[P, float], None] | None = None
+    positive: tuple[str, ...] = ()
 
 
 _FAMILIES: dict[str, NeuronFamily[Any, Any]] = {}
