@@ -11,6 +11,14 @@ from axonal.functional.neurons._common import (
     get_family,
     register_family,
 )
+from axonal.functional.neurons.adex import (
+    ADEX_FAMILY,
+    AdExParams,
+    AdExState,
+    adex_initial_state,
+    adex_multi_step,
+    adex_step,
+)
 from axonal.functional.neurons.alif import (
     ALIF_FAMILY,
     ALIFParams,
@@ -34,6 +42,16 @@ from axonal.functional.neurons.if_ import (
     if_initial_state,
     if_multi_step,
     if_step,
+)
+from axonal.functional.neurons.izhikevich import (
+    IZHIKEVICH_FAMILY,
+    IzhikevichParams,
+    IzhikevichState,
+    izhikevich_initial_state,
+    izhikevich_multi_step,
+    izhikevich_paper_multi_step,
+    izhikevich_paper_step,
+    izhikevich_step,
 )
 from axonal.functional.neurons.li import (
     LI_FAMILY,
@@ -91,4 +109,18 @@ __all__ = [
     "li_initial_state",
     "li_multi_step",
     "li_step",
+    "IZHIKEVICH_FAMILY",
+    "IzhikevichParams",
+    "IzhikevichState",
+    "izhikevich_initial_state",
+    "izhikevich_multi_step",
+    "izhikevich_paper_multi_step",
+    "izhikevich_paper_step",
+    "izhikevich_step",
+    "ADEX_FAMILY",
+    "AdExParams",
+    "AdExState",
+    "adex_initial_state",
+    "adex_multi_step",
+    "adex_step",
 ]
