@@ -198,21 +198,24 @@ class StraightThrough(Surrogate):
         return self.slope * x
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Smoothed(Surrogate):
     """Replace the spike by the smooth primitive of ``base`` in the forward pass too.
 
     A network run with ``Smoothed(s)`` is an ordinary differentiable function; its exact
     gradient is what the surrogate path of ``s`` approximates. Used in tests (finite
-    differences) and for annealing schemes.
+    differences) and for annealing schemes. Note that the primitive is not always a 0..1
+    step (the fast sigmoid's runs from -1/k to 1/k).
     """
 
     base: Surrogate = FastSigmoid()
     name: ClassVar[str] = "smoothed"
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.base, Surrogate):
-            raise TypeError(f"base must be a Surrogate, got {type(self.base).__name__}")
+    def __init__(self, base: Surrogate = FastSigmoid()) -> None:
+        if not isinstance(base, Surrogate):
+            raise TypeError(f"base must be a Surrogate, got {type(base).__name__}")
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "slope", base.slope)
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.base.primitive(x)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, Sequence, TypeVar
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from axonal._validate import check_dt
 from axonal.functional.neurons import NeuronFamily
@@ -23,6 +24,16 @@ S = TypeVar("S", bound=tuple[Tensor, ...])
 P = TypeVar("P")
 
 
+class _Exp(nn.Module):
+    """Parametrisation ``raw -> exp(raw)`` for learnable positive parameters."""
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return torch.exp(raw)
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        return torch.log(value)
+
+
 class NeuronLayer(nn.Module, Generic[S, P]):
     """A population of spiking neurons of one family, run over time-major input.
 
@@ -30,6 +41,7 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         params: the family's parameter object (``None``: its defaults).
         dt: simulation step in seconds.
         learn: names of parameter fields to make learnable (e.g. ``("tau_mem", "v_th")``).
+            Fields the family lists as ``positive`` are trained in log space.
         shape: shape of each learnable parameter, e.g. ``(n,)`` for one value per neuron;
             ``()`` (default) shares one value across the layer.
         **overrides: parameter fields to change from ``params``, e.g. ``tau_mem=5e-3``.
@@ -82,6 +94,9 @@ class NeuronLayer(nn.Module, Generic[S, P]):
             else:
                 raise TypeError(f"parameter {name!r} is not numeric and cannot be learned")
             self.register_parameter(name, nn.Parameter(init))
+            if name in self.family.positive:
+                # trained in log space (right_inverse stores log(init)); reads give exp(raw) > 0
+                parametrize.register_parametrization(self, name, _Exp())
 
     def params(self) -> P:
         """The parameter object with the current values of the learnable fields."""
@@ -97,8 +112,11 @@ class NeuronLayer(nn.Module, Generic[S, P]):
 
     def run(self, x: Tensor, state: S | None = None, record: bool = False) -> ScanResult[S]:
         """Run over ``x [T, B, ...]``; with ``record`` the result holds the state trace."""
+        params = self.params()
+        if self.family.check_dt is not None:  # learned parameters may have moved since __init__
+            self.family.check_dt(params, self.dt)
         result: ScanResult[S] = multi_step(
-            self.family.step, self.family.initial_state, x, state, self.params(), self.dt, record
+            self.family.step, self.family.initial_state, x, state, params, self.dt, record
         )
         return result
 

@@ -30,10 +30,10 @@ from axonal.functional.neurons._common import (
     check_finite_scalar,
     check_positive,
     check_reset,
-    exp_decay,
     full_like,
     register_family,
 )
+from axonal.functional.neurons.li import leaky_membrane
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 from axonal.scan import ScanResult, multi_step
 
@@ -123,8 +123,7 @@ def lif_step(x: Tensor, state: LIFState, params: LIFParams, dt: float) -> tuple[
         returns: spikes ``[B, ...]`` (0/1) and the new state.
     """
     p = params
-    v_inf = p.v_leak + p.r * x
-    v = v_inf + (state.v - v_inf) * exp_decay(dt, p.tau_mem)
+    v = leaky_membrane(state.v, x, p.tau_mem, p.v_leak, p.r, dt)
     if p.t_ref > 0:
         remaining = torch.clamp(state.refractory - dt, min=0.0)
         active = remaining <= 0.5 * dt
@@ -156,5 +155,6 @@ LIF_FAMILY = register_family(
         state_type=LIFState,
         step=lif_step,
         initial_state=lif_initial_state,
+        positive=("tau_mem",),
     )
 )

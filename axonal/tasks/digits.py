@@ -1,0 +1,211 @@
+"""``axonal demo``: a spiking classifier for scikit-learn's 8x8 digits.
+
+Two codings of the same task:
+
+* ``rate``: each pixel (scaled to [0, 1]) is a Bernoulli spike train with that probability per
+  step; 64 -> Linear -> LIF (learnable per-neuron tau) -> Linear -> LI readout; the class is the
+  readout with the largest membrane maximum (loss: cross-entropy on the membrane maximum).
+* ``latency``: each pixel spikes once, brighter pixels earlier (linear time to first spike,
+  dark pixels silent); 64 -> Linear -> LIF -> Linear -> LIF; the class is the output neuron that
+  fires first (loss: cross-entropy on negative first-spike times).
+
+Data: the fixed split of :func:`axonal.data.load_digits_split` (1,347 train / 450 test).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from axonal._validate import check_int
+from axonal.data.digits import load_digits_split
+from axonal.functional import encode
+from axonal.functional.surrogate import ArcTan
+from axonal.nn import LI, LIF, Sequential, SequentialResult
+from axonal.train.checkpoint import save_checkpoint
+from axonal.train.losses import (
+    first_spike_cross_entropy,
+    first_spike_predict,
+    membrane_cross_entropy,
+)
+from axonal.train.loop import (
+    EpochLog,
+    Encoder,
+    Objective,
+    Predictor,
+    TrainConfig,
+    evaluate,
+    fit,
+    seed_everything,
+)
+
+__all__ = ["DemoConfig", "DemoReport", "build_model", "run_demo"]
+
+Coding = Literal["rate", "latency"]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of the digits demo (defaults reach >= 97% test accuracy with rate coding).
+
+    Units: dt in seconds; time constants in seconds.
+    """
+
+    coding: Coding = "rate"
+    steps: int = 25
+    hidden: int = 256
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 5e-3
+    seed: int = 0
+    dt: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.coding not in ("rate", "latency"):
+            raise ValueError(f"coding must be 'rate' or 'latency', got {self.coding!r}")
+        check_int("steps", self.steps, minimum=2)
+        check_int("hidden", self.hidden)
+
+    def train_config(self, progress: bool) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed, progress=progress
+        )
+
+
+class DemoReport(NamedTuple):
+    """What :func:`run_demo` measured and wrote."""
+
+    config: DemoConfig
+    test_accuracy: float
+    rates_hz: dict[str, float]
+    seconds: float
+    history: list[EpochLog]
+    files: list[Path]
+
+
+def build_model(config: DemoConfig) -> Sequential:
+    """The network for ``config.coding`` (see the module docstring)."""
+    surrogate = ArcTan(2.0)
+    if config.coding == "rate":
+        hidden = LIF(
+            tau_mem=10e-3, r=1.0, surrogate=surrogate, dt=config.dt, learn=("tau_mem",), shape=(config.hidden,)
+        )
+        readout: nn.Module = LI(tau_mem=20e-3, r=5.0, dt=config.dt)
+    else:
+        # a single input spike must be able to move the membrane: r = tau / dt makes each
+        # step's input act like snnTorch's "v = beta v + x"
+        hidden = LIF(tau_mem=20e-3, r=20.0, surrogate=surrogate, dt=config.dt)
+        readout = LIF(tau_mem=20e-3, r=20.0, surrogate=surrogate, dt=config.dt)
+    return Sequential(nn.Linear(64, config.hidden), hidden, nn.Linear(config.hidden, 10), readout)
+
+
+def make_encoder(config: DemoConfig) -> Encoder:
+    """``encode(x [B, 64], generator) -> spikes [steps, B, 64]`` for ``config.coding``."""
+    steps = config.steps
+
+    def rate(x: Tensor, gen: torch.Generator) -> Tensor:
+        return encode.rate(x, steps, generator=gen)
+
+    def latency(x: Tensor, gen: torch.Generator) -> Tensor:
+        # t = (steps // 2) * (1 - x): every input spike lands in the first half of the window,
+        # which leaves the network the second half to answer; dark pixels stay silent
+        return encode.latency(x, steps, mode="linear", tau=float(steps // 2), threshold=0.05)
+
+    return rate if config.coding == "rate" else latency
+
+
+def make_objective(config: DemoConfig) -> tuple[Objective, Predictor]:
+    """Loss and class prediction for ``config.coding``."""
+    if config.coding == "rate":
+
+        def loss(result: SequentialResult, target: Tensor) -> Tensor:
+            return membrane_cross_entropy(result.out, target, reduce="max")
+
+        def predict(result: SequentialResult) -> Tensor:
+            return result.out.amax(dim=0).argmax(dim=1)
+
+        return loss, predict
+
+    def ttfs_loss(result: SequentialResult, target: Tensor) -> Tensor:
+        return first_spike_cross_entropy(result.out, target, tau=2.0, silence_weight=0.1)
+
+    def ttfs_predict(result: SequentialResult) -> Tensor:
+        return first_spike_predict(result.out)
+
+    return ttfs_loss, ttfs_predict
+
+
+def layer_rates(model: Sequential, result: SequentialResult, inputs: Tensor, dt: float) -> dict[str, float]:
+    """Mean firing rate in Hz of the input spikes and of every spiking layer's output."""
+    rates = {"input": float(inputs.mean()) / dt}
+    for i, layer in model.neuron_layers():
+        if layer.family.name != "li":  # the leaky-integrator readout emits membrane, not spikes
+            rates[f"{i}:{layer.family.name}"] = float(result.outputs[i].mean()) / dt
+    return rates
+
+
+def _write_figures(
+    model: Sequential, config: DemoConfig, sample: Tensor, history: list[EpochLog], out_dir: Path
+) -> list[Path]:
+    from axonal import plot
+
+    gen = torch.Generator().manual_seed(config.seed + 2)
+    spikes_in = make_encoder(config)(sample.unsqueeze(0), gen)
+    with torch.no_grad():
+        result = model.run(spikes_in, record=True)
+    hidden_v = result.traces[1].v[:, 0, :8]
+    out_v = result.traces[3].v[:, 0, :]
+    neurons = dict(model.neuron_layers())
+    hidden_th = float(getattr(neurons[1].params(), "v_th"))
+    readout_th = None if config.coding == "rate" else float(getattr(neurons[3].params(), "v_th"))
+    groups: list[tuple[str, Tensor]] = [("input", spikes_in[:, 0]), ("hidden", result.outputs[1][:, 0])]
+    if config.coding == "latency":
+        groups.append(("output", result.outputs[3][:, 0]))
+    return [
+        plot.raster(groups, out_dir / "raster.png", config.dt, title=f"digits, {config.coding} coding: one test image"),
+        plot.traces(
+            [("hidden (8 neurons)", hidden_v, hidden_th), ("readout (10 classes)", out_v, readout_th)],
+            out_dir / "membrane.png",
+            config.dt,
+            title="membrane potential",
+        ),
+        plot.training_curve(history, out_dir / "training.png", title=f"digits, {config.coding} coding"),
+    ]
+
+
+def run_demo(config: DemoConfig, out_dir: str | Path, progress: bool = True) -> DemoReport:
+    """Train and evaluate the digits classifier; write figures and a checkpoint to ``out_dir``."""
+    start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    data = load_digits_split()
+    model = build_model(config)
+    encoder = make_encoder(config)
+    loss, predict = make_objective(config)
+    history = fit(
+        model,
+        (data.x_train, data.y_train),
+        encoder,
+        loss,
+        predict,
+        config.train_config(progress),
+        test=(data.x_test, data.y_test),
+    )
+    test_gen = torch.Generator().manual_seed(config.seed + 1)
+    accuracy = evaluate(model, (data.x_test, data.y_test), encoder, predict, test_gen)
+    with torch.no_grad():
+        spikes_in = encoder(data.x_test, torch.Generator().manual_seed(config.seed + 1))
+        rates = layer_rates(model, model.run(spikes_in), spikes_in, config.dt)
+    files = _write_figures(model, config, data.x_test[0], history, out)
+    files.append(
+        save_checkpoint(
+            out / "model.pt", model, {"task": "digits", **asdict(config)}, {"test_accuracy": accuracy}
+        )
+    )
+    return DemoReport(config, accuracy, rates, time.perf_counter() - start, history, files)
