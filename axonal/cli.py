@@ -14,8 +14,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     from axonal.tasks.digits import DemoConfig, run_demo
 
-    torch.set_num_threads(args.threads) if args.threads else None
-    config = DemoConfig(coding=args.coding, epochs=args.epochs, seed=args.seed, steps=args.steps)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    chosen = {k: getattr(args, k) for k in ("coding", "epochs", "steps", "hidden", "seed")}
+    config = DemoConfig(**{k: v for k, v in chosen.items() if v is not None})
     print(
         f"axonal demo: spiking classifier on scikit-learn digits ({config.coding} coding, "
         f"{config.steps} steps of {config.dt * 1e3:g} ms, fixed split 1347 train / 450 test)"
@@ -36,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train a spiking classifier on scikit-learn's digits")
     demo.add_argument("--coding", choices=["rate", "latency"], default="rate", help="input/output spike coding")
     demo.add_argument("--out", default="axonal-demo", help="output folder for figures and checkpoint")
-    demo.add_argument("--epochs", type=int, default=40)
-    demo.add_argument("--steps", type=int, default=25, help="time steps per sample")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--epochs", type=int, help="training epochs (default 80)")
+    demo.add_argument("--steps", type=int, help="time steps per sample (default 25)")
+    demo.add_argument("--hidden", type=int, help="hidden LIF neurons (default 256)")
+    demo.add_argument("--seed", type=int, help="seed of initialisation, shuffling and encoding (default 0)")
     demo.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.set_defaults(func=_demo)

@@ -3,11 +3,11 @@
 Two codings of the same task:
 
 * ``rate``: each pixel (scaled to [0, 1]) is a Bernoulli spike train with that probability per
-  step; 64 -> Linear -> LIF (learnable per-neuron tau) -> Linear -> LI readout; the class is the
-  readout with the largest membrane maximum (loss: cross-entropy on the membrane maximum).
+  step; 64 -> Linear -> LIF (learnable per-neuron tau) -> dropout -> Linear -> LI readout; the
+  class is the readout with the largest membrane maximum (loss: cross-entropy on it).
 * ``latency``: each pixel spikes once, brighter pixels earlier (linear time to first spike,
-  dark pixels silent); 64 -> Linear -> LIF -> Linear -> LIF; the class is the output neuron that
-  fires first (loss: cross-entropy on negative first-spike times).
+  dark pixels silent); 64 -> Linear -> LIF -> dropout -> Linear -> LIF; the class is the output
+  neuron that fires first (loss: cross-entropy on negative first-spike times).
 
 Data: the fixed split of :func:`axonal.data.load_digits_split` (1,347 train / 450 test).
 """
@@ -59,7 +59,8 @@ class DemoConfig:
     coding: Coding = "rate"
     steps: int = 25
     hidden: int = 256
-    epochs: int = 40
+    epochs: int = 80
+    dropout: float = 0.3
     batch_size: int = 64
     lr: float = 5e-3
     seed: int = 0
@@ -70,6 +71,8 @@ class DemoConfig:
             raise ValueError(f"coding must be 'rate' or 'latency', got {self.coding!r}")
         check_int("steps", self.steps, minimum=2)
         check_int("hidden", self.hidden)
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, float) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be a float in [0, 1), got {self.dropout!r}")
 
     def train_config(self, progress: bool) -> TrainConfig:
         return TrainConfig(
@@ -101,7 +104,13 @@ def build_model(config: DemoConfig) -> Sequential:
         # step's input act like snnTorch's "v = beta v + x"
         hidden = LIF(tau_mem=20e-3, r=20.0, surrogate=surrogate, dt=config.dt)
         readout = LIF(tau_mem=20e-3, r=20.0, surrogate=surrogate, dt=config.dt)
-    return Sequential(nn.Linear(64, config.hidden), hidden, nn.Linear(config.hidden, 10), readout)
+    return Sequential(
+        nn.Linear(64, config.hidden),
+        hidden,
+        nn.Dropout(config.dropout),  # on hidden spikes, training only
+        nn.Linear(config.hidden, 10),
+        readout,
+    )
 
 
 def make_encoder(config: DemoConfig) -> Encoder:
@@ -158,14 +167,14 @@ def _write_figures(
     spikes_in = make_encoder(config)(sample.unsqueeze(0), gen)
     with torch.no_grad():
         result = model.run(spikes_in, record=True)
-    hidden_v = result.traces[1].v[:, 0, :8]
-    out_v = result.traces[3].v[:, 0, :]
-    neurons = dict(model.neuron_layers())
-    hidden_th = float(getattr(neurons[1].params(), "v_th"))
-    readout_th = None if config.coding == "rate" else float(getattr(neurons[3].params(), "v_th"))
-    groups: list[tuple[str, Tensor]] = [("input", spikes_in[:, 0]), ("hidden", result.outputs[1][:, 0])]
+    (i_hid, hidden), (i_out, readout) = model.neuron_layers()[0], model.neuron_layers()[-1]
+    hidden_v = result.traces[i_hid].v[:, 0, :8]
+    out_v = result.traces[i_out].v[:, 0, :]
+    hidden_th = float(getattr(hidden.params(), "v_th"))
+    readout_th = None if config.coding == "rate" else float(getattr(readout.params(), "v_th"))
+    groups: list[tuple[str, Tensor]] = [("input", spikes_in[:, 0]), ("hidden", result.outputs[i_hid][:, 0])]
     if config.coding == "latency":
-        groups.append(("output", result.outputs[3][:, 0]))
+        groups.append(("output", result.outputs[i_out][:, 0]))
     return [
         plot.raster(groups, out_dir / "raster.png", config.dt, title=f"digits, {config.coding} coding: one test image"),
         plot.traces(
