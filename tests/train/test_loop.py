@@ -26,7 +26,7 @@ def _toy() -> tuple[Tensor, Tensor]:
 
 
 def _model() -> Sequential:
-    return Sequential(nn.Linear(8, 16), LIF(learn=("tau_mem",), shape=(16,)), nn.Linear(16, 2), LI(r=5.0))
+    return Sequential(nn.Linear(8, 16), LIF(r=10.0, learn=("tau_mem",), shape=(16,)), nn.Linear(16, 2), LI(r=5.0))
 
 
 def _encode(x: Tensor, gen: torch.Generator) -> Tensor:
