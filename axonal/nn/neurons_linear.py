@@ -7,7 +7,11 @@ The equations live in :mod:`axonal.functional.neurons` (``if_``, ``cuba_lif``, `
 from __future__ import annotations
 
 from axonal.functional.neurons.alif import ALIF_FAMILY, ALIFParams, ALIFState
-from axonal.functional.neurons.cuba_lif import CUBA_LIF_FAMILY, CubaLIFParams, CubaLIFState
+from axonal.functional.neurons.cuba_lif import (
+    CUBA_LIF_FAMILY,
+    CubaLIFParams,
+    CubaLIFState,
+)
 from axonal.functional.neurons.if_ import IF_FAMILY, IFParams, IFState
 from axonal.functional.neurons.li import LI_FAMILY, LIParams, LIState
 from axonal.nn.neuron import NeuronLayer

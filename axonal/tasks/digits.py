@@ -28,20 +28,20 @@ from axonal.functional import encode
 from axonal.functional.surrogate import ArcTan
 from axonal.nn import LI, LIF, Sequential, SequentialResult
 from axonal.train.checkpoint import save_checkpoint
-from axonal.train.losses import (
-    first_spike_cross_entropy,
-    first_spike_predict,
-    membrane_cross_entropy,
-)
 from axonal.train.loop import (
-    EpochLog,
     Encoder,
+    EpochLog,
     Objective,
     Predictor,
     TrainConfig,
     evaluate,
     fit,
     seed_everything,
+)
+from axonal.train.losses import (
+    first_spike_cross_entropy,
+    first_spike_predict,
+    membrane_cross_entropy,
 )
 
 __all__ = ["DemoConfig", "DemoReport", "build_model", "run_demo"]

@@ -25,7 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from axonal.functional.decode import first_spike_time, membrane_max, membrane_mean, spike_count
+from axonal.functional.decode import (
+    first_spike_time,
+    membrane_max,
+    membrane_mean,
+    spike_count,
+)
 from axonal.scan import check_sequence
 
 __all__ = [

@@ -35,6 +35,8 @@ __all__ = [
     "get_family",
     "family_names",
     "apply_reset",
+    "check_below",
+    "reset_to",
     "check_reset",
     "check_bool",
     "check_dt",
@@ -79,8 +81,34 @@ def apply_reset(
     if mode is ResetMode.SUBTRACT:
         return v - zr * (v_th - v_reset)
     if mode is ResetMode.ZERO:
-        return v + zr * (v_reset - v)
+        return reset_to(v, z, v_reset, detach)
     return v
+
+
+def check_below(low_name: str, low: Scalar, high_name: str, high: Scalar) -> None:
+    """Raise ``ValueError`` unless ``low < high`` everywhere (floats or broadcastable tensors)."""
+    with torch.no_grad():
+        gap = torch.as_tensor(high) - torch.as_tensor(low)
+        if not bool((gap > 0).all()):
+            raise ValueError(
+                f"{low_name} must be below {high_name}, got {low_name}={low!r} "
+                f"and {high_name}={high!r}"
+            )
+
+
+def reset_to(v: Tensor, z: Tensor, value: Scalar, detach: bool) -> Tensor:
+    """Hard reset: ``value`` where ``z == 1``, ``v`` where ``z == 0``, the blend otherwise.
+
+    The forward value is exact whatever the size of ``v`` (the blend ``v + z (value - v)``
+    loses the low digits when ``v`` is far above threshold, as on an exponential or quadratic
+    upstroke). The gradient is that of the blend; ``detach`` stops it through ``z``.
+    """
+    zr = z.detach() if detach else z
+    blend = v + zr * (value - v)
+    fired = torch.as_tensor(value, dtype=v.dtype, device=v.device)
+    if zr.requires_grad:  # zero in the forward pass; carries d(blend)/dz
+        fired = fired + (zr - zr.detach()) * (value - v)
+    return torch.where(z == 1, fired, blend)
 
 
 def exp_decay(dt: float, tau: Scalar) -> Scalar:

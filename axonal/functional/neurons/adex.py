@@ -36,14 +36,15 @@ from torch import Tensor
 from axonal.functional.neurons._common import (
     NeuronFamily,
     Scalar,
+    check_below,
     check_bool,
     check_dt,
     check_finite_scalar,
     check_positive,
     full_like,
     register_family,
+    reset_to,
 )
-from axonal.functional.neurons.izhikevich import check_below, reset_to
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 from axonal.scan import ScanResult, multi_step
 

@@ -40,11 +40,13 @@ from torch import Tensor
 from axonal.functional.neurons._common import (
     NeuronFamily,
     Scalar,
+    check_below,
     check_bool,
     check_dt,
     check_finite_scalar,
     full_like,
     register_family,
+    reset_to,
 )
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 from axonal.scan import ScanResult, multi_step
@@ -73,32 +75,6 @@ def _max_abs(value: Scalar) -> float:
         with torch.no_grad():
             return float(value.abs().max())
     return abs(float(value))
-
-
-def check_below(low_name: str, low: Scalar, high_name: str, high: Scalar) -> None:
-    """Raise ``ValueError`` unless ``low < high`` everywhere (floats or broadcastable tensors)."""
-    with torch.no_grad():
-        gap = torch.as_tensor(high) - torch.as_tensor(low)
-        if not bool((gap > 0).all()):
-            raise ValueError(
-                f"{low_name} must be below {high_name}, got {low_name}={low!r} "
-                f"and {high_name}={high!r}"
-            )
-
-
-def reset_to(v: Tensor, z: Tensor, value: Scalar, detach: bool) -> Tensor:
-    """Hard reset: ``value`` where ``z == 1``, ``v`` where ``z == 0``, the blend otherwise.
-
-    The forward value is exact whatever the size of ``v`` (the blend ``v + z (value - v)``
-    loses the low digits when ``v`` is far above threshold, as on an exponential or quadratic
-    upstroke). The gradient is that of the blend; ``detach`` stops it through ``z``.
-    """
-    zr = z.detach() if detach else z
-    blend = v + zr * (value - v)
-    fired = torch.as_tensor(value, dtype=v.dtype, device=v.device)
-    if zr.requires_grad:  # zero in the forward pass; carries d(blend)/dz
-        fired = fired + (zr - zr.detach()) * (value - v)
-    return torch.where(z == 1, fired, blend)
 
 
 def spike_at_or_above(v: Tensor, v_peak: Scalar, surrogate: Surrogate) -> Tensor:

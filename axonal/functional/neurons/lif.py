@@ -26,6 +26,7 @@ from axonal.functional.neurons._common import (
     ResetMode,
     Scalar,
     apply_reset,
+    check_below,
     check_bool,
     check_finite_scalar,
     check_positive,
@@ -50,12 +51,7 @@ __all__ = [
 
 def check_threshold_above_reset(v_th: Scalar, v_reset: Scalar) -> None:
     """Raise unless ``v_reset < v_th`` everywhere (otherwise a neuron fires every step)."""
-    with torch.no_grad():
-        gap = torch.as_tensor(v_th) - torch.as_tensor(v_reset)
-        if not bool((gap > 0).all()):
-            raise ValueError(
-                f"v_reset must be below v_th, got v_th={v_th!r} and v_reset={v_reset!r}"
-            )
+    check_below("v_reset", v_reset, "v_th", v_th)
 
 
 @dataclass(frozen=True)
