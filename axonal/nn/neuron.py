@@ -16,6 +16,7 @@ from torch.nn.utils import parametrize
 
 from axonal._validate import check_dt
 from axonal.functional.neurons import NeuronFamily
+from axonal.kernels import check_backend, select
 from axonal.scan import ScanResult, check_sequence, multi_step
 
 __all__ = ["NeuronLayer"]
@@ -44,6 +45,10 @@ class NeuronLayer(nn.Module, Generic[S, P]):
             Fields the family lists as ``positive`` are trained in log space.
         shape: shape of each learnable parameter, e.g. ``(n,)`` for one value per neuron;
             ``()`` (default) shares one value across the layer.
+        backend: ``"auto"`` (default: a fused kernel from :mod:`axonal.kernels` when one is
+            registered for the family and the input's device and supports the parameters,
+            else the reference loop), ``"reference"`` (always the functional step function
+            under ``scan``), or a kernel backend to force (``"cpp"``, ``"triton"``).
         **overrides: parameter fields to change from ``params``, e.g. ``tau_mem=5e-3``.
 
     Shapes:
@@ -60,9 +65,11 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         dt: float = 1e-3,
         learn: Sequence[str] = (),
         shape: Sequence[int] = (),
+        backend: str = "auto",
         **overrides: Any,
     ) -> None:
         super().__init__()
+        self.backend = check_backend(backend)
         ptype = self.family.params_type
         if params is None:
             params = ptype(**overrides)
@@ -115,6 +122,15 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         params = self.params()
         if self.family.check_dt is not None:  # learned parameters may have moved since __init__
             self.family.check_dt(params, self.dt)
+        if not record and isinstance(x, Tensor):
+            kernel = select(self.family.name, self.backend, params, x)
+            if kernel is not None:
+                fused: ScanResult[S] = kernel.run(x, state, params, self.dt)
+                return fused
+        elif record and self.backend not in ("auto", "reference"):
+            raise ValueError(
+                f"record=True needs the reference loop; backend={self.backend!r} keeps no trace"
+            )
         result: ScanResult[S] = multi_step(
             self.family.step, self.family.initial_state, x, state, params, self.dt, record
         )
@@ -135,4 +151,5 @@ class NeuronLayer(nn.Module, Generic[S, P]):
 
     def extra_repr(self) -> str:
         learn = f", learn={self.learn}" if self.learn else ""
-        return f"{self.base_params!r}, dt={self.dt:g}{learn}"
+        backend = f", backend={self.backend!r}" if self.backend != "auto" else ""
+        return f"{self.base_params!r}, dt={self.dt:g}{learn}{backend}"

@@ -1,0 +1,31 @@
+"""Fused multi-step kernels behind one registry (see :mod:`axonal.kernels.registry`).
+
+Importing this package registers the compiled CPU kernels (built at first use) and, where
+Triton is importable, the GPU kernels. ``NeuronLayer(backend="auto")`` uses them.
+"""
+
+from axonal.kernels import cpu as _cpu  # noqa: F401  (registers the "cpp" kernels)
+
+from axonal.kernels._build import build_seconds, cpu_extension_error, load_cpu_extension
+from axonal.kernels.registry import (
+    BACKENDS,
+    Kernel,
+    check_backend,
+    get_kernel,
+    kernels,
+    register_kernel,
+    select,
+)
+
+__all__ = [
+    "BACKENDS",
+    "Kernel",
+    "build_seconds",
+    "check_backend",
+    "cpu_extension_error",
+    "get_kernel",
+    "kernels",
+    "load_cpu_extension",
+    "register_kernel",
+    "select",
+]
