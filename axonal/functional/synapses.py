@@ -1,0 +1,53 @@
+"""Synapse equations as pure functions (the only copy; the simulator calls these).
+
+Exponential synapse (current- or conductance-based)::
+
+    tau dg/dt = -g,      g <- g + w   at each arriving spike
+
+integrated exactly over a step of ``dt``: ``g[t+1] = g[t] exp(-dt / tau) + arrivals[t]``.
+
+Conductance-based input current into a membrane at potential ``v``::
+
+    I = g (E_rev - v)
+
+Units: time in s; for a current-based synapse ``g`` is a current in nA (with the package's
+``r`` in MOhm, ``r g`` is in mV); for a conductance-based synapse ``g`` is in microsiemens,
+``v`` and ``E_rev`` in mV, so ``g (E_rev - v)`` is in nA.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from axonal._validate import check_dt, check_finite_scalar, check_positive
+from axonal.functional.neurons._common import Scalar, exp_decay
+
+__all__ = ["exp_synapse_step", "conductance_current", "check_synapse_params"]
+
+
+def check_synapse_params(tau: Scalar, e_rev: Scalar | None = None) -> None:
+    """Raise ``ValueError``/``TypeError`` unless ``tau > 0`` and ``e_rev`` is finite."""
+    check_positive("tau", tau)
+    if e_rev is not None:
+        check_finite_scalar("e_rev", e_rev)
+
+
+def exp_synapse_step(g: Tensor, arrivals: Tensor, tau: Scalar, dt: float) -> Tensor:
+    """Decay ``g`` exactly over one step of ``dt`` and add the weights that arrived.
+
+    Shapes:
+        g, arrivals: ``[N]`` (or any broadcastable shape); returns the new ``g``.
+    Units:
+        tau, dt in s; g and arrivals in the synapse's unit (nA or microsiemens).
+    """
+    dt = check_dt(dt)
+    return g * exp_decay(dt, tau) + arrivals
+
+
+def conductance_current(g: Tensor, v: Tensor, e_rev: Scalar) -> Tensor:
+    """Current ``g (E_rev - v)`` (nA) of a conductance ``g`` (uS) at membrane ``v`` (mV).
+
+    Shapes:
+        g, v: ``[N]`` (broadcastable); returns ``[N]``.
+    """
+    return g * (e_rev - v)

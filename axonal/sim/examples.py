@@ -1,0 +1,184 @@
+"""Reference networks: Vogels & Abbott 2005 CUBA and COBA, Brunel 2000.
+
+Each ``build_*`` returns ``(network, spike monitors)``; :func:`run_example` builds, runs and
+summarises one of them (used by ``axonal simulate``).
+
+* CUBA (Vogels & Abbott 2005, as in Brian2's example): 3200 E + 800 I LIF neurons,
+  ``tau_m = 20 ms``, ``E_L = -49 mV``, threshold -50 mV, reset -60 mV, 5 ms refractory,
+  Bernoulli(0.02) connectivity, exponential current synapses (5 ms: +1.62 mV,
+  10 ms: -9 mV), initial ``v`` uniform in [-60, -50] mV. With ``r = 1 MOhm`` the synaptic
+  current in nA is the drive in mV.
+* COBA (Brette et al. 2007 benchmark 1): same sizes, ``C = 200 pF``, ``g_L = 10 nS``
+  (``tau_m = 20 ms``, ``r = 100 MOhm``), ``E_L = -60 mV``, conductance synapses 6 nS
+  (``E_e = 0 mV``, 5 ms) and 67 nS (``E_i = -80 mV``, 10 ms).
+* Brunel 2000 (model A, delta synapses): ``N_E = 4 N_I``, in-degrees ``C_E = 0.1 N_E``,
+  ``C_I = C_E / 4``, ``J = 0.1 mV``, ``g = 5``, ``eta = 2``, delay 1.5 ms, ``tau = 20 ms``,
+  threshold 20 mV, reset 10 mV, 2 ms refractory, external Poisson drive of
+  ``C_E eta nu_thr`` per neuron (asynchronous irregular regime).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from axonal.functional.neurons import LIFParams, ResetMode
+from axonal.sim.connectivity import Bernoulli, FixedInDegree, OneToOne
+from axonal.sim.inputs import PoissonSource
+from axonal.sim.monitors import RateMonitor, SpikeMonitor, plot_raster
+from axonal.sim.network import Conductance, Delta, Exponential, Network, Population, Projection
+
+__all__ = ["build_cuba", "build_coba", "build_brunel", "run_example", "ExampleResult", "EXAMPLES"]
+
+
+def _uniform(low: float, high: float) -> Callable[[torch.Generator, int], Tensor]:
+    def draw(generator: torch.Generator, n: int) -> Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
+
+    return draw
+
+
+def _normal(mean: float, std: float) -> Callable[[torch.Generator, int], Tensor]:
+    def draw(generator: torch.Generator, n: int) -> Tensor:
+        return mean + std * torch.randn(n, generator=generator, dtype=torch.float64)
+
+    return draw
+
+
+def build_cuba(n: int = 4000, p: float = 0.02, seed: int = 0, dt: float = 1e-4,
+               dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
+    """Vogels & Abbott 2005 CUBA (``n`` neurons, 80 % excitatory); delay one step."""
+    params = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
+                       t_ref=5e-3, reset=ResetMode.ZERO)
+    net = Network(seed=seed, dtype=dtype)
+    n_e = int(round(0.8 * n))
+    init = {"v": _uniform(-60.0, -50.0)}
+    exc = net.add(Population(params, n_e, name="E", init=dict(init)))
+    inh = net.add(Population(params, n - n_e, name="I", init=dict(init)))
+    syn_e, syn_i = Exponential(5e-3, name="e"), Exponential(10e-3, name="i")
+    for pre, w, syn in ((exc, 60 * 0.27 / 10, syn_e), (inh, -20 * 4.5 / 10, syn_i)):
+        for post in (exc, inh):
+            net.add(Projection(pre, post, Bernoulli(p), weight=w, delay=dt, synapse=syn))
+    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
+    return net, monitors
+
+
+def build_coba(n: int = 4000, p: float = 0.02, seed: int = 0, dt: float = 1e-4,
+               dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
+    """Vogels & Abbott 2005 / Brette et al. 2007 COBA; conductances in uS; delay one step."""
+    params = LIFParams(tau_mem=20e-3, v_leak=-60.0, v_th=-50.0, v_reset=-60.0, r=100.0,
+                       t_ref=5e-3, reset=ResetMode.ZERO)
+    net = Network(seed=seed, dtype=dtype)
+    n_e = int(round(0.8 * n))
+    pops = []
+    for name, size in (("E", n_e), ("I", n - n_e)):
+        init = {"v": _normal(-65.0, 5.0), "g_e": _normal(0.04, 0.015),
+                "g_i": _normal(0.2, 0.12)}
+        pops.append(net.add(Population(params, size, name=name, init=init)))
+    exc, inh = pops
+    syn_e = Conductance(5e-3, 0.0, name="e")
+    syn_i = Conductance(10e-3, -80.0, name="i")
+    for pre, w, syn in ((exc, 0.006, syn_e), (inh, 0.067, syn_i)):
+        for post in (exc, inh):
+            net.add(Projection(pre, post, Bernoulli(p), weight=w, delay=dt, synapse=syn))
+    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
+    return net, monitors
+
+
+def build_brunel(n_e: int = 10000, g: float = 5.0, eta: float = 2.0, j: float = 0.1,
+                 delay: float = 1.5e-3, seed: int = 0, dt: float = 1e-4,
+                 dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
+    """Brunel 2000 model A with ``n_e`` excitatory and ``n_e / 4`` inhibitory neurons.
+
+    A delta synapse of ``J`` mV is a one-step current pulse of ``J / (r (1 - exp(-dt/tau)))``
+    nA: the membrane is ``J`` higher at the end of that step than without it.
+    """
+    tau = 20e-3
+    params = LIFParams(tau_mem=tau, v_leak=0.0, v_th=20.0, v_reset=10.0, r=1.0, t_ref=2e-3,
+                       reset=ResetMode.ZERO)
+    n_i = n_e // 4
+    c_e, c_i = max(1, n_e // 10), max(1, n_i // 10)
+    to_current = 1.0 / (1.0 - math.exp(-dt / tau))
+    net = Network(seed=seed, dtype=dtype)
+    exc = net.add(Population(params, n_e, name="E", init={"v": _uniform(0.0, 20.0)}))
+    inh = net.add(Population(params, n_i, name="I", init={"v": _uniform(0.0, 20.0)}))
+    nu_thr = 20.0 / (j * c_e * tau)
+    syn = Delta(name="d")
+    for post in (exc, inh):
+        ext = net.add(PoissonSource(post.n, eta * nu_thr * c_e, name=f"ext_{post.name}"))
+        net.add(Projection(ext, post, OneToOne(), weight=j * to_current, delay=dt, synapse=syn))
+        net.add(Projection(exc, post, FixedInDegree(c_e), weight=j * to_current, delay=delay,
+                           synapse=syn))
+        net.add(Projection(inh, post, FixedInDegree(c_i), weight=-g * j * to_current,
+                           delay=delay, synapse=syn))
+    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
+    return net, monitors
+
+
+EXAMPLES: dict[str, Callable[..., tuple[Network, list[SpikeMonitor]]]] = {
+    "cuba": build_cuba,
+    "coba": build_coba,
+    "brunel": build_brunel,
+}
+
+
+@dataclass
+class ExampleResult:
+    """Summary of one example run (rates in Hz, times in s)."""
+
+    name: str
+    neurons: int
+    synapses: int
+    rates_hz: dict[str, float]
+    cv_isi: dict[str, float]
+    build_seconds: float
+    loop_seconds: float
+    events: int
+    table_bytes: int
+    files: list[Path] = field(default_factory=list)
+
+
+def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
+                out: str | Path | None = None, progress: bool = True,
+                scale: float = 1.0) -> ExampleResult:
+    """Build and run example ``name`` (``scale`` multiplies the neuron count)."""
+    if name not in EXAMPLES:
+        raise ValueError(f"name must be one of {sorted(EXAMPLES)}, got {name!r}")
+    if not (isinstance(scale, (int, float)) and 0 < scale <= 1000):
+        raise ValueError(f"scale must be in (0, 1000], got {scale!r}")
+    t0 = time.perf_counter()
+    if name == "brunel":
+        net, monitors = build_brunel(n_e=max(8, int(10000 * scale)), seed=seed, dt=dt)
+    else:
+        net, monitors = EXAMPLES[name](n=max(10, int(4000 * scale)), seed=seed, dt=dt)
+    rate_monitors = [net.add(RateMonitor(m.source)) for m in monitors]
+    net.run(dt, dt, progress=False)  # builds the network (first step)
+    build = time.perf_counter() - t0
+    stats = net.run(duration - dt, dt, progress=progress) if duration > dt * 1.5 else None
+    loop = stats.seconds if stats else 0.0
+    tables = [p.table for p in net.projections if p.table is not None]
+    result = ExampleResult(
+        name=name,
+        neurons=sum(m.source.n for m in monitors),
+        synapses=sum(t.n_synapses for t in tables),
+        rates_hz={m.source.name: m.mean_rate(duration) for m in monitors},
+        cv_isi={m.source.name: m.cv_isi() for m in monitors},
+        build_seconds=build,
+        loop_seconds=loop,
+        events=stats.events if stats else 0,
+        table_bytes=sum(t.nbytes for t in tables),
+    )
+    del rate_monitors
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        result.files.append(plot_raster(monitors, folder / f"{name}_raster.png", duration,
+                                        title=f"{name}: {result.neurons} neurons"))
+        result.files.append(net.save(folder / f"{name}_spikes.npz"))
+    return result

@@ -1,0 +1,287 @@
+"""Monitors: spikes, state variables and population rates, recorded into preallocated buffers.
+
+A monitor is added to a :class:`~axonal.sim.network.Network` and is told, at the start of every
+``run``, how many steps follow (it allocates its buffers for them), then sees every step.
+Results are NumPy arrays (``arrays()``), saved by ``Network.save`` as one ``.npz``.
+
+Timing: step ``k`` is the update from ``k dt`` to ``(k + 1) dt``; a spike of step ``k`` is
+reported at ``k dt`` (the step index is stored as well); a state sample of step ``k`` is the
+state after that update.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from axonal._validate import check_int
+
+if TYPE_CHECKING:
+    from axonal.sim.network import Source
+
+__all__ = ["Monitor", "SpikeMonitor", "StateMonitor", "RateMonitor", "plot_raster", "plot_traces"]
+
+
+def _subset(name: str, indices: Sequence[int] | Tensor | None, n: int) -> Tensor | None:
+    if indices is None:
+        return None
+    idx = torch.as_tensor(indices)
+    if idx.dtype.is_floating_point or idx.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D integer array")
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        raise ValueError(f"{name} must be in [0, {n}), got [{int(idx.min())}, {int(idx.max())}]")
+    return idx.to(torch.int64)
+
+
+class Monitor:
+    """Base class of the monitors (see the module docstring)."""
+
+    source: Source
+    name: str
+    dt: float = 0.0
+
+    def prepare(self, start: int, n_steps: int, dt: float) -> None:
+        raise NotImplementedError
+
+    def record(self, step: int, ids: Tensor) -> None:
+        raise NotImplementedError
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class SpikeMonitor(Monitor):
+    """Spikes of all neurons of ``source`` or of ``indices`` only."""
+
+    def __init__(self, source: Source, indices: Sequence[int] | Tensor | None = None,
+                 name: str | None = None) -> None:
+        self.source = source
+        self.indices = _subset("indices", indices, source.n)
+        self._mask: Tensor | None = None
+        if self.indices is not None:
+            self._mask = torch.zeros(source.n, dtype=torch.bool)
+            self._mask[self.indices] = True
+        self.name = name or f"spikes_{source.name}"
+        self._steps = torch.zeros(1 << 12, dtype=torch.int64)
+        self._ids = torch.zeros(1 << 12, dtype=torch.int64)
+        self._count = 0
+
+    def prepare(self, start: int, n_steps: int, dt: float) -> None:
+        self.dt = dt
+
+    def record(self, step: int, ids: Tensor) -> None:
+        if self._mask is not None:
+            ids = ids[self._mask[ids]]
+        m = int(ids.numel())
+        if m == 0:
+            return
+        end = self._count + m
+        if end > self._steps.numel():
+            size = max(end, 2 * self._steps.numel())
+            for attr in ("_steps", "_ids"):
+                old = getattr(self, attr)
+                new = torch.zeros(size, dtype=torch.int64)
+                new[: self._count] = old[: self._count]
+                setattr(self, attr, new)
+        self._steps[self._count : end] = step
+        self._ids[self._count : end] = ids
+        self._count = end
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._steps[: self._count].numpy().copy()
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids[: self._count].numpy().copy()
+
+    @property
+    def times(self) -> np.ndarray:
+        """Spike times (s): step index times dt."""
+        return self.steps * self.dt
+
+    def counts(self) -> np.ndarray:
+        """Spikes per neuron of the source, ``[n]``."""
+        return np.bincount(self.ids, minlength=self.source.n)
+
+    def mean_rate(self, duration: float) -> float:
+        """Mean firing rate (Hz) over the recorded neurons and ``duration`` seconds."""
+        n = self.source.n if self.indices is None else int(self.indices.numel())
+        return self._count / (n * duration)
+
+    def cv_isi(self, min_intervals: int = 2) -> float:
+        """Mean over neurons (with at least ``min_intervals`` ISIs) of the ISI CV; nan if none."""
+        order = np.lexsort((self.steps, self.ids))
+        ids, steps = self.ids[order], self.steps[order].astype(np.float64)
+        if ids.size < 2:
+            return float("nan")
+        same = ids[1:] == ids[:-1]
+        isi, owner = np.diff(steps)[same], ids[1:][same]
+        count = np.bincount(owner, minlength=self.source.n)
+        total = np.bincount(owner, weights=isi, minlength=self.source.n)
+        total2 = np.bincount(owner, weights=isi * isi, minlength=self.source.n)
+        ok = count >= min_intervals
+        if not ok.any():
+            return float("nan")
+        mean = total[ok] / count[ok]
+        var = np.maximum(total2[ok] / count[ok] - mean**2, 0.0)
+        return float(np.mean(np.sqrt(var) / mean))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"steps": self.steps, "ids": self.ids, "times": self.times}
+
+
+class StateMonitor(Monitor):
+    """State ``variables`` (fields of the family's state, or a synapse channel's ``g_<i>``) of
+    ``indices`` (default all), every ``every`` steps."""
+
+    def __init__(self, source: Source, variables: Sequence[str],
+                 indices: Sequence[int] | Tensor | None = None, every: int = 1,
+                 name: str | None = None) -> None:
+        if isinstance(variables, str) or not all(isinstance(v, str) for v in variables):
+            raise TypeError("variables must be a sequence of names")
+        if not variables:
+            raise ValueError("variables must not be empty")
+        if not isinstance(source.n, int) or source.__class__.__name__ != "Population":
+            raise TypeError(f"source must be a neuron Population, got {type(source).__name__}")
+        self.source = source
+        self.variables = tuple(variables)
+        self.indices = _subset("indices", indices, source.n)
+        self.every = check_int("every", every)
+        self.name = name or f"state_{source.name}"
+        self._chunks: dict[str, list[Tensor]] = {v: [] for v in self.variables}
+        self._steps: list[Tensor] = []
+        self._pos = 0
+
+    def prepare(self, start: int, n_steps: int, dt: float) -> None:
+        self.dt = dt
+        first = -(-start // self.every) * self.every
+        steps = torch.arange(first, start + n_steps, self.every, dtype=torch.int64)
+        width = self.source.n if self.indices is None else int(self.indices.numel())
+        self._steps.append(steps)
+        for v in self.variables:
+            self._chunks[v].append(torch.zeros(int(steps.numel()), width, dtype=torch.float64))
+        self._pos = 0
+
+    def record(self, step: int, ids: Tensor) -> None:
+        if step % self.every:
+            return
+        for v in self.variables:
+            x = self.source.variable(v)
+            self._chunks[v][-1][self._pos] = x if self.indices is None else x[self.indices]
+        self._pos += 1
+
+    @property
+    def steps(self) -> np.ndarray:
+        return torch.cat(self._steps).numpy() if self._steps else np.zeros(0, np.int64)
+
+    @property
+    def times(self) -> np.ndarray:
+        """Sample times (s): the end of each recorded step."""
+        return (self.steps + 1) * self.dt
+
+    def values(self, variable: str) -> np.ndarray:
+        """``[samples, neurons]`` of one variable."""
+        if variable not in self._chunks:
+            raise ValueError(f"variable {variable!r} is not recorded; recorded: {self.variables}")
+        chunks = self._chunks[variable]
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {v: self.values(v) for v in self.variables}
+        out["times"] = self.times
+        return out
+
+
+class RateMonitor(Monitor):
+    """Population rate (Hz) per step: spikes in the step / (n dt)."""
+
+    def __init__(self, source: Source, name: str | None = None) -> None:
+        self.source = source
+        self.name = name or f"rate_{source.name}"
+        self._chunks: list[Tensor] = []
+        self._start: list[int] = []
+
+    def prepare(self, start: int, n_steps: int, dt: float) -> None:
+        self.dt = dt
+        self._chunks.append(torch.zeros(n_steps, dtype=torch.float64))
+        self._start.append(start)
+
+    def record(self, step: int, ids: Tensor) -> None:
+        self._chunks[-1][step - self._start[-1]] = ids.numel() / (self.source.n * self.dt)
+
+    @property
+    def rate(self) -> np.ndarray:
+        return torch.cat(self._chunks).numpy() if self._chunks else np.zeros(0)
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(self.rate.size) * self.dt + (self._start[0] * self.dt if self._start
+                                                      else 0.0)
+
+    def smoothed(self, width: float) -> np.ndarray:
+        """The rate averaged over a flat window of ``width`` seconds (same length)."""
+        k = max(1, int(round(width / self.dt)))
+        return np.convolve(self.rate, np.ones(k) / k, mode="same")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"rate": self.rate, "times": self.times}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_raster(spikes: Sequence[SpikeMonitor], path: str | Path, duration: float,
+                bin_width: float = 1e-3, max_neurons: int = 1000, title: str = "") -> Path:
+    """Raster of up to ``max_neurons`` per monitor (stacked) above a rate histogram; PNG."""
+    plt = _pyplot()
+    fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    offset = 0
+    bins = np.arange(0.0, duration + bin_width, bin_width)
+    for mon in spikes:
+        keep = mon.ids < max_neurons
+        ax.scatter(mon.times[keep], mon.ids[keep] + offset, s=0.5, marker=".",
+                   label=mon.source.name)
+        hist, _ = np.histogram(mon.times, bins=bins)
+        ax_rate.plot(bins[:-1], hist / (mon.source.n * bin_width), lw=0.8,
+                     label=mon.source.name)
+        offset += min(max_neurons, mon.source.n)
+    ax.set_ylabel("neuron")
+    ax.set_title(title)
+    ax_rate.set_xlabel("time (s)")
+    ax_rate.set_ylabel("rate (Hz)")
+    ax_rate.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_traces(monitor: StateMonitor, variable: str, path: str | Path, max_traces: int = 5,
+                title: str = "") -> Path:
+    """Traces of ``variable`` for up to ``max_traces`` recorded neurons; PNG."""
+    plt = _pyplot()
+    values = monitor.values(variable)
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for i in range(min(max_traces, values.shape[1])):
+        ax.plot(monitor.times, values[:, i], lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(variable)
+    ax.set_title(title)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
