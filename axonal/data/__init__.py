@@ -1,5 +1,14 @@
 """Datasets and readers (every loader also accepts local data; nothing downloads at import)."""
 
 from axonal.data.digits import DigitsSplit, load_digits_split
+from axonal.data.events import Events, events_to_frames, read_label_list, read_nmnist, write_nmnist
 
-__all__ = ["DigitsSplit", "load_digits_split"]
+__all__ = [
+    "DigitsSplit",
+    "Events",
+    "events_to_frames",
+    "load_digits_split",
+    "read_label_list",
+    "read_nmnist",
+    "write_nmnist",
+]

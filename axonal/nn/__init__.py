@@ -5,6 +5,7 @@ from axonal.nn.lif import LIF
 from axonal.nn.neuron import NeuronLayer
 from axonal.nn.neurons_linear import ALIF, IF, LI, CubaLIF
 from axonal.nn.neurons_nonlinear import AdEx, Izhikevich
+from axonal.nn.nir_pieces import CubaLI, Delay, Flatten, Integrator, Recurrent, Scale, SumPool2d, Threshold
 
 __all__ = [
     "ALIF",
@@ -13,6 +14,14 @@ __all__ = [
     "Izhikevich",
     "LI",
     "CubaLIF",
+    "CubaLI",
+    "Delay",
+    "Flatten",
+    "Integrator",
+    "Recurrent",
+    "Scale",
+    "SumPool2d",
+    "Threshold",
     "LIF",
     "NeuronLayer",
     "Sequential",

@@ -1,0 +1,541 @@
+"""NIR (Neuromorphic Intermediate Representation) import and export.
+
+* :func:`to_nir` / :func:`write_nir`: an axonal model (a :class:`~axonal.nn.Sequential` or a
+  single layer built from supported pieces) to a ``nir.NIRGraph`` / a ``.nir`` file.
+* :func:`from_nir` / :func:`read_nir`: a ``nir.NIRGraph`` or ``.nir`` file to a runnable
+  :class:`~axonal.interop._runtime.GraphModule`, with an explicit ``dt`` and a choice of
+  ``"exact"`` (axonal's exponential integration) or ``"euler"`` (forward Euler, as snnTorch and
+  Norse import NIR) discretisation.
+
+Parameter mapping (NIR's continuous-time equations; docs/nir.md has the full table):
+LIF ``tau <-> tau_mem``; IF ``r_nir = r / tau_mem`` (axonal's IF is ``tau_mem dv/dt = r x``,
+NIR's is ``dv/dt = r x``); CubaLIF/CubaLI ``w_in`` scales the input before the synapse; the
+hard reset of NIR is :attr:`ResetMode.ZERO`. Requires the optional ``nir`` package
+(``pip install axonal[interop]``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+try:
+    import nir
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError("axonal.interop needs the 'nir' package: pip install 'axonal[interop]'") from err
+
+from axonal._validate import check_dt
+from axonal.functional.neurons._common import ResetMode
+from axonal.functional.neurons.cuba_li import (
+    CubaLIParams,
+    IntegratorParams,
+    cuba_li_initial_state,
+    cuba_li_step,
+    integrator_initial_state,
+    integrator_step,
+)
+from axonal.functional.neurons.cuba_lif import (
+    CubaLIFParams,
+    cuba_lif_initial_state,
+    cuba_lif_step,
+)
+from axonal.functional.neurons.euler import (
+    cuba_li_euler_step,
+    cuba_lif_euler_step,
+    li_euler_step,
+    lif_euler_step,
+)
+from axonal.functional.neurons.if_ import IFParams, if_initial_state, if_step
+from axonal.functional.neurons.li import LIParams, li_initial_state, li_step
+from axonal.functional.neurons.lif import LIFParams, lif_initial_state, lif_step
+from axonal.interop._runtime import (
+    DelayNode,
+    GraphModule,
+    NeuronNode,
+    StatelessNode,
+    StepNode,
+)
+from axonal.nn.container import Sequential, TimeDistributed
+from axonal.nn.lif import LIF
+from axonal.nn.neuron import NeuronLayer
+from axonal.nn.neurons_linear import IF, LI, CubaLIF
+from axonal.nn.nir_pieces import (
+    CubaLI,
+    Delay,
+    Flatten,
+    Integrator,
+    Recurrent,
+    Scale,
+    SumPool2d,
+    Threshold,
+)
+
+__all__ = [
+    "SUPPORTED_NODES",
+    "UNSUPPORTED_NODES",
+    "Discretisation",
+    "from_nir",
+    "load_nir_file",
+    "read_nir",
+    "to_nir",
+    "write_nir",
+]
+
+Discretisation = Literal["exact", "euler"]
+
+SUPPORTED_NODES = (
+    "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d",
+    "Flatten", "Threshold", "Delay", "I", "IF", "LIF", "LI", "CubaLIF", "CubaLI",
+)
+"""NIR node classes that import and export (graph cycles included)."""
+
+UNSUPPORTED_NODES = ("NIRGraph",)
+"""NIR node classes that do not import: a nested ``NIRGraph`` (flatten it first)."""
+
+RESET_KEY = "axonal.reset"
+"""Node metadata key marking a subtractive reset (NIR itself only has the hard reset)."""
+
+PathLike = str | os.PathLike[str]
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _array(value: float | Tensor, shape: Sequence[int]) -> np.ndarray:
+    t = torch.as_tensor(value).detach().to("cpu", torch.float32)
+    return np.ascontiguousarray(np.broadcast_to(t.numpy(), tuple(shape)).astype(np.float32))
+
+
+def _reset_metadata(where: str, reset: ResetMode, keep_subtract_reset: bool) -> dict[str, Any]:
+    if reset is ResetMode.ZERO:
+        return {}
+    if reset is ResetMode.SUBTRACT and keep_subtract_reset:
+        return {RESET_KEY: "subtract"}
+    raise ValueError(
+        f"{where} uses ResetMode.{reset.name}; NIR neurons reset to v_reset (ResetMode.ZERO). "
+        "Build the layer with reset=ResetMode.ZERO, or pass keep_subtract_reset=True to record "
+        f"the subtractive reset in the node metadata ({RESET_KEY!r}, read back by axonal only)"
+    )
+
+
+def _neuron_node(layer: NeuronLayer[Any, Any], shape: Sequence[int], where: str, keep_subtract: bool) -> Any:
+    p = layer.params()
+    a = lambda v: _array(v, shape)
+    if isinstance(layer, LIF):
+        if p.t_ref > 0:
+            raise ValueError(f"{where}: NIR's LIF has no refractory period, got t_ref={p.t_ref}")
+        meta = _reset_metadata(where, p.reset, keep_subtract)
+        return nir.LIF(tau=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak), v_threshold=a(p.v_th), v_reset=a(p.v_reset), metadata=meta)
+    if isinstance(layer, IF):
+        meta = _reset_metadata(where, p.reset, keep_subtract)
+        return nir.IF(r=a(p.r) / a(p.tau_mem), v_threshold=a(p.v_th), v_reset=a(p.v_reset), metadata=meta)
+    if isinstance(layer, CubaLIF):
+        meta = _reset_metadata(where, p.reset, keep_subtract)
+        return nir.CubaLIF(
+            tau_syn=a(p.tau_syn), tau_mem=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak),
+            v_threshold=a(p.v_th), v_reset=a(p.v_reset), w_in=a(1.0), metadata=meta,
+        )
+    if isinstance(layer, LI):
+        return nir.LI(tau=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak))
+    if isinstance(layer, CubaLI):
+        return nir.CubaLI(tau_syn=a(p.tau_syn), tau_mem=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak), w_in=a(1.0))
+    if isinstance(layer, Integrator):
+        return nir.I(r=a(p.r))
+    raise ValueError(f"{where}: {type(layer).__name__} has no NIR node (supported neurons: LIF, IF, LI, CubaLIF, CubaLI, Integrator)")
+
+
+def _tuple_arg(value: Any) -> Any:
+    return value if isinstance(value, str) else np.array(value, dtype=np.int64)
+
+
+def _stateless_node(module: nn.Module, in_shape: Sequence[int], where: str) -> Any | None:
+    inner = module.module if isinstance(module, TimeDistributed) else module
+    if isinstance(inner, (nn.Dropout, nn.Identity)):
+        return None
+    if isinstance(inner, nn.Linear):
+        w = inner.weight.detach().cpu().numpy().astype(np.float32)
+        if inner.bias is None:
+            return nir.Linear(weight=w)
+        return nir.Affine(weight=w, bias=inner.bias.detach().cpu().numpy().astype(np.float32))
+    if isinstance(inner, (nn.Conv1d, nn.Conv2d)):
+        if inner.padding_mode != "zeros":
+            raise ValueError(f"{where}: NIR convolutions pad with zeros, got padding_mode={inner.padding_mode!r}")
+        w = inner.weight.detach().cpu().numpy().astype(np.float32)
+        bias = np.zeros(w.shape[0], np.float32) if inner.bias is None else inner.bias.detach().cpu().numpy().astype(np.float32)
+        if isinstance(inner, nn.Conv1d):
+            return nir.Conv1d(
+                input_shape=int(in_shape[-1]), weight=w, stride=int(inner.stride[0]),
+                padding=inner.padding if isinstance(inner.padding, str) else int(inner.padding[0]),
+                dilation=int(inner.dilation[0]), groups=int(inner.groups), bias=bias,
+            )
+        return nir.Conv2d(
+            input_shape=(int(in_shape[-2]), int(in_shape[-1])), weight=w, stride=_tuple_arg(inner.stride),
+            padding=_tuple_arg(inner.padding), dilation=_tuple_arg(inner.dilation), groups=int(inner.groups), bias=bias,
+        )
+    if isinstance(inner, nn.AvgPool2d):
+        if inner.ceil_mode or not inner.count_include_pad or inner.divisor_override is not None:
+            raise ValueError(f"{where}: only AvgPool2d(ceil_mode=False, count_include_pad=True) maps to NIR")
+        pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v), dtype=np.int64)
+        stride = inner.stride if inner.stride is not None else inner.kernel_size
+        return nir.AvgPool2d(kernel_size=pair(inner.kernel_size), stride=pair(stride), padding=pair(inner.padding))
+    if isinstance(inner, SumPool2d):
+        return nir.SumPool2d(
+            kernel_size=np.array(inner.kernel_size), stride=np.array(inner.stride), padding=np.array(inner.padding)
+        )
+    if isinstance(inner, Flatten) or (isinstance(module, nn.Flatten) and module.start_dim == 2 and module.end_dim == -1):
+        return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+    if isinstance(inner, Scale):
+        return nir.Scale(scale=_array(inner.scale, in_shape))
+    if isinstance(inner, Threshold):
+        return nir.Threshold(threshold=_array(inner.threshold, in_shape))
+    raise ValueError(f"{where}: {type(inner).__name__} has no NIR node; supported: {', '.join(SUPPORTED_NODES)}")
+
+
+def to_nir(
+    model: nn.Module, input_shape: Sequence[int], *, keep_subtract_reset: bool = False
+) -> Any:
+    """Export ``model`` to a ``nir.NIRGraph`` (Input -> layers -> Output).
+
+    Args:
+        model: an :class:`~axonal.nn.Sequential` or one layer, made of supported pieces
+            (``nn.Linear``, ``TimeDistributed(nn.Conv1d/Conv2d/AvgPool2d)``, :mod:`axonal.nn`
+            neuron layers LIF/IF/LI/CubaLIF/CubaLI/Integrator, Scale, Threshold, SumPool2d,
+            Flatten, Delay, Recurrent; Dropout/Identity are skipped).
+        input_shape: shape of one sample at one time step (without ``T`` and ``B``).
+        keep_subtract_reset: allow ``ResetMode.SUBTRACT`` neurons, recorded in node metadata.
+
+    Node ids are the layer indices (``"0"``, ``"1"``, ...; a Recurrent layer ``k`` gives
+    ``"k.neuron"`` and ``"k.rec"``).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    shape = tuple(int(s) for s in input_shape)
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"input_shape must be a non-empty sequence of positive ints, got {input_shape!r}")
+    layers = list(model.layers) if isinstance(model, Sequential) else [model]
+    was_training = model.training
+    model.eval()
+    try:
+        nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
+        edges: list[tuple[str, str]] = []
+        last = "input"
+        x = torch.zeros((1, 1, *shape))
+        for i, layer in enumerate(layers):
+            where = f"layer {i} ({type(layer).__name__})"
+            in_shape = tuple(x.shape[2:])
+            with torch.no_grad():
+                try:
+                    x = layer(x)[0] if isinstance(layer, NeuronLayer) else layer(x)
+                except RuntimeError as err:
+                    raise ValueError(f"{where} does not accept input of shape {in_shape}: {err}") from None
+            out_shape = tuple(x.shape[2:])
+            if isinstance(layer, Recurrent):
+                neuron = _neuron_node(layer.neuron, out_shape, where, keep_subtract_reset)
+                rec = _stateless_node(layer.rec, out_shape, where + ".rec")
+                a, b = f"{i}.neuron", f"{i}.rec"
+                nodes[a], nodes[b] = neuron, rec
+                edges += [(last, a), (a, b), (b, a)]
+                last = a
+                continue
+            if isinstance(layer, NeuronLayer):
+                node = _neuron_node(layer, out_shape, where, keep_subtract_reset)
+            elif isinstance(layer, Delay):
+                node = nir.Delay(delay=_array(layer.delay, out_shape))
+            else:
+                node = _stateless_node(layer, in_shape, where)
+                if node is None:
+                    continue
+                if type(node).__name__ in ("Conv1d", "Conv2d"):  # nir derives C_in/groups here
+                    node.input_type = {"input": np.array(in_shape)}
+            nodes[str(i)] = node
+            edges.append((last, str(i)))
+            last = str(i)
+        nodes["output"] = nir.Output(output_type={"output": np.array(tuple(x.shape[2:]))})
+        edges.append((last, "output"))
+    finally:
+        model.train(was_training)
+    # nir's own type check assumes groups == 1 for convolutions; shapes were traced above
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def write_nir(path: PathLike, model: nn.Module, input_shape: Sequence[int], *, keep_subtract_reset: bool = False) -> Any:
+    """Export ``model`` (see :func:`to_nir`) and write it to ``path``; returns the graph."""
+    graph = to_nir(model, input_shape, keep_subtract_reset=keep_subtract_reset)
+    nir.write(str(path), graph)
+    return graph
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _t(value: Any) -> Tensor:
+    return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.get_default_dtype())
+
+
+def _shape_of(node: Any, key: str) -> tuple[int, ...] | None:
+    types = node.input_type if key == "input" else node.output_type
+    value = None if types is None else types.get(key)
+    if value is None:
+        return None
+    return tuple(int(s) for s in np.asarray(value).reshape(-1))
+
+
+def _reset_of(node: Any, name: str) -> ResetMode:
+    mode = (node.metadata or {}).get(RESET_KEY, "zero")
+    if isinstance(mode, bytes):
+        mode = mode.decode()
+    if mode not in ("zero", "subtract"):
+        raise ValueError(f"node {name!r}: metadata {RESET_KEY}={mode!r} must be 'zero' or 'subtract'")
+    return ResetMode.ZERO if mode == "zero" else ResetMode.SUBTRACT
+
+
+_STEPS: dict[tuple[str, str], Callable[..., Any]] = {
+    ("LIF", "exact"): lif_step, ("LIF", "euler"): lif_euler_step,
+    ("LI", "exact"): li_step, ("LI", "euler"): li_euler_step,
+    ("CubaLIF", "exact"): cuba_lif_step, ("CubaLIF", "euler"): cuba_lif_euler_step,
+    ("CubaLI", "exact"): cuba_li_step, ("CubaLI", "euler"): cuba_li_euler_step,
+    ("IF", "exact"): if_step, ("IF", "euler"): if_step,  # no leak: Euler is exact
+    ("I", "exact"): integrator_step, ("I", "euler"): integrator_step,
+}
+
+
+def _neuron(kind: str, node: Any, name: str, dt: float, disc: str) -> NeuronNode:
+    step = _STEPS[(kind, disc)]
+    if kind == "LIF":
+        reset = _reset_of(node, name)
+        tensors = {"tau_mem": node.tau, "r": node.r, "v_leak": node.v_leak, "v_th": node.v_threshold, "v_reset": node.v_reset}
+        make: Callable[[dict[str, Any]], Any] = lambda d: LIFParams(reset=reset, **d)
+        init: Callable[..., Any] = lif_initial_state
+    elif kind == "IF":
+        reset = _reset_of(node, name)
+        tensors = {"r": node.r, "v_th": node.v_threshold, "v_reset": node.v_reset}
+        make = lambda d: IFParams(tau_mem=1.0, reset=reset, **d)
+        init = if_initial_state
+    elif kind == "CubaLIF":
+        reset = _reset_of(node, name)
+        tensors = {"tau_syn": node.tau_syn, "tau_mem": node.tau_mem, "r": node.r, "v_leak": node.v_leak,
+                   "v_th": node.v_threshold, "v_reset": node.v_reset}
+        make = lambda d: CubaLIFParams(reset=reset, **d)
+        init = cuba_lif_initial_state
+    elif kind == "LI":
+        tensors = {"tau_mem": node.tau, "r": node.r, "v_leak": node.v_leak}
+        make = lambda d: LIParams(**d)
+        init = li_initial_state
+    elif kind == "CubaLI":
+        tensors = {"tau_syn": node.tau_syn, "tau_mem": node.tau_mem, "r": node.r, "v_leak": node.v_leak}
+        make = lambda d: CubaLIParams(**d)
+        init = cuba_li_initial_state
+    else:  # "I"
+        tensors = {"r": node.r}
+        make = lambda d: IntegratorParams(**d)
+        init = integrator_initial_state
+    w_in = getattr(node, "w_in", None)
+    w = None if w_in is None or bool(np.all(np.asarray(w_in) == 1.0)) else _t(w_in)
+    converted = {k: _t(v) for k, v in tensors.items()}
+    try:
+        return NeuronNode(step, init, make, converted, dt, w_in=w)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"node {name!r} ({kind}): {err}") from None
+
+
+def _ints(value: Any, n: int) -> tuple[int, ...]:
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == 1:
+        return (int(arr[0]),) * n
+    return tuple(int(v) for v in arr)
+
+
+def _stateless(kind: str, node: Any, name: str) -> nn.Module:
+    if kind in ("Affine", "Linear"):
+        w = _t(node.weight)
+        if w.dim() != 2:
+            raise ValueError(f"node {name!r} ({kind}): weight must be 2-D [out, in], got shape {tuple(w.shape)}")
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=kind == "Affine")
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            if kind == "Affine":
+                b = _t(node.bias)
+                if tuple(b.shape) != (w.shape[0],):
+                    raise ValueError(f"node {name!r} (Affine): bias must have shape ({w.shape[0]},), got {tuple(b.shape)}")
+                lin.bias.copy_(b)
+        return lin
+    if kind in ("Conv1d", "Conv2d"):
+        w = _t(node.weight)
+        n = 1 if kind == "Conv1d" else 2
+        if w.dim() != n + 2:
+            raise ValueError(f"node {name!r} ({kind}): weight must be {n + 2}-D, got shape {tuple(w.shape)}")
+        groups = int(np.asarray(node.groups))
+        pad = node.padding if isinstance(node.padding, str) else _ints(node.padding, n)
+        cls = nn.Conv1d if n == 1 else nn.Conv2d
+        kw: dict[str, Any] = {"stride": _ints(node.stride, n), "padding": pad, "dilation": _ints(node.dilation, n)}
+        kw["kernel_size"] = tuple(w.shape[2:])
+        conv: nn.Conv1d | nn.Conv2d = cls(w.shape[1] * groups, w.shape[0], groups=groups, bias=True, **kw)
+        bias = _t(node.bias).reshape(-1)
+        if tuple(bias.shape) != (w.shape[0],):
+            raise ValueError(f"bias must have shape ({w.shape[0]},), got {tuple(bias.shape)}")
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            conv.bias.copy_(bias)  # type: ignore[union-attr]
+        return conv
+    if kind == "SumPool2d":
+        return SumPool2d(_ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2))
+    if kind == "AvgPool2d":
+        pool: dict[str, Any] = {
+            "kernel_size": _ints(node.kernel_size, 2), "stride": _ints(node.stride, 2), "padding": _ints(node.padding, 2)
+        }
+        return nn.AvgPool2d(**pool)
+    if kind == "Flatten":
+        start, end = int(np.asarray(node.start_dim)), int(np.asarray(node.end_dim))
+        # NIR dims exclude the batch; ours include it at position 0
+        return nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
+    if kind == "Scale":
+        return Scale(_t(node.scale))
+    if kind == "Threshold":
+        return Threshold(_t(node.threshold))
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _check_graph(graph: Any) -> tuple[str, str]:
+    names = set(graph.nodes)
+    for edge in graph.edges:
+        if len(edge) != 2:
+            raise ValueError(f"edge {edge!r} must be a (source, target) pair")
+        a, b = edge
+        for end, what in ((a, "source"), (b, "target")):
+            if end not in names:
+                raise ValueError(f"edge ({a!r}, {b!r}) is dangling: its {what} {end!r} is not a node of the graph")
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        if kind not in SUPPORTED_NODES:
+            raise ValueError(
+                f"node {name!r} has type {kind}, which axonal does not import; supported: {', '.join(SUPPORTED_NODES)}"
+            )
+    inputs = [n for n, v in graph.nodes.items() if type(v).__name__ == "Input"]
+    outputs = [n for n, v in graph.nodes.items() if type(v).__name__ == "Output"]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"the graph must have exactly one Input and one Output node, got inputs {inputs} and outputs {outputs}")
+    return inputs[0], outputs[0]
+
+
+def from_nir(graph: Any, dt: float, discretisation: Discretisation = "exact") -> GraphModule:
+    """Build a runnable module from a ``nir.NIRGraph`` or a ``.nir`` path.
+
+    Args:
+        graph: a ``nir.NIRGraph``, or a path to a ``.nir`` file.
+        dt: step in seconds (NIR parameters are continuous-time).
+        discretisation: ``"exact"`` (exponential integration, input held over each step) or
+            ``"euler"`` (forward Euler, synapse first).
+
+    Raises:
+        ValueError: naming the node or edge for unsupported nodes, dangling edges, shape
+        mismatches, bad parameters; nothing is returned half-built.
+    """
+    dt = check_dt(dt)
+    if discretisation not in ("exact", "euler"):
+        raise ValueError(f"discretisation must be 'exact' or 'euler', got {discretisation!r}")
+    if isinstance(graph, (str, os.PathLike)):
+        graph = load_nir_file(graph)
+    if type(graph).__name__ != "NIRGraph" or not hasattr(graph, "nodes"):
+        raise TypeError(f"graph must be a nir.NIRGraph or a path, got {type(graph).__name__}")
+    input_name, output_name = _check_graph(graph)
+    in_shape = _shape_of(graph.nodes[input_name], "input")
+    if in_shape is None:
+        raise ValueError(f"Input node {input_name!r} has no shape")
+    nodes: dict[str, StepNode] = {}
+    types: dict[str, str] = {}
+    for name, node in graph.nodes.items():
+        kind = type(node).__name__
+        types[name] = kind
+        if kind in ("Input", "Output"):
+            nodes[name] = StatelessNode(nn.Identity())
+        elif kind in ("LIF", "IF", "LI", "CubaLIF", "CubaLI", "I"):
+            nodes[name] = _neuron(kind, node, name, dt, discretisation)
+        elif kind == "Delay":
+            d = np.asarray(node.delay, dtype=np.float64)
+            steps = np.round(d / dt)
+            if np.any(d < 0) or not np.allclose(steps * dt, d, rtol=1e-6, atol=1e-12):
+                raise ValueError(f"node {name!r} (Delay): delays {d.tolist()} s are not whole steps of dt={dt:g} s")
+            nodes[name] = DelayNode(torch.as_tensor(steps, dtype=torch.long))
+        else:
+            try:
+                nodes[name] = StatelessNode(_stateless(kind, node, name))
+            except (ValueError, TypeError, RuntimeError) as err:
+                raise ValueError(f"node {name!r} ({kind}): {err}") from None
+    out_shape = _shape_of(graph.nodes[output_name], "output") or ()
+    module = GraphModule(nodes, list(graph.edges), input_name, output_name, in_shape, out_shape, dt, types)
+    _probe(module, graph)
+    return module
+
+
+def _probe(module: GraphModule, graph: Any) -> None:
+    """Run one zero step, checking every edge's shape; errors name the node and its inputs."""
+    outs: dict[str, Tensor] = {}
+    x = torch.zeros((1, *module.input_shape))
+    with torch.no_grad():
+        for name in module.order:
+            if name == module.input_name:
+                inp = x
+            else:
+                shapes = {}
+                parts = []
+                for a, back in module.preds[name]:
+                    if a not in outs and back:
+                        continue  # resolved below once the source has run
+                    shapes[a] = tuple(outs[a].shape[1:])
+                    parts.append(outs[a])
+                if len(set(shapes.values())) > 1:
+                    raise ValueError(f"node {name!r} gets inputs of different shapes: {shapes}")
+                inp = parts[0]
+            kind = module.node_types[name]
+            try:
+                state = module.node(name).initial_state(inp)
+                outs[name], _ = module.node(name).step(inp, state)
+            except RuntimeError as err:
+                raise ValueError(
+                    f"node {name!r} ({kind}) cannot take input of shape {tuple(inp.shape[1:])} "
+                    f"from {[a for a, _ in module.preds[name]]}: {err}"
+                ) from None
+            declared = _shape_of(graph.nodes[name], "input")
+            actual = tuple(inp.shape[1:])
+            if kind in ("Conv1d", "Conv2d") and declared is not None:  # nir declares C_in / groups
+                declared, actual = declared[1:], actual[1:]
+            if declared is not None and kind != "Input" and declared != actual:
+                if kind != "Output" or int(np.prod(declared)) != int(np.prod(actual)):
+                    raise ValueError(
+                        f"node {name!r} ({kind}) declares input shape {declared} but its inputs give {tuple(inp.shape[1:])}"
+                    )
+        for name in module.names:
+            for a, back in module.preds[name]:
+                if back:
+                    others = [outs[s] for s, bk in module.preds[name] if not bk]
+                    if others and outs[a].shape != others[0].shape:
+                        raise ValueError(
+                            f"edge ({a!r}, {name!r}) carries shape {tuple(outs[a].shape[1:])} but {name!r} "
+                            f"gets {tuple(others[0].shape[1:])} from its other inputs"
+                        )
+
+
+def load_nir_file(path: PathLike) -> Any:
+    """Read a ``.nir`` file with ``nir.read``; errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"NIR file {str(p)!r} does not exist")
+    try:
+        # axonal checks shapes itself (see _probe): nir's check rejects grouped convolutions
+        return nir.read(str(p), type_check=False)
+    except (OSError, KeyError, AssertionError, TypeError, AttributeError) as err:
+        raise ValueError(f"{str(p)!r} is not a readable NIR file ({type(err).__name__}: {err})") from None
+    except ValueError as err:
+        raise ValueError(f"{str(p)!r}: invalid NIR graph: {err}") from None
+
+
+def read_nir(path: PathLike, dt: float, discretisation: Discretisation = "exact") -> GraphModule:
+    """:func:`load_nir_file` then :func:`from_nir`."""
+    return from_nir(load_nir_file(path), dt, discretisation)
+
