@@ -3,7 +3,8 @@
 How it counts (no change to any layer is needed):
 
 * A ``TorchDispatchMode`` sees every ATen operation the model runs. Synaptic operations
-  (``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``mv``, ``addmv``, ``dot``, ``convolution``) are
+  (``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``mv``, ``addmv``, ``dot``, ``convolution``, and
+  the ``embedding_bag`` sums of the event-driven :mod:`axonal.sparse` layers) are
   counted from their operands: the weight is the operand whose storage is one of the model's
   parameters or buffers; the other operand is the input. When the input is event-valued
   (every element in {-1, 0, 1}: spikes), each non-zero element costs one accumulate per
@@ -185,6 +186,7 @@ def event_count(t: Tensor) -> int | None:
 
 _SYNAPTIC = {
     aten.mm, aten.addmm, aten.bmm, aten.baddbmm, aten.mv, aten.addmv, aten.dot, aten.convolution,
+    aten._embedding_bag, aten._embedding_bag_forward_only,
 }
 _POOL = {
     aten.max_pool1d, aten.max_pool2d, aten.max_pool3d, aten.max_pool2d_with_indices,
@@ -314,6 +316,18 @@ class _Tally:
         entry.spikes_in += events
         entry.inputs_in += x.numel()
 
+    def _embedding_bag(self, entry: LayerCount, args: Sequence[Any]) -> None:
+        # event-driven linear layer (axonal.sparse): each index is one input event whose
+        # weight row (fan-out M) is accumulated into its bag (one output row)
+        weight, indices, offsets = args[0], args[1], args[2]
+        last = bool(args[7]) if len(args) > 7 else False
+        bags = offsets.numel() - 1 if last else offsets.numel()
+        k, m = weight.shape
+        entry.synops += indices.numel() * m
+        entry.spikes_in += indices.numel()
+        entry.inputs_in += bags * k
+        entry.dense_macs += bags * k * m
+
     def synaptic(self, func: Any, args: Sequence[Any], out: Tensor) -> None:
         module = self.current()
         if module is None:
@@ -322,6 +336,9 @@ class _Tally:
         packet = func.overloadpacket
         if packet is aten.convolution:
             self._convolution(entry, args, out)
+            return
+        if packet in (aten._embedding_bag, aten._embedding_bag_forward_only):
+            self._embedding_bag(entry, args)
             return
         if packet in (aten.addmm, aten.baddbmm, aten.addmv):
             args = args[1:]
