@@ -1,0 +1,73 @@
+"""Graphs exported by Sinabs, Norse, Rockpool and snnTorch (skipped without ../shared/data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+nir = pytest.importorskip("nir")
+
+from axonal.data.events import events_to_frames, read_label_list, read_nmnist  # noqa: E402
+from axonal.interop import read_nir  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+NIR_DIR = DATA / "nir"
+pytestmark = pytest.mark.skipif(not NIR_DIR.is_dir(), reason="../shared/data/nir is absent")
+
+
+@pytest.mark.parametrize("disc", ["exact", "euler"])
+def test_norse_lif_reproduces_the_exact_spike_times_within_one_step(disc: str) -> None:
+    ref = np.loadtxt(NIR_DIR / "reference_outputs" / "lif_exact.csv", delimiter=",")
+    net = read_nir(NIR_DIR / "lif_norse.nir", dt=1e-4, discretisation=disc)  # type: ignore[arg-type]
+    x = torch.as_tensor(ref[:, 0], dtype=torch.float32).reshape(-1, 1, 1)
+    with torch.no_grad():
+        z, _ = net(x)
+    ours = np.flatnonzero(z.reshape(-1).numpy())
+    exact = np.flatnonzero(ref[:, 2])
+    assert exact.size == 4 and ours.size == exact.size
+    assert np.abs(ours - exact).max() <= 1
+
+
+def test_sinabs_cnn_classifies_real_nmnist_recordings() -> None:
+    """First 20 of the 100 test recordings here (the full 100: benchmarks/nir_real_graphs.py)."""
+    folder = DATA / "nmnist_small"
+    labels = read_label_list(folder / "test100.txt")
+    samples = list(labels)[:20]
+    net = read_nir(NIR_DIR / "cnn_sinabs.nir", dt=1.0)  # Sinabs' IF: one step is one time unit
+    frames = [events_to_frames(read_nmnist(folder / f"{k}.bs2")) for k in samples]
+    x = torch.zeros(max(f.shape[0] for f in frames), len(frames), 2, 34, 34)
+    for b, f in enumerate(frames):
+        x[: f.shape[0], b] = f
+    with torch.no_grad():
+        out, _ = net(x)
+    pred = out.sum(0).argmax(1)
+    truth = torch.tensor([labels[k] for k in samples])
+    assert float((pred == truth).float().mean()) >= 0.95
+
+
+@pytest.mark.parametrize("name", ["braille_noDelay_bias_zero", "braille_noDelay_noBias_subtract"])
+def test_snntorch_recurrent_braille_graphs_import_with_their_cycle(name: str) -> None:
+    net = read_nir(NIR_DIR / f"{name}.nir", dt=1e-4, discretisation="euler")
+    assert net.back_edges == {("lif1.w_rec", "lif1.lif")}
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(200, 4, 12, generator=gen) < 0.3).float()
+    with torch.no_grad():
+        z, state = net(x)
+    assert z.shape == (200, 4, 7)
+    assert set(torch.unique(z).tolist()) <= {0.0, 1.0}
+    assert "lif1.w_rec" in state["prev"]
+
+
+def test_two_lif_and_rockpool_graphs_run() -> None:
+    two = read_nir(NIR_DIR / "two_lif_neurons.nir", dt=1e-4)
+    z, _ = two(torch.zeros(500, 1, 1))
+    assert z.shape == (500, 1, 1)
+    # lif1 has v_leak = 1.2 > v_threshold = 1: it fires on its own and drives lif2's membrane
+    assert two.initial_state(torch.zeros(1, 1))["nodes"]["lif1"].v.item() == pytest.approx(1.2)
+    rock = read_nir(NIR_DIR / "lif_rockpool.nir", dt=1e-4)  # its Output declares [1, 1, 1]
+    ref = np.loadtxt(NIR_DIR / "reference_outputs" / "lif_exact.csv", delimiter=",")
+    z, _ = rock(torch.as_tensor(ref[:, 0], dtype=torch.float32).reshape(-1, 1, 1))
+    assert int(z.sum()) >= 1
