@@ -33,12 +33,18 @@ def synapse_positions(indptr: Tensor, rows: Tensor) -> Tensor:
     """
     starts = indptr[rows]
     counts = indptr[rows + 1] - starts
+    nonempty = counts > 0
+    starts, counts = starts[nonempty], counts[nonempty]
     total = int(counts.sum())
     if total == 0:
         return torch.zeros(0, dtype=torch.int64, device=indptr.device)
-    ends = torch.cumsum(counts, 0)
-    shift = torch.repeat_interleave(starts - (ends - counts), counts, output_size=total)
-    return torch.arange(total, device=indptr.device) + shift
+    out_start = torch.cumsum(counts, 0) - counts
+    shift = starts - out_start  # position = output index + shift of its row
+    step = shift.clone()
+    step[1:] -= shift[:-1]
+    marker = torch.zeros(total, dtype=torch.int64, device=indptr.device)
+    marker[out_start] = step  # (torch.repeat_interleave is far slower on a busy CPU)
+    return torch.arange(total, device=indptr.device) + torch.cumsum(marker, 0)
 
 
 @dataclass

@@ -30,11 +30,11 @@ from torch import Tensor
 
 from axonal.functional.neurons import LIFParams, ResetMode
 from axonal.sim.connectivity import Bernoulli, FixedInDegree, OneToOne
-from axonal.sim.inputs import PoissonSource
+from axonal.sim.inputs import PoissonSource, steps_for
 from axonal.sim.monitors import RateMonitor, SpikeMonitor, plot_raster
 from axonal.sim.network import Conductance, Delta, Exponential, Network, Population, Projection
 
-__all__ = ["build_cuba", "build_coba", "build_brunel", "run_example", "ExampleResult", "EXAMPLES"]
+__all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_brunel", "run_example", "ExampleResult", "EXAMPLES"]
 
 
 def _uniform(low: float, high: float) -> Callable[[torch.Generator, int], Tensor]:
@@ -65,6 +65,28 @@ def build_cuba(n: int = 4000, p: float = 0.02, seed: int = 0, dt: float = 1e-4,
     for pre, w, syn in ((exc, 60 * 0.27 / 10, syn_e), (inh, -20 * 4.5 / 10, syn_i)):
         for post in (exc, inh):
             net.add(Projection(pre, post, Bernoulli(p), weight=w, delay=dt, synapse=syn))
+    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
+    return net, monitors
+
+
+def build_cuba_indegree(n: int = 4000, k_e: int = 80, k_i: int = 20, seed: int = 0,
+                        dt: float = 1e-4, dtype: torch.dtype = torch.float32
+                        ) -> tuple[Network, list[SpikeMonitor]]:
+    """The CUBA neurons and synapses with fixed in-degrees (``k_e`` from E, ``k_i`` from I per
+    neuron) instead of Bernoulli: the scaling benchmark (``k_e + k_i`` synapses per neuron at
+    any size). Weights are CUBA's scaled by ``64 / k_e`` so the drive matches CUBA's."""
+    params = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
+                       t_ref=5e-3, reset=ResetMode.ZERO)
+    net = Network(seed=seed, dtype=dtype)
+    n_e = int(round(0.8 * n))
+    exc = net.add(Population(params, n_e, name="E", init={"v": _uniform(-60.0, -50.0)}))
+    inh = net.add(Population(params, n - n_e, name="I", init={"v": _uniform(-60.0, -50.0)}))
+    syn_e, syn_i = Exponential(5e-3, name="e"), Exponential(10e-3, name="i")
+    scale = 64.0 / k_e
+    for pre, k, w, syn in ((exc, k_e, 1.62 * scale, syn_e), (inh, k_i, -9.0 * scale, syn_i)):
+        for post in (exc, inh):
+            net.add(Projection(pre, post, FixedInDegree(k, multapses=True), weight=w,
+                               delay=dt, synapse=syn))
     monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
     return net, monitors
 
@@ -125,6 +147,7 @@ EXAMPLES: dict[str, Callable[..., tuple[Network, list[SpikeMonitor]]]] = {
     "cuba": build_cuba,
     "coba": build_coba,
     "brunel": build_brunel,
+    "cuba-indegree": build_cuba_indegree,
 }
 
 
@@ -152,6 +175,7 @@ def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 
         raise ValueError(f"name must be one of {sorted(EXAMPLES)}, got {name!r}")
     if not (isinstance(scale, (int, float)) and 0 < scale <= 1000):
         raise ValueError(f"scale must be in (0, 1000], got {scale!r}")
+    total_steps = steps_for(duration, dt)
     t0 = time.perf_counter()
     if name == "brunel":
         net, monitors = build_brunel(n_e=max(8, int(10000 * scale)), seed=seed, dt=dt)
@@ -160,7 +184,7 @@ def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 
     rate_monitors = [net.add(RateMonitor(m.source)) for m in monitors]
     net.run(dt, dt, progress=False)  # builds the network (first step)
     build = time.perf_counter() - t0
-    stats = net.run(duration - dt, dt, progress=progress) if duration > dt * 1.5 else None
+    stats = net.run((total_steps - 1) * dt, dt, progress=progress) if total_steps > 1 else None
     loop = stats.seconds if stats else 0.0
     tables = [p.table for p in net.projections if p.table is not None]
     result = ExampleResult(

@@ -3,7 +3,8 @@
 Spike sources are populations without a neuron model; projections leave them like any other
 population:
 
-* :class:`PoissonSource`: independent Poisson trains, ``P(spike in a step) = rate dt``;
+* :class:`PoissonSource`: independent Poisson trains, ``Poisson(rate dt)`` spikes per step
+  (several spikes of one neuron in a step are delivered as several events);
 * :class:`SpikeGenerator`: spikes at given times (seconds) of given neurons.
 
 Injected currents (added to a population's input ``x``, in nA) are evaluated per step ``k``
@@ -69,15 +70,13 @@ class PoissonSource:
         raise ValueError(f"{self.name} is a spike source and has no variable {name!r}")
 
     def prepare(self, dt: float, dtype: torch.dtype) -> None:
-        p = self.rate * dt
-        if bool((p > 1).any()):
-            raise ValueError(f"rate * dt must be <= 1, got rate up to {float(self.rate.max())} Hz "
-                             f"with dt={dt} s")
-        self._p = p.to(dtype)
+        self._p = (self.rate * dt).to(dtype).expand(self.n).contiguous()
 
     def emit(self, step: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+        """Spike counts of the step: Poisson(rate dt) per neuron (may exceed 1 at high rates,
+        e.g. a train standing for many independent inputs)."""
         assert self._p is not None
-        return (torch.rand(self.n, generator=generator, dtype=dtype) < self._p).to(dtype)
+        return torch.poisson(self._p, generator=generator)
 
 
 class SpikeGenerator:

@@ -50,6 +50,10 @@ class Monitor:
     def record(self, step: int, ids: Tensor) -> None:
         raise NotImplementedError
 
+    def record_many(self, steps: np.ndarray, ids: np.ndarray) -> None:
+        """Record the spikes of many steps at once (``steps`` ascending, local ``ids``)."""
+        raise NotImplementedError
+
     def arrays(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
@@ -89,6 +93,25 @@ class SpikeMonitor(Monitor):
                 setattr(self, attr, new)
         self._steps[self._count : end] = step
         self._ids[self._count : end] = ids
+        self._count = end
+
+    def record_many(self, steps: np.ndarray, ids: np.ndarray) -> None:
+        if self._mask is not None:
+            keep = self._mask.numpy()[ids]
+            steps, ids = steps[keep], ids[keep]
+        m = int(ids.size)
+        if m == 0:
+            return
+        end = self._count + m
+        if end > self._steps.numel():
+            size = max(end, 2 * self._steps.numel())
+            for attr in ("_steps", "_ids"):
+                old = getattr(self, attr)
+                new = torch.zeros(size, dtype=torch.int64)
+                new[: self._count] = old[: self._count]
+                setattr(self, attr, new)
+        self._steps[self._count : end] = torch.from_numpy(steps.astype(np.int64))
+        self._ids[self._count : end] = torch.from_numpy(ids.astype(np.int64))
         self._count = end
 
     @property
@@ -213,6 +236,11 @@ class RateMonitor(Monitor):
 
     def record(self, step: int, ids: Tensor) -> None:
         self._chunks[-1][step - self._start[-1]] = ids.numel() / (self.source.n * self.dt)
+
+    def record_many(self, steps: np.ndarray, ids: np.ndarray) -> None:
+        chunk = self._chunks[-1]
+        counts = np.bincount(steps - self._start[-1], minlength=chunk.numel())
+        chunk += torch.from_numpy(counts[: chunk.numel()] / (self.source.n * self.dt))
 
     @property
     def rate(self) -> np.ndarray:

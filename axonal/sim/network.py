@@ -23,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Mapping, Union
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from axonal.sim.connectivity import Connectivity, FromArrays
 from axonal.sim.delivery import RingBuffer, SynapseTable, build_table
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator, steps_for
 from axonal.sim.monitors import Monitor
+from axonal.sim.native import NativeRunner, native_unsupported
 
 __all__ = [
     "Exponential",
@@ -113,7 +114,7 @@ class Population:
     """
 
     def __init__(self, params: object, n: int, name: str | None = None,
-                 init: dict[str, float | Tensor | Draw] | None = None) -> None:
+                 init: Mapping[str, float | Tensor | Draw] | None = None) -> None:
         self.family = _family_of(params)
         self.params = params
         self.n = check_int("n", n)
@@ -319,11 +320,18 @@ class Network:
             sources, in the order objects were added: the same seed gives the same run.
         dtype: floating dtype of states and weights.
         memory_limit: bytes the network may use (default: the machine's available memory).
+        backend: ``"torch"`` (per-step torch operations on the pure step functions),
+            ``"native"`` (the compiled loop of :mod:`axonal.sim.native`, which must support the
+            network) or ``"auto"`` (native where supported, else torch).
     """
 
     def __init__(self, seed: int = 0, dtype: torch.dtype = torch.float32,
-                 memory_limit: int | None = None) -> None:
+                 memory_limit: int | None = None, backend: str = "auto") -> None:
         check_int("seed", seed, minimum=0)
+        if backend not in ("auto", "torch", "native"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'native', got {backend!r}")
+        self.backend = backend
+        self._runner: NativeRunner | None = None
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.seed, self.dtype, self.memory_limit = seed, dtype, memory_limit
@@ -429,9 +437,60 @@ class Network:
             raise TypeError(f"duration must be a float in seconds, got {type(duration).__name__}")
         n_steps = steps_for(float(duration), dt)
         if self.dt is None:
+            reason = native_unsupported(self) if self.backend != "torch" else "torch chosen"
+            if self.backend == "native" and reason is not None:
+                raise ValueError(f"backend 'native' cannot run this network: {reason}")
             self._build(dt)
             self.dt = dt
+            if reason is None:
+                self._runner = NativeRunner(self, dt)
+        if self._runner is not None:
+            return self._loop_native(n_steps, dt, progress)
         return self._loop(n_steps, dt, progress)
+
+    @property
+    def backend_used(self) -> str | None:
+        """``"native"`` or ``"torch"`` once the network has run, else ``None``."""
+        if self.dt is None:
+            return None
+        return "native" if self._runner is not None else "torch"
+
+    def _loop_native(self, n_steps: int, dt: float, progress: bool) -> RunStats:
+        assert self._runner is not None
+        start = self.step
+        for mon in self.monitors:
+            mon.prepare(start, n_steps, dt)
+        spikes = {s.name: 0 for s in self.sources}
+        events = 0
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_steps, unit="step", desc="simulate", leave=False)
+        chunk = max(1000, n_steps // 50)
+        t0 = time.perf_counter()
+        done = 0
+        while done < n_steps:
+            m = min(chunk, n_steps - done)
+            steps, ids, ev = self._runner.run(start + done, m)
+            events += ev
+            for src in self.sources:
+                off = self._runner.offsets[id(src)]
+                sel = (ids >= off) & (ids < off + src.n)
+                spikes[src.name] += int(sel.sum())
+                mons = [mon for mon in self.monitors if mon.source is src]
+                if mons:
+                    s_steps, s_ids = steps[sel], ids[sel] - off
+                    for mon in mons:
+                        mon.record_many(s_steps, s_ids)
+            done += m
+            self.step = start + done
+            if bar is not None:
+                bar.update(m)
+        seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        return RunStats(n_steps, seconds, events, spikes)
 
     def _loop(self, n_steps: int, dt: float, progress: bool) -> RunStats:
         start = self.step
@@ -457,9 +516,15 @@ class Network:
                     if isinstance(src, Population):
                         x = src._input(k, dt)
                         z, src.state = src.family.step(x, src.state, src.params, dt)
+                        fired.append((src, z.nonzero().squeeze(1)))
                     else:
                         z = src.emit(k, self.generator, self.dtype)
-                    fired.append((src, z.nonzero().squeeze(1)))
+                        ids = z.nonzero().squeeze(1)
+                        if isinstance(src, PoissonSource) and ids.numel():
+                            counts = z[ids].to(torch.int64)
+                            if int(counts.max()) > 1:
+                                ids = torch.from_numpy(np.repeat(ids.numpy(), counts.numpy()))
+                        fired.append((src, ids))
                 for src, ids in fired:
                     m = int(ids.numel())
                     spikes[src.name] += m

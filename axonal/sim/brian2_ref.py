@@ -1,0 +1,101 @@
+"""The same reference networks written for Brian2 (optional: ``pip install brian2``).
+
+Used by the validation test and ``benchmarks/bench_sim.py`` to compare axonal with Brian2 on
+identical models. Brian2 is imported inside the functions only.
+
+Correspondence with :func:`axonal.sim.examples.build_cuba`: the same equations
+(``dv/dt = (ge + gi - (v - E_L)) / tau_m``, exact integration, ``v`` clamped while
+refractory), the same parameters and a synaptic delay of one step (Brian2 and axonal count a
+delay the same way); the random connectivity and initial values differ (other generators).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = ["brian2_cuba"]
+
+
+def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
+                target: str = "numpy", p: float = 0.02,
+                standalone_dir: str | None = None) -> dict[str, Any]:
+    """Run Vogels & Abbott CUBA in Brian2; returns rates (Hz), ISI CVs and timings (s).
+
+    ``target``: ``"numpy"``, ``"cython"`` (runtime) or ``"cpp_standalone"``.
+    """
+    t_start = time.perf_counter()
+    import brian2 as b2
+
+    t_import = time.perf_counter()
+    if target == "cpp_standalone":
+        b2.set_device("cpp_standalone", directory=standalone_dir, build_on_run=True)
+    else:
+        b2.prefs.codegen.target = target
+    b2.start_scope()
+    b2.defaultclock.dt = dt * b2.second
+    b2.seed(seed)
+    ms, mv = b2.ms, b2.mV
+    n_e = int(round(0.8 * n))
+    eqs = """
+    dv/dt  = (ge + gi - (v - El)) / taum : volt (unless refractory)
+    dge/dt = -ge / taue : volt
+    dgi/dt = -gi / taui : volt
+    """
+    namespace = {"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mv,
+                 "Vr": -60 * mv, "El": -49 * mv}
+    group = b2.NeuronGroup(n, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * ms,
+                           method="exact", namespace=namespace)
+    group.v = "Vr + rand() * (Vt - Vr)"
+    we, wi = (60 * 0.27 / 10) * mv, (-20 * 4.5 / 10) * mv
+    ce = b2.Synapses(group, group, on_pre="ge += we", delay=dt * b2.second,
+                     namespace={"we": we})
+    ci = b2.Synapses(group, group, on_pre="gi += wi", delay=dt * b2.second,
+                     namespace={"wi": wi})
+    ce.connect("i < n_e", p=p, namespace={"n_e": n_e})
+    ci.connect("i >= n_e", p=p, namespace={"n_e": n_e})
+    mon = b2.SpikeMonitor(group)
+    t_build = time.perf_counter()
+    net = b2.Network(group, ce, ci, mon)
+    net.run(duration * b2.second, report=None)
+    t_run = time.perf_counter()
+    i = np.asarray(mon.i[:], dtype=np.int64)
+    t = np.asarray(mon.t[:] / b2.second, dtype=np.float64)
+    loop = float(t_run - t_build)
+    if target == "cpp_standalone":
+        profile = getattr(b2.device, "_last_run_time", None)
+        loop = float(profile) if profile is not None else loop
+        b2.device.reinit()
+        b2.device.activate()
+    out: dict[str, Any] = {
+        "rates_hz": {"E": float(np.sum(i < n_e) / (n_e * duration)),
+                     "I": float(np.sum(i >= n_e) / ((n - n_e) * duration))},
+        "cv_isi": {"E": _cv(i[i < n_e], t[i < n_e]), "I": _cv(i[i >= n_e], t[i >= n_e])},
+        "import_s": t_import - t_start,
+        "build_s": t_build - t_import,
+        "run_s": t_run - t_build,
+        "loop_s": loop,
+        "synapses": int(len(ce) + len(ci)),
+    }
+    return out
+
+
+def _cv(ids: np.ndarray, times: np.ndarray, min_intervals: int = 2) -> float:
+    """Mean over neurons with at least ``min_intervals`` ISIs of the ISI CV (as axonal's)."""
+    if ids.size < 2:
+        return float("nan")
+    order = np.lexsort((times, ids))
+    ids, times = ids[order], times[order]
+    same = ids[1:] == ids[:-1]
+    isi, owner = np.diff(times)[same], ids[1:][same]
+    size = int(ids.max()) + 1
+    count = np.bincount(owner, minlength=size)
+    total = np.bincount(owner, weights=isi, minlength=size)
+    total2 = np.bincount(owner, weights=isi * isi, minlength=size)
+    ok = count >= min_intervals
+    if not ok.any():
+        return float("nan")
+    mean = total[ok] / count[ok]
+    return float(np.mean(np.sqrt(np.maximum(total2[ok] / count[ok] - mean**2, 0.0)) / mean))

@@ -1,0 +1,53 @@
+"""Reference networks at small scale, and the ``axonal simulate`` command."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from axonal.cli import main
+from axonal.sim.examples import build_brunel, run_example
+
+
+@pytest.mark.parametrize("name", ["cuba", "coba", "cuba-indegree"])
+def test_small_examples_are_active_and_irregular(name: str) -> None:
+    r = run_example(name, duration=0.1, seed=0, progress=False, scale=0.25)
+    assert r.neurons == 1000 and r.synapses > 0
+    for pop, hz in r.rates_hz.items():
+        assert 0.5 < hz < 200.0, (pop, hz)
+    assert r.events > 0 and r.table_bytes < 5 * r.synapses + 8 * 2 * 4 * 1001
+
+
+def test_brunel_structure_and_activity() -> None:
+    net, mons = build_brunel(n_e=400, seed=0)
+    net.run(0.1, 1e-4, progress=False)
+    recurrent = [p for p in net.projections if p.pre in (mons[0].source, mons[1].source)]
+    for p in recurrent:
+        assert p.table is not None
+        _, post, _, delay = p.table.to_arrays()
+        k = 40 if p.pre is mons[0].source else 10
+        assert np.all(np.bincount(post.numpy(), minlength=p.post.n) == k)
+        assert np.all(delay.numpy() == 15)
+    rate = mons[0].mean_rate(0.1)
+    assert 1.0 < rate < 300.0 and math.isfinite(rate)
+
+
+def test_cli_simulate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "cuba", "--duration", "0.02", "--scale", "0.1", "--out",
+                 str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "400 neurons" in out and "mean rate" in out and "loop" in out
+    assert (tmp_path / "cuba_raster.png").stat().st_size > 1000
+    data = np.load(tmp_path / "cuba_spikes.npz")
+    assert "spikes_E/ids" in data.files
+
+
+def test_cli_simulate_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "cuba", "--duration", "0.00015", "--no-progress"]) == 2
+    assert "duration" in capsys.readouterr().err
+    assert main(["simulate", "coba", "--scale", "-1", "--no-progress"]) == 2
+    assert "scale" in capsys.readouterr().err
