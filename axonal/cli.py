@@ -84,6 +84,27 @@ def _add_interop(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     imp.set_defaults(func=_import)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import torch
+
+    from axonal.sim.examples import run_example
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    r = run_example(args.network, duration=args.duration, dt=args.dt, seed=args.seed, out=args.out,
+                    progress=not args.no_progress, scale=args.scale)
+    print(f"axonal simulate {r.name}: {r.neurons} neurons, {r.synapses} synapses, "
+          f"{args.duration:g} s at dt = {args.dt:g} s")
+    for pop, hz in r.rates_hz.items():
+        print(f"  {pop}: mean rate {hz:.2f} Hz, CV ISI {r.cv_isi[pop]:.2f}")
+    rate = r.events / r.loop_seconds if r.loop_seconds > 0 else 0.0
+    print(f"build {r.build_seconds:.2f} s, loop {r.loop_seconds:.2f} s "
+          f"({r.events} synaptic events, {rate / 1e6:.1f} M events/s)")
+    if r.files:
+        print(f"wrote: {', '.join(str(p) for p in r.files)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axonal", description="Spiking neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.set_defaults(func=_demo)
+    sim = sub.add_parser("simulate", help="run a reference network (cuba, coba, brunel)")
+    sim.add_argument("network", choices=["cuba", "coba", "brunel"], help="which network")
+    sim.add_argument("--duration", type=float, default=1.0, help="biological seconds (default 1)")
+    sim.add_argument("--dt", type=float, default=1e-4, help="time step in s (default 1e-4)")
+    sim.add_argument("--seed", type=int, default=0, help="seed of connectivity, init and inputs")
+    sim.add_argument("--scale", type=float, default=1.0, help="multiply the neuron count")
+    sim.add_argument("--out", default="axonal-simulate", help="folder for the raster PNG and npz")
+    sim.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    sim.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sim.set_defaults(func=_simulate)
     _add_interop(sub)
     return parser
 
