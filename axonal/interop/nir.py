@@ -281,7 +281,7 @@ def _t(value: Any) -> Tensor:
 def _shape_of(node: Any, key: str) -> tuple[int, ...] | None:
     types = node.input_type if key == "input" else node.output_type
     value = None if types is None else types.get(key)
-    if value is None:
+    if value is None or np.asarray(value).size == 0:  # scalar parameters: shape not declared
         return None
     return tuple(int(s) for s in np.asarray(value).reshape(-1))
 
