@@ -28,6 +28,14 @@ def _demo(args: argparse.Namespace) -> int:
     for name, hz in report.rates_hz.items():
         print(f"  {name:<12} {hz:7.1f} Hz  ({hz * config.dt:.3f} spikes/step)")
     print(f"time: {report.seconds:.1f} s")
+    if report.energy is not None:
+        from axonal.energy import estimate_all
+
+        ratios = ", ".join(
+            f"{e.ratio:.3g} ({e.profile.name}" + ("" if e.ann_profile is e.profile else f" vs {e.ann_profile.name}") + ")"
+            for e in estimate_all(report.energy)
+        )
+        print(f"energy per inference, SNN/ANN estimate: {ratios}; details: axonal energy --checkpoint")
     print(f"wrote: {', '.join(str(p) for p in report.files)}")
     return 0
 
@@ -105,6 +113,34 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _energy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from axonal.energy import energy_chart, energy_table, estimate_all
+    from axonal.tasks.digits import DemoConfig, count_demo_ops, load_demo_model, run_demo
+
+    out = Path(args.out)
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"samples must be >= 1, got {args.samples}")
+    if args.checkpoint:
+        model, config = load_demo_model(args.checkpoint)
+        print(f"axonal energy: digits model from {args.checkpoint} ({config.coding} coding, {config.steps} steps)")
+    else:
+        config = DemoConfig(epochs=args.epochs)
+        print(f"axonal energy: no --checkpoint, so training a short demo model first ({config.epochs} epochs, "
+              f"not the full {DemoConfig().epochs}; its accuracy and rates differ from a full run)")
+        report = run_demo(config, out, progress=False)
+        print(f"trained: test accuracy {report.test_accuracy * 100:.2f}% in {report.seconds:.1f} s")
+        model, config = load_demo_model(out / "model.pt")
+    counts = count_demo_ops(model, config, args.samples)
+    estimates = estimate_all(counts)
+    print(f"counted on {counts.batch} test images")
+    print(energy_table(counts, estimates))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"wrote: {energy_chart(estimates, out / 'energy.png', title='digits demo: energy per inference')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axonal", description="Spiking neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.set_defaults(func=_demo)
+    energy = sub.add_parser("energy", help="count operations, estimate SNN vs ANN energy of the digits model")
+    energy.add_argument("--checkpoint", help="model.pt from `axonal demo` (default: train a short demo model)")
+    energy.add_argument("--out", default="axonal-energy", help="folder for energy.png (and the trained model)")
+    energy.add_argument("--samples", type=int, help="test images to count on (default: all 450)")
+    energy.add_argument("--epochs", type=int, default=10, help="epochs of the short training without --checkpoint")
+    energy.set_defaults(func=_energy)
     sim = sub.add_parser("simulate", help="run a reference network (cuba, coba, brunel)")
     sim.add_argument("network", choices=["cuba", "coba", "brunel"], help="which network")
     sim.add_argument("--duration", type=float, default=1.0, help="biological seconds (default 1)")

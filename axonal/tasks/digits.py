@@ -15,7 +15,7 @@ Data: the fixed split of :func:`axonal.data.load_digits_split` (1,347 train / 45
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -27,7 +27,8 @@ from axonal.data.digits import load_digits_split
 from axonal.functional import encode
 from axonal.functional.surrogate import ArcTan
 from axonal.nn import LI, LIF, Sequential, SequentialResult
-from axonal.train.checkpoint import save_checkpoint
+from axonal.energy import OpCounts, count_ops
+from axonal.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from axonal.train.loop import (
     Encoder,
     EpochLog,
@@ -44,7 +45,7 @@ from axonal.train.losses import (
     membrane_cross_entropy,
 )
 
-__all__ = ["DemoConfig", "DemoReport", "build_model", "run_demo"]
+__all__ = ["DemoConfig", "DemoReport", "build_model", "count_demo_ops", "load_demo_model", "run_demo"]
 
 Coding = Literal["rate", "latency"]
 
@@ -89,6 +90,7 @@ class DemoReport(NamedTuple):
     seconds: float
     history: list[EpochLog]
     files: list[Path]
+    energy: OpCounts | None = None  # operation counts on the encoded test set (axonal.energy)
 
 
 def build_model(config: DemoConfig) -> Sequential:
@@ -217,4 +219,28 @@ def run_demo(config: DemoConfig, out_dir: str | Path, progress: bool = True) -> 
             out / "model.pt", model, {"task": "digits", **asdict(config)}, {"test_accuracy": accuracy}
         )
     )
-    return DemoReport(config, accuracy, rates, time.perf_counter() - start, history, files)
+    energy = count_demo_ops(model, config)
+    return DemoReport(config, accuracy, rates, time.perf_counter() - start, history, files, energy)
+
+
+def load_demo_model(path: str | Path) -> tuple[Sequential, DemoConfig]:
+    """The model and config of a checkpoint written by :func:`run_demo`."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.config.get("task") != "digits":
+        raise ValueError(
+            f"checkpoint {str(path)!r} is not a digits demo model (task={checkpoint.config.get('task')!r})"
+        )
+    names = {f.name for f in fields(DemoConfig)}
+    config = DemoConfig(**{k: v for k, v in checkpoint.config.items() if k in names})
+    return restore(build_model(config), checkpoint), config
+
+
+def count_demo_ops(model: Sequential, config: DemoConfig, samples: int | None = None) -> OpCounts:
+    """:func:`axonal.energy.count_ops` on the first ``samples`` encoded test images (all: None),
+    encoded with the evaluation seed."""
+    data = load_digits_split()
+    if samples is not None:
+        check_int("samples", samples)
+    x = data.x_test if samples is None else data.x_test[:samples]
+    spikes = make_encoder(config)(x, torch.Generator().manual_seed(config.seed + 1))
+    return count_ops(model, spikes)
