@@ -199,20 +199,36 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
             for (int jj = 0; jj < p->n_proj; jj++) {
                 Proj *j = &pr[p->projs[jj]];
                 Chan *c = &ch[j->channel];
+                int64_t base = k % c->depth;
                 for (int64_t e = s; e < s_end; e++) {
                     int32_t pre = out.ids[e] - p->offset;
                     int64_t lo = j->indptr[pre], hi = j->indptr[pre + 1];
                     ev += hi - lo;
-                    for (int64_t y = lo; y < hi; y++) {
-                        int32_t d;
-                        switch (j->delay_type) {
-                            case 0: d = j->delay_scalar; break;
-                            case 1: d = ((const uint8_t *)j->delay)[y]; break;
-                            case 2: d = ((const int16_t *)j->delay)[y]; break;
-                            default: d = ((const int32_t *)j->delay)[y]; break;
+                    const int32_t *post = j->post;
+                    if (j->delay_type == 0) {
+                        int64_t slot = base + j->delay_scalar;
+                        if (slot >= c->depth) slot -= c->depth;
+                        float *row = c->ring + slot * c->n;
+                        if (j->weight_scalar) {
+                            float w = j->w;
+                            for (int64_t y = lo; y < hi; y++) row[post[y]] += w;
+                        } else {
+                            const float *w = j->weight;
+                            for (int64_t y = lo; y < hi; y++) row[post[y]] += w[y];
                         }
-                        float w = j->weight_scalar ? j->w : j->weight[y];
-                        c->ring[(int64_t)((k + d) % c->depth) * c->n + j->post[y]] += w;
+                    } else {
+                        for (int64_t y = lo; y < hi; y++) {
+                            int64_t d;
+                            switch (j->delay_type) {
+                                case 1: d = ((const uint8_t *)j->delay)[y]; break;
+                                case 2: d = ((const int16_t *)j->delay)[y]; break;
+                                default: d = ((const int32_t *)j->delay)[y]; break;
+                            }
+                            int64_t slot = base + d;
+                            if (slot >= c->depth) slot -= c->depth;
+                            float w = j->weight_scalar ? j->w : j->weight[y];
+                            c->ring[slot * c->n + post[y]] += w;
+                        }
                     }
                 }
             }
@@ -235,4 +251,11 @@ done:
     free(pops); free(ch); free(pr); free(emlam);
     (void)spiking;
     return rc;
+}
+
+/* Stable counting sort of synapses by source: order[cursor[pre[y]]++] = y.
+ * cursor starts as the CSR row starts (indptr[:-1]) and is consumed. */
+void axonal_csr_order(int64_t n_syn, const int64_t *pre, int64_t *cursor, int64_t *order)
+{
+    for (int64_t y = 0; y < n_syn; y++) order[cursor[pre[y]]++] = y;
 }

@@ -99,10 +99,15 @@ def build_table(
         weight: ``[S]`` or 0-d weights.
         delay: ``[S]`` int64 delays in steps (>= 1), or one int for all.
     """
-    order = torch.from_numpy(np.argsort(pre.numpy(), kind="stable"))
+    from axonal.sim.native import csr_order
+
+    pre = pre.to(torch.int64)
     counts = torch.bincount(pre, minlength=n_pre)
     indptr = torch.zeros(n_pre + 1, dtype=torch.int64)
     torch.cumsum(counts, 0, out=indptr[1:])
+    fast = csr_order(pre, indptr)
+    order = fast if fast is not None else torch.from_numpy(
+        np.argsort(pre.numpy(), kind="stable"))
     post_sorted = post[order].to(torch.int32)
     w = weight if weight.ndim == 0 else weight[order].contiguous()
     if isinstance(delay, int):

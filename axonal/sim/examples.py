@@ -12,7 +12,7 @@ summarises one of them (used by ``axonal simulate``).
   (``tau_m = 20 ms``, ``r = 100 MOhm``), ``E_L = -60 mV``, conductance synapses 6 nS
   (``E_e = 0 mV``, 5 ms) and 67 nS (``E_i = -80 mV``, 10 ms).
 * Brunel 2000 (model A, delta synapses): ``N_E = 4 N_I``, in-degrees ``C_E = 0.1 N_E``,
-  ``C_I = C_E / 4``, ``J = 0.1 mV``, ``g = 5``, ``eta = 2``, delay 1.5 ms, ``tau = 20 ms``,
+  ``C_I = C_E / 4`` (sources drawn with replacement), ``J = 0.1 mV``, ``g = 5``, ``eta = 2``, delay 1.5 ms, ``tau = 20 ms``,
   threshold 20 mV, reset 10 mV, 2 ms refractory, external Poisson drive of
   ``C_E eta nu_thr`` per neuron (asynchronous irregular regime).
 """
@@ -135,9 +135,10 @@ def build_brunel(n_e: int = 10000, g: float = 5.0, eta: float = 2.0, j: float = 
     for post in (exc, inh):
         ext = net.add(PoissonSource(post.n, eta * nu_thr * c_e, name=f"ext_{post.name}"))
         net.add(Projection(ext, post, OneToOne(), weight=j * to_current, delay=dt, synapse=syn))
-        net.add(Projection(exc, post, FixedInDegree(c_e), weight=j * to_current, delay=delay,
-                           synapse=syn))
-        net.add(Projection(inh, post, FixedInDegree(c_i), weight=-g * j * to_current,
+        net.add(Projection(exc, post, FixedInDegree(c_e, multapses=True),
+                           weight=j * to_current, delay=delay, synapse=syn))
+        net.add(Projection(inh, post, FixedInDegree(c_i, multapses=True),
+                           weight=-g * j * to_current,
                            delay=delay, synapse=syn))
     monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
     return net, monitors

@@ -35,7 +35,7 @@ from axonal.functional.neurons._common import exp_decay
 if TYPE_CHECKING:
     from axonal.sim.network import Network
 
-__all__ = ["native_available", "native_unsupported", "NativeRunner"]
+__all__ = ["native_available", "native_unsupported", "NativeRunner", "csr_order"]
 
 _SOURCE = Path(__file__).with_name("_native.c")
 _LIB: ctypes.CDLL | None = None
@@ -79,6 +79,24 @@ def _load() -> ctypes.CDLL | None:
 def native_available() -> bool:
     """Whether the C backend compiled and loaded here."""
     return _load() is not None
+
+
+def csr_order(pre: Tensor, indptr: Tensor) -> Tensor | None:
+    """Stable order of the synapses by source (a linear-time counting sort), or ``None``
+    when the native library is not available.
+
+    Shapes:
+        pre: ``[S]`` int64 sources; indptr: ``[n_pre + 1]`` int64 row pointers of ``pre``.
+    """
+    lib = _load()
+    if lib is None:
+        return None
+    pre = pre.contiguous()
+    cursor = indptr[:-1].clone()
+    order = torch.empty(pre.numel(), dtype=torch.int64)
+    lib.axonal_csr_order(ctypes.c_int64(pre.numel()), _P(_ptr(pre)), _P(_ptr(cursor)),
+                         _P(_ptr(order)))
+    return order
 
 
 def native_unsupported(net: Network) -> str | None:

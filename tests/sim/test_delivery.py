@@ -50,3 +50,19 @@ def test_ring_buffer_delivers_in_the_right_slots() -> None:
     ring = RingBuffer(3, 3, torch.float32)
     ring.deliver(table, torch.tensor([0, 1]), step=0)
     assert ring.due(2).tolist() == [0.0, 0.5, 1.0]
+
+
+def test_counting_sort_equals_stable_argsort() -> None:
+    import numpy as np
+
+    from axonal.sim.native import csr_order, native_available
+
+    if not native_available():
+        return
+    g = torch.Generator().manual_seed(0)
+    pre = torch.randint(0, 50, (5000,), generator=g)
+    indptr = torch.zeros(51, dtype=torch.int64)
+    torch.cumsum(torch.bincount(pre, minlength=50), 0, out=indptr[1:])
+    order = csr_order(pre, indptr)
+    assert order is not None
+    np.testing.assert_array_equal(order.numpy(), np.argsort(pre.numpy(), kind="stable"))
