@@ -5,6 +5,7 @@ Triton is importable, the GPU kernels. ``NeuronLayer(backend="auto")`` uses them
 """
 
 from axonal.kernels import cpu as _cpu  # noqa: F401  (registers the "cpp" kernels)
+from axonal.kernels import gpu as _gpu  # noqa: F401  (registers the "triton" kernels)
 
 from axonal.kernels._build import build_seconds, cpu_extension_error, load_cpu_extension
 from axonal.kernels.registry import (

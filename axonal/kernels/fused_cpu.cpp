@@ -17,33 +17,70 @@
 
 namespace {
 
-constexpr int64_t BLK = 64;
-enum ResetKind : int64_t { SUBTRACT = 0, ZERO = 1, NONE = 2 };
-enum SurrogateKind : int64_t {
+constexpr int64_t BLK = 64;             // grain of the parallel split over neurons
+constexpr int64_t SCRATCH_BYTES = 1 << 21;  // per-thread recompute buffer of the backward pass
+
+// Neurons per backward block: as many as fit the scratch budget (long contiguous rows keep the
+// hardware prefetchers busy), at least 16 and at most 1024.
+inline int64_t block_size(int64_t Tn, int64_t arrays, size_t bytes) {
+  int64_t blk = SCRATCH_BYTES / (Tn * arrays * static_cast<int64_t>(bytes));
+  blk = std::max<int64_t>(16, std::min<int64_t>(1024, blk));
+  return blk - blk % 16;
+}
+enum ResetKind : int { SUBTRACT = 0, ZERO = 1, NONE = 2 };
+enum SurrogateKind : int {
   FAST_SIGMOID = 0, ATAN = 1, SIGMOID = 2, TRIANGLE = 3, STRAIGHT_THROUGH = 4
 };
 
-template <typename T>
-inline T surrogate_grad(int64_t kind, T k, T x) {
-  switch (kind) {
-    case FAST_SIGMOID: {
-      T d = T(1) + k * std::abs(x);
-      return T(1) / (d * d);
-    }
-    case ATAN: {
-      T y = T(M_PI / 2.0) * k * x;
-      return (k / T(2)) / (T(1) + y * y);
-    }
-    case SIGMOID: {
-      T s = T(1) / (T(1) + std::exp(-k * x));
-      return k * s * (T(1) - s);
-    }
-    case TRIANGLE: {
-      T y = T(1) - k * std::abs(x);
-      return y > T(0) ? k * y : T(0);
-    }
-    default:
-      return k;
+#define RESTRICT __restrict__
+
+template <typename T, int KIND>
+inline T surrogate_grad(T k, T x) {
+  if constexpr (KIND == FAST_SIGMOID) {
+    T d = T(1) + k * std::abs(x);
+    return T(1) / (d * d);
+  } else if constexpr (KIND == ATAN) {
+    T y = T(M_PI / 2.0) * k * x;
+    return (k / T(2)) / (T(1) + y * y);
+  } else if constexpr (KIND == SIGMOID) {
+    T s = T(1) / (T(1) + std::exp(-k * x));
+    return k * s * (T(1) - s);
+  } else if constexpr (KIND == TRIANGLE) {
+    T y = T(1) - k * std::abs(x);
+    return y > T(0) ? k * y : T(0);
+  } else {
+    return k;
+  }
+}
+
+// Membrane after the reset, given the pre-reset value, the spike (0/1) and the
+// distance subtracted by a soft reset (v_th - v_reset, or the effective threshold's).
+template <typename T, int RESET>
+inline T apply_reset(T vp, T zf, T gap, T vr) {
+  if constexpr (RESET == SUBTRACT) {
+    return vp - zf * gap;
+  } else if constexpr (RESET == ZERO) {
+    return zf > T(0) ? vr : vp;
+  } else {
+    return vp;
+  }
+}
+
+// Backward through the reset: returns dL/dv_pre from dL/dv_new, adds to dL/dz and to
+// dL/dgap (the soft reset's subtracted distance; its gradient is -z dL/dv_new).
+template <typename T, int RESET>
+inline T reset_grad(T gv, T zf, T gap, T vr, T vp, T attached, T& gz, T& ggap) {
+  if constexpr (RESET == SUBTRACT) {
+    gz -= attached * gv * gap;
+    ggap = -gv * zf;
+    return gv;
+  } else if constexpr (RESET == ZERO) {
+    gz += attached * gv * (vr - vp);
+    ggap = T(0);
+    return gv * (T(1) - zf);
+  } else {
+    ggap = T(0);
+    return gv;
   }
 }
 
@@ -52,101 +89,119 @@ void check_1d(const torch::Tensor& t, int64_t n, const char* name) {
               " must be a contiguous [N] tensor");
 }
 
-// ---------------------------------------------------------------------------------- LIF
 template <typename T>
-void lif_fwd_impl(const T* x, const T* v0, const T* al, const T* th, const T* vl, const T* r,
-                  const T* vr, int64_t reset, T* out, T* vT, uint8_t* zs, int64_t Tn,
-                  int64_t N) {
-  at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-    std::vector<T> v(v0 + b, v0 + e);
-    for (int64_t t = 0; t < Tn; ++t) {
-      const T* xt = x + t * N;
-      T* ot = out + t * N;
-      uint8_t* zt = zs + t * N;
-      for (int64_t i = b; i < e; ++i) {
-        T vinf = vl[i] + r[i] * xt[i];
-        T vp = vinf + (v[i - b] - vinf) * al[i];
-        bool z = (vp - th[i]) > T(0);
-        if (reset == SUBTRACT) {
-          vp = vp - (z ? T(1) : T(0)) * (th[i] - vr[i]);
-        } else if (reset == ZERO) {
-          vp = z ? vr[i] : vp;
-        }
-        v[i - b] = vp;
-        ot[i] = z ? T(1) : T(0);
-        zt[i] = z ? 1 : 0;
-      }
-    }
-    for (int64_t i = b; i < e; ++i) vT[i] = v[i - b];
-  });
+T* ptr(const torch::Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
-template <typename T>
-void lif_bwd_impl(const T* gout, const T* gvT, const T* x, const T* v0, const uint8_t* zs,
-                  const T* al, const T* th, const T* vl, const T* r, const T* vr,
-                  int64_t reset, bool detach, int64_t kind, T k, T* gx, T* gv0, T* gal,
-                  T* gth, int64_t Tn, int64_t N) {
-  at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-    std::vector<T> vpre(Tn * BLK), dv(Tn * BLK);
-    T v[BLK], gv[BLK], ga[BLK], gt[BLK];
-    for (int64_t b0 = b; b0 < e; b0 += BLK) {
-      const int64_t n = std::min(BLK, e - b0);
-      for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
-      for (int64_t t = 0; t < Tn; ++t) {  // recompute the membrane from x, v0 and spikes
-        const T* xt = x + t * N + b0;
-        const uint8_t* zt = zs + t * N + b0;
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t i = b0 + j;
-          T vinf = vl[i] + r[i] * xt[j];
-          T d = v[j] - vinf;
-          T vp = vinf + d * al[i];
-          dv[t * BLK + j] = d;
-          vpre[t * BLK + j] = vp;
-          if (reset == SUBTRACT) {
-            vp = vp - T(zt[j]) * (th[i] - vr[i]);
-          } else if (reset == ZERO) {
-            vp = zt[j] ? vr[i] : vp;
-          }
-          v[j] = vp;
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        gv[j] = gvT ? gvT[b0 + j] : T(0);
-        ga[j] = T(0);
-        gt[j] = T(0);
-      }
-      for (int64_t t = Tn - 1; t >= 0; --t) {
-        const uint8_t* zt = zs + t * N + b0;
-        const T* got = gout + t * N + b0;
-        T* gxt = gx + t * N + b0;
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t i = b0 + j;
-          const T z = T(zt[j]);
-          const T vp = vpre[t * BLK + j];
-          T gz = got[j];
-          T gp = gv[j];
-          if (reset == SUBTRACT) {
-            if (!detach) gz -= gv[j] * (th[i] - vr[i]);
-            gt[j] -= gv[j] * z;
-          } else if (reset == ZERO) {
-            gp = gv[j] * (T(1) - z);
-            if (!detach) gz += gv[j] * (vr[i] - vp);
-          }
-          const T sg = gz * surrogate_grad<T>(kind, k, vp - th[i]);
-          gp += sg;
-          gt[j] -= sg;
-          gxt[j] = gp * (T(1) - al[i]) * r[i];
-          ga[j] += gp * dv[t * BLK + j];
-          gv[j] = gp * al[i];
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        gv0[b0 + j] = gv[j];
-        gal[b0 + j] = ga[j];
-        gth[b0 + j] = gt[j];
+#define DISPATCH_RESET(reset, ...)                                         \
+  [&] {                                                                    \
+    switch (reset) {                                                       \
+      case SUBTRACT: { constexpr int R = SUBTRACT; return __VA_ARGS__(); } \
+      case ZERO: { constexpr int R = ZERO; return __VA_ARGS__(); }         \
+      case NONE: { constexpr int R = NONE; return __VA_ARGS__(); }         \
+      default: TORCH_CHECK(false, "unknown reset code ", reset);          \
+    }                                                                      \
+  }()
+
+#define DISPATCH_KIND(kind, ...)                                                      \
+  [&] {                                                                               \
+    switch (kind) {                                                                   \
+      case FAST_SIGMOID: { constexpr int KD = FAST_SIGMOID; return __VA_ARGS__(); }     \
+      case ATAN: { constexpr int KD = ATAN; return __VA_ARGS__(); }                     \
+      case SIGMOID: { constexpr int KD = SIGMOID; return __VA_ARGS__(); }               \
+      case TRIANGLE: { constexpr int KD = TRIANGLE; return __VA_ARGS__(); }             \
+      case STRAIGHT_THROUGH: { constexpr int KD = STRAIGHT_THROUGH; return __VA_ARGS__(); } \
+      default: TORCH_CHECK(false, "unknown surrogate code ", kind);                  \
+    }                                                                                 \
+  }()
+
+// ---------------------------------------------------------------------------------- LIF
+template <typename T, int RESET>
+void lif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT al,
+                  const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
+                  const T* RESTRICT vr, T* RESTRICT out, T* RESTRICT vT,
+                  uint8_t* RESTRICT zs, int64_t Tn, int64_t N, int64_t b, int64_t e) {
+    T* RESTRICT v = vT;  // the final-state buffer doubles as the running state
+    for (int64_t i = b; i < e; ++i) v[i] = v0[i];
+    for (int64_t t = 0; t < Tn; ++t) {
+      const T* RESTRICT xt = x + t * N;
+      T* RESTRICT ot = out + t * N;
+      uint8_t* RESTRICT zt = zs + t * N;
+      for (int64_t i = b; i < e; ++i) {
+        const T vinf = vl[i] + r[i] * xt[i];
+        const T vp = vinf + (v[i] - vinf) * al[i];
+        const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
+        v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
+        ot[i] = zf;
+        zt[i] = static_cast<uint8_t>(zf);
       }
     }
-  });
+}
+
+template <typename T, int RESET, int KIND>
+void lif_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTRICT x,
+                  const T* RESTRICT v0, const uint8_t* RESTRICT zs, const T* RESTRICT al,
+                  const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
+                  const T* RESTRICT vr, T attached, T k, T* RESTRICT gx, T* RESTRICT gv0,
+                  T* RESTRICT gal, T* RESTRICT gth, int64_t Tn, int64_t N, int64_t b,
+                  int64_t e) {
+  const int64_t blk = block_size(Tn, 1, sizeof(T));
+  std::vector<T> scratch(Tn * blk), local(4 * blk);
+  T* RESTRICT vprev = scratch.data();
+  T* RESTRICT v = local.data();
+  T* RESTRICT gv = v + blk;
+  T* RESTRICT ga = gv + blk;
+  T* RESTRICT gt = ga + blk;
+  for (int64_t b0 = b; b0 < e; b0 += blk) {
+    const int64_t n = std::min(blk, e - b0);
+    const T *RESTRICT alb = al + b0, *RESTRICT thb = th + b0, *RESTRICT vlb = vl + b0,
+            *RESTRICT rb = r + b0, *RESTRICT vrb = vr + b0;
+    for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
+    for (int64_t t = 0; t < Tn; ++t) {  // recompute the membrane from x, v0 and spikes
+      const T* RESTRICT xt = x + t * N + b0;
+      const uint8_t* RESTRICT zt = zs + t * N + b0;
+      T* RESTRICT vpt = vprev + t * blk;
+      for (int64_t j = 0; j < n; ++j) {
+        vpt[j] = v[j];
+        const T vinf = vlb[j] + rb[j] * xt[j];
+        const T vp = vinf + (v[j] - vinf) * alb[j];
+        v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gv[j] = gvT[b0 + j];
+      ga[j] = T(0);
+      gt[j] = T(0);
+    }
+    for (int64_t t = Tn - 1; t >= 0; --t) {
+      const T* RESTRICT xt = x + t * N + b0;
+      const uint8_t* RESTRICT zt = zs + t * N + b0;
+      const T* RESTRICT got = gout + t * N + b0;
+      T* RESTRICT gxt = gx + t * N + b0;
+      const T* RESTRICT vpt = vprev + t * blk;
+      for (int64_t j = 0; j < n; ++j) {
+        const T vinf = vlb[j] + rb[j] * xt[j];
+        const T d = vpt[j] - vinf;
+        const T vp = vinf + d * alb[j];
+        T gz = got[j];
+        T ggap;
+        T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
+                                    gz, ggap);
+        const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
+        gp += sg;
+        gt[j] += ggap - sg;
+        gxt[j] = gp * (T(1) - alb[j]) * rb[j];
+        ga[j] += gp * d;
+        gv[j] = gp * alb[j];
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gv0[b0 + j] = gv[j];
+      gal[b0 + j] = ga[j];
+      gth[b0 + j] = gt[j];
+    }
+  }
 }
 
 std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor al,
@@ -159,159 +214,165 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch:
   auto vT = torch::empty_like(v0);
   auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
-    lif_fwd_impl<scalar_t>(x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(),
-                           al.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(),
-                           vl.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(),
-                           vr.data_ptr<scalar_t>(), reset, out.data_ptr<scalar_t>(),
-                           vT.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(), Tn, N);
+    using T = scalar_t;
+    DISPATCH_RESET(reset, [&] {
+      at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
+        lif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(al), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
+                         ptr<T>(vr), ptr<T>(out), ptr<T>(vT), zs.data_ptr<uint8_t>(), Tn, N, b, e);
+      });
+    });
   });
   return {out, vT, zs};
 }
 
-std::vector<torch::Tensor> lif_backward(torch::Tensor gout, c10::optional<torch::Tensor> gvT,
-                                        torch::Tensor x, torch::Tensor v0, torch::Tensor zs,
-                                        torch::Tensor al, torch::Tensor th, torch::Tensor vl,
-                                        torch::Tensor r, torch::Tensor vr, int64_t reset,
-                                        bool detach, int64_t kind, double slope) {
+std::vector<torch::Tensor> lif_backward(torch::Tensor gout, torch::Tensor gvT, torch::Tensor x,
+                                        torch::Tensor v0, torch::Tensor zs, torch::Tensor al,
+                                        torch::Tensor th, torch::Tensor vl, torch::Tensor r,
+                                        torch::Tensor vr, int64_t reset, bool detach,
+                                        int64_t kind, double slope) {
   const int64_t Tn = x.size(0), N = x.size(1);
   gout = gout.contiguous();
-  torch::Tensor gvTc = gvT.has_value() ? gvT->contiguous() : torch::Tensor();
+  gvT = gvT.contiguous();
   auto gx = torch::empty_like(x);
   auto gv0 = torch::empty_like(v0), gal = torch::empty_like(v0), gth = torch::empty_like(v0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
-    lif_bwd_impl<scalar_t>(
-        gout.data_ptr<scalar_t>(), gvTc.defined() ? gvTc.data_ptr<scalar_t>() : nullptr,
-        x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(),
-        al.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(), vl.data_ptr<scalar_t>(),
-        r.data_ptr<scalar_t>(), vr.data_ptr<scalar_t>(), reset, detach, kind,
-        static_cast<scalar_t>(slope), gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(),
-        gal.data_ptr<scalar_t>(), gth.data_ptr<scalar_t>(), Tn, N);
+    using T = scalar_t;
+    DISPATCH_RESET(reset, [&] {
+      DISPATCH_KIND(kind, [&] {
+        at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
+        lif_bwd_impl<T, R, KD>(ptr<T>(gout), ptr<T>(gvT), ptr<T>(x), ptr<T>(v0),
+                              zs.data_ptr<uint8_t>(), ptr<T>(al), ptr<T>(th), ptr<T>(vl),
+                              ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx),
+                              ptr<T>(gv0), ptr<T>(gal), ptr<T>(gth), Tn, N, b, e);
+      });
+      });
+    });
   });
   return {gx, gv0, gal, gth};
 }
 
 // --------------------------------------------------------------------------------- ALIF
-template <typename T>
-void alif_fwd_impl(const T* x, const T* v0, const T* a0, const T* am, const T* aa, const T* th,
-                   const T* vl, const T* r, const T* vr, const T* dl, int64_t reset, T* out,
-                   T* vT, T* aT, uint8_t* zs, int64_t Tn, int64_t N) {
-  at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-    std::vector<T> v(v0 + b, v0 + e), a(a0 + b, a0 + e);
+template <typename T, int RESET>
+void alif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT a0,
+                   const T* RESTRICT am, const T* RESTRICT aa, const T* RESTRICT th,
+                   const T* RESTRICT vl, const T* RESTRICT r, const T* RESTRICT vr,
+                   const T* RESTRICT dl, T* RESTRICT out, T* RESTRICT vT, T* RESTRICT aT,
+                   uint8_t* RESTRICT zs, int64_t Tn, int64_t N, int64_t b, int64_t e) {
+    T* RESTRICT v = vT;
+    T* RESTRICT a = aT;
+    for (int64_t i = b; i < e; ++i) {
+      v[i] = v0[i];
+      a[i] = a0[i];
+    }
     for (int64_t t = 0; t < Tn; ++t) {
-      const T* xt = x + t * N;
+      const T* RESTRICT xt = x + t * N;
+      T* RESTRICT ot = out + t * N;
+      uint8_t* RESTRICT zt = zs + t * N;
       for (int64_t i = b; i < e; ++i) {
-        T vinf = vl[i] + r[i] * xt[i];
-        T vp = vinf + (v[i - b] - vinf) * am[i];
-        T ad = a[i - b] * aa[i];
-        T thr = th[i] + ad;
-        bool z = (vp - thr) > T(0);
-        T zf = z ? T(1) : T(0);
-        if (reset == SUBTRACT) {
-          vp = vp - zf * (thr - vr[i]);
-        } else if (reset == ZERO) {
-          vp = z ? vr[i] : vp;
-        }
-        v[i - b] = vp;
-        a[i - b] = ad + dl[i] * zf;
-        out[t * N + i] = zf;
-        zs[t * N + i] = z ? 1 : 0;
+        const T vinf = vl[i] + r[i] * xt[i];
+        const T vp = vinf + (v[i] - vinf) * am[i];
+        const T ad = a[i] * aa[i];
+        const T thr = th[i] + ad;
+        const T zf = (vp - thr) > T(0) ? T(1) : T(0);
+        v[i] = apply_reset<T, RESET>(vp, zf, thr - vr[i], vr[i]);
+        a[i] = ad + dl[i] * zf;
+        ot[i] = zf;
+        zt[i] = static_cast<uint8_t>(zf);
       }
     }
-    for (int64_t i = b; i < e; ++i) {
-      vT[i] = v[i - b];
-      aT[i] = a[i - b];
-    }
-  });
 }
 
-template <typename T>
-void alif_bwd_impl(const T* gout, const T* gvT, const T* gaT, const T* x, const T* v0,
-                   const T* a0, const uint8_t* zs, const T* am, const T* aa, const T* th,
-                   const T* vl, const T* r, const T* vr, const T* dl, int64_t reset,
-                   bool detach, int64_t kind, T k, T* gx, T* gv0, T* ga0, T* gam, T* gaa,
-                   T* gth, T* gdl, int64_t Tn, int64_t N) {
-  at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-    std::vector<T> vpre(Tn * BLK), dv(Tn * BLK), aprev(Tn * BLK);
-    T v[BLK], a[BLK], gv[BLK], gad[BLK], g_am[BLK], g_aa[BLK], g_th[BLK], g_dl[BLK];
-    for (int64_t b0 = b; b0 < e; b0 += BLK) {
-      const int64_t n = std::min(BLK, e - b0);
+template <typename T, int RESET, int KIND>
+void alif_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTRICT gaT,
+                   const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT a0,
+                   const uint8_t* RESTRICT zs, const T* RESTRICT am, const T* RESTRICT aa,
+                   const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
+                   const T* RESTRICT vr, const T* RESTRICT dl, T attached, T k,
+                   T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT ga0, T* RESTRICT gam,
+                   T* RESTRICT gaa, T* RESTRICT gth, T* RESTRICT gdl, int64_t Tn, int64_t N,
+                   int64_t b, int64_t e) {
+  const int64_t blk = block_size(Tn, 2, sizeof(T));
+  std::vector<T> scratch(2 * Tn * blk), local(8 * blk);
+  T* RESTRICT vprev = scratch.data();
+  T* RESTRICT aprev = vprev + Tn * blk;
+  T* RESTRICT v = local.data();
+  T* RESTRICT a = v + blk;
+  T* RESTRICT gv = a + blk;
+  T* RESTRICT gad = gv + blk;
+  T* RESTRICT g_am = gad + blk;
+  T* RESTRICT g_aa = g_am + blk;
+  T* RESTRICT g_th = g_aa + blk;
+  T* RESTRICT g_dl = g_th + blk;
+  for (int64_t b0 = b; b0 < e; b0 += blk) {
+    const int64_t n = std::min(blk, e - b0);
+    const T *RESTRICT amb = am + b0, *RESTRICT aab = aa + b0, *RESTRICT thb = th + b0,
+            *RESTRICT vlb = vl + b0, *RESTRICT rb = r + b0, *RESTRICT vrb = vr + b0,
+            *RESTRICT dlb = dl + b0;
+    for (int64_t j = 0; j < n; ++j) {
+      v[j] = v0[b0 + j];
+      a[j] = a0[b0 + j];
+    }
+    for (int64_t t = 0; t < Tn; ++t) {
+      const T* RESTRICT xt = x + t * N + b0;
+      const uint8_t* RESTRICT zt = zs + t * N + b0;
+      T* RESTRICT vpt = vprev + t * blk;
+      T* RESTRICT apt = aprev + t * blk;
       for (int64_t j = 0; j < n; ++j) {
-        v[j] = v0[b0 + j];
-        a[j] = a0[b0 + j];
-      }
-      for (int64_t t = 0; t < Tn; ++t) {
-        const T* xt = x + t * N + b0;
-        const uint8_t* zt = zs + t * N + b0;
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t i = b0 + j;
-          T vinf = vl[i] + r[i] * xt[j];
-          T d = v[j] - vinf;
-          T vp = vinf + d * am[i];
-          T ad = a[j] * aa[i];
-          dv[t * BLK + j] = d;
-          vpre[t * BLK + j] = vp;
-          aprev[t * BLK + j] = a[j];
-          const T zf = T(zt[j]);
-          if (reset == SUBTRACT) {
-            vp = vp - zf * ((th[i] + ad) - vr[i]);
-          } else if (reset == ZERO) {
-            vp = zt[j] ? vr[i] : vp;
-          }
-          v[j] = vp;
-          a[j] = ad + dl[i] * zf;
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        gv[j] = gvT ? gvT[b0 + j] : T(0);
-        gad[j] = gaT ? gaT[b0 + j] : T(0);
-        g_am[j] = g_aa[j] = g_th[j] = g_dl[j] = T(0);
-      }
-      for (int64_t t = Tn - 1; t >= 0; --t) {
-        const uint8_t* zt = zs + t * N + b0;
-        const T* got = gout + t * N + b0;
-        T* gxt = gx + t * N + b0;
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t i = b0 + j;
-          const T z = T(zt[j]);
-          const T vp = vpre[t * BLK + j];
-          const T ap = aprev[t * BLK + j];
-          const T ad = ap * aa[i];
-          const T thr = th[i] + ad;
-          // a_new = ad + delta z
-          T gz = got[j] + gad[j] * dl[i];
-          g_dl[j] += gad[j] * z;
-          T g_ad = gad[j];
-          T g_thr = T(0);
-          T gp = gv[j];
-          if (reset == SUBTRACT) {
-            if (!detach) gz -= gv[j] * (thr - vr[i]);
-            g_thr -= gv[j] * z;
-          } else if (reset == ZERO) {
-            gp = gv[j] * (T(1) - z);
-            if (!detach) gz += gv[j] * (vr[i] - vp);
-          }
-          const T sg = gz * surrogate_grad<T>(kind, k, vp - thr);
-          gp += sg;
-          g_thr -= sg;
-          g_th[j] += g_thr;
-          g_ad += g_thr;
-          gxt[j] = gp * (T(1) - am[i]) * r[i];
-          g_am[j] += gp * dv[t * BLK + j];
-          gv[j] = gp * am[i];
-          g_aa[j] += g_ad * ap;
-          gad[j] = g_ad * aa[i];
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        gv0[b0 + j] = gv[j];
-        ga0[b0 + j] = gad[j];
-        gam[b0 + j] = g_am[j];
-        gaa[b0 + j] = g_aa[j];
-        gth[b0 + j] = g_th[j];
-        gdl[b0 + j] = g_dl[j];
+        vpt[j] = v[j];
+        apt[j] = a[j];
+        const T vinf = vlb[j] + rb[j] * xt[j];
+        const T vp = vinf + (v[j] - vinf) * amb[j];
+        const T ad = a[j] * aab[j];
+        const T zf = T(zt[j]);
+        v[j] = apply_reset<T, RESET>(vp, zf, (thb[j] + ad) - vrb[j], vrb[j]);
+        a[j] = ad + dlb[j] * zf;
       }
     }
-  });
+    for (int64_t j = 0; j < n; ++j) {
+      gv[j] = gvT[b0 + j];
+      gad[j] = gaT[b0 + j];
+      g_am[j] = g_aa[j] = g_th[j] = g_dl[j] = T(0);
+    }
+    for (int64_t t = Tn - 1; t >= 0; --t) {
+      const T* RESTRICT xt = x + t * N + b0;
+      const uint8_t* RESTRICT zt = zs + t * N + b0;
+      const T* RESTRICT got = gout + t * N + b0;
+      T* RESTRICT gxt = gx + t * N + b0;
+      const T* RESTRICT vpt = vprev + t * blk;
+      const T* RESTRICT apt = aprev + t * blk;
+      for (int64_t j = 0; j < n; ++j) {
+        const T zf = T(zt[j]);
+        const T vinf = vlb[j] + rb[j] * xt[j];
+        const T d = vpt[j] - vinf;
+        const T vp = vinf + d * amb[j];
+        const T ap = apt[j];
+        const T ad = ap * aab[j];
+        const T thr = thb[j] + ad;
+        T gz = got[j] + gad[j] * dlb[j];  // a_new = ad + delta z
+        g_dl[j] += gad[j] * zf;
+        T ggap;
+        T gp = reset_grad<T, RESET>(gv[j], zf, thr - vrb[j], vrb[j], vp, attached, gz, ggap);
+        const T sg = gz * surrogate_grad<T, KIND>(k, vp - thr);
+        gp += sg;
+        const T g_thr = ggap - sg;
+        g_th[j] += g_thr;
+        const T g_ad = gad[j] + g_thr;
+        gxt[j] = gp * (T(1) - amb[j]) * rb[j];
+        g_am[j] += gp * d;
+        gv[j] = gp * amb[j];
+        g_aa[j] += g_ad * ap;
+        gad[j] = g_ad * aab[j];
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gv0[b0 + j] = gv[j];
+      ga0[b0 + j] = gad[j];
+      gam[b0 + j] = g_am[j];
+      gaa[b0 + j] = g_aa[j];
+      gth[b0 + j] = g_th[j];
+      gdl[b0 + j] = g_dl[j];
+    }
+  }
 }
 
 std::vector<torch::Tensor> alif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor a0,
@@ -325,159 +386,168 @@ std::vector<torch::Tensor> alif_forward(torch::Tensor x, torch::Tensor v0, torch
   auto vT = torch::empty_like(v0), aT = torch::empty_like(v0);
   auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_forward", [&] {
-    alif_fwd_impl<scalar_t>(
-        x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), a0.data_ptr<scalar_t>(),
-        am.data_ptr<scalar_t>(), aa.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(),
-        vl.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), vr.data_ptr<scalar_t>(),
-        dl.data_ptr<scalar_t>(), reset, out.data_ptr<scalar_t>(), vT.data_ptr<scalar_t>(),
-        aT.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(), Tn, N);
+    using T = scalar_t;
+    DISPATCH_RESET(reset, [&] {
+      at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
+        alif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(a0), ptr<T>(am), ptr<T>(aa),
+                          ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(dl),
+                          ptr<T>(out), ptr<T>(vT), ptr<T>(aT), zs.data_ptr<uint8_t>(), Tn, N, b, e);
+      });
+    });
   });
   return {out, vT, aT, zs};
 }
 
 std::vector<torch::Tensor> alif_backward(
-    torch::Tensor gout, c10::optional<torch::Tensor> gvT, c10::optional<torch::Tensor> gaT,
-    torch::Tensor x, torch::Tensor v0, torch::Tensor a0, torch::Tensor zs, torch::Tensor am,
-    torch::Tensor aa, torch::Tensor th, torch::Tensor vl, torch::Tensor r, torch::Tensor vr,
-    torch::Tensor dl, int64_t reset, bool detach, int64_t kind, double slope) {
+    torch::Tensor gout, torch::Tensor gvT, torch::Tensor gaT, torch::Tensor x, torch::Tensor v0,
+    torch::Tensor a0, torch::Tensor zs, torch::Tensor am, torch::Tensor aa, torch::Tensor th,
+    torch::Tensor vl, torch::Tensor r, torch::Tensor vr, torch::Tensor dl, int64_t reset,
+    bool detach, int64_t kind, double slope) {
   const int64_t Tn = x.size(0), N = x.size(1);
   gout = gout.contiguous();
-  torch::Tensor gvTc = gvT.has_value() ? gvT->contiguous() : torch::Tensor();
-  torch::Tensor gaTc = gaT.has_value() ? gaT->contiguous() : torch::Tensor();
+  gvT = gvT.contiguous();
+  gaT = gaT.contiguous();
   auto gx = torch::empty_like(x);
   auto gv0 = torch::empty_like(v0), ga0 = torch::empty_like(v0), gam = torch::empty_like(v0),
        gaa = torch::empty_like(v0), gth = torch::empty_like(v0), gdl = torch::empty_like(v0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_backward", [&] {
-    alif_bwd_impl<scalar_t>(
-        gout.data_ptr<scalar_t>(), gvTc.defined() ? gvTc.data_ptr<scalar_t>() : nullptr,
-        gaTc.defined() ? gaTc.data_ptr<scalar_t>() : nullptr, x.data_ptr<scalar_t>(),
-        v0.data_ptr<scalar_t>(), a0.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(),
-        am.data_ptr<scalar_t>(), aa.data_ptr<scalar_t>(), th.data_ptr<scalar_t>(),
-        vl.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), vr.data_ptr<scalar_t>(),
-        dl.data_ptr<scalar_t>(), reset, detach, kind, static_cast<scalar_t>(slope),
-        gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(), ga0.data_ptr<scalar_t>(),
-        gam.data_ptr<scalar_t>(), gaa.data_ptr<scalar_t>(), gth.data_ptr<scalar_t>(),
-        gdl.data_ptr<scalar_t>(), Tn, N);
+    using T = scalar_t;
+    DISPATCH_RESET(reset, [&] {
+      DISPATCH_KIND(kind, [&] {
+        at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
+        alif_bwd_impl<T, R, KD>(
+            ptr<T>(gout), ptr<T>(gvT), ptr<T>(gaT), ptr<T>(x), ptr<T>(v0), ptr<T>(a0),
+            zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(aa), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
+            ptr<T>(vr), ptr<T>(dl), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
+            ptr<T>(ga0), ptr<T>(gam), ptr<T>(gaa), ptr<T>(gth), ptr<T>(gdl), Tn, N, b, e);
+      });
+      });
+    });
   });
   return {gx, gv0, ga0, gam, gaa, gth, gdl};
 }
 
 // ----------------------------------------------------------------------------- CubaLIF
-template <typename T>
-void cuba_fwd_impl(const T* x, const T* v0, const T* i0, const T* am, const T* as, const T* K,
-                   const T* th, const T* vl, const T* r, const T* vr, int64_t reset, T* out,
-                   T* vT, T* iT, uint8_t* zs, int64_t Tn, int64_t N) {
-  at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-    std::vector<T> v(v0 + b, v0 + e), c(i0 + b, i0 + e);
+template <typename T, int RESET>
+void cuba_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT i0,
+                   const T* RESTRICT am, const T* RESTRICT as, const T* RESTRICT K,
+                   const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
+                   const T* RESTRICT vr, T* RESTRICT out, T* RESTRICT vT, T* RESTRICT iT,
+                   uint8_t* RESTRICT zs, int64_t Tn, int64_t N, int64_t b, int64_t e) {
+    T* RESTRICT v = vT;
+    T* RESTRICT c = iT;
+    for (int64_t i = b; i < e; ++i) {
+      v[i] = v0[i];
+      c[i] = i0[i];
+    }
     for (int64_t t = 0; t < Tn; ++t) {
-      const T* xt = x + t * N;
+      const T* RESTRICT xt = x + t * N;
+      T* RESTRICT ot = out + t * N;
+      uint8_t* RESTRICT zt = zs + t * N;
       for (int64_t i = b; i < e; ++i) {
         const T xi = xt[i];
-        T d = c[i - b] - xi;
-        T vinf = vl[i] + r[i] * xi;
-        T vp = vinf + (v[i - b] - vinf) * am[i] + (r[i] * d) * K[i];
-        c[i - b] = xi + d * as[i];
-        bool z = (vp - th[i]) > T(0);
-        if (reset == SUBTRACT) {
-          vp = vp - (z ? T(1) : T(0)) * (th[i] - vr[i]);
-        } else if (reset == ZERO) {
-          vp = z ? vr[i] : vp;
-        }
-        v[i - b] = vp;
-        out[t * N + i] = z ? T(1) : T(0);
-        zs[t * N + i] = z ? 1 : 0;
+        const T d = c[i] - xi;
+        const T vinf = vl[i] + r[i] * xi;
+        const T vp = vinf + (v[i] - vinf) * am[i] + (r[i] * d) * K[i];
+        c[i] = xi + d * as[i];
+        const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
+        v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
+        ot[i] = zf;
+        zt[i] = static_cast<uint8_t>(zf);
       }
     }
-    for (int64_t i = b; i < e; ++i) {
-      vT[i] = v[i - b];
-      iT[i] = c[i - b];
-    }
-  });
 }
 
-template <typename T>
-void cuba_bwd_impl(const T* gout, const T* gvT, const T* giT, const T* x, const T* v0,
-                   const T* i0, const uint8_t* zs, const T* am, const T* as, const T* K,
-                   const T* th, const T* vl, const T* r, const T* vr, int64_t reset,
-                   bool detach, int64_t kind, T k, T* gx, T* gv0, T* gi0, T* gam, T* gas,
-                   T* gK, T* gth, int64_t Tn, int64_t N) {
-  at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-    std::vector<T> vpre(Tn * BLK), dv(Tn * BLK), dd(Tn * BLK);
-    T v[BLK], c[BLK], gv[BLK], gi[BLK], g_am[BLK], g_as[BLK], g_K[BLK], g_th[BLK];
-    for (int64_t b0 = b; b0 < e; b0 += BLK) {
-      const int64_t n = std::min(BLK, e - b0);
+template <typename T, int RESET, int KIND>
+void cuba_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTRICT giT,
+                   const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT i0,
+                   const uint8_t* RESTRICT zs, const T* RESTRICT am, const T* RESTRICT as,
+                   const T* RESTRICT K, const T* RESTRICT th, const T* RESTRICT vl,
+                   const T* RESTRICT r, const T* RESTRICT vr, T attached, T k,
+                   T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT gi0, T* RESTRICT gam,
+                   T* RESTRICT gas, T* RESTRICT gK, T* RESTRICT gth, int64_t Tn, int64_t N,
+                   int64_t b, int64_t e) {
+  const int64_t blk = block_size(Tn, 2, sizeof(T));
+  std::vector<T> scratch(2 * Tn * blk), local(8 * blk);
+  T* RESTRICT vprev = scratch.data();
+  T* RESTRICT iprev = vprev + Tn * blk;
+  T* RESTRICT v = local.data();
+  T* RESTRICT c = v + blk;
+  T* RESTRICT gv = c + blk;
+  T* RESTRICT gi = gv + blk;
+  T* RESTRICT g_am = gi + blk;
+  T* RESTRICT g_as = g_am + blk;
+  T* RESTRICT g_K = g_as + blk;
+  T* RESTRICT g_th = g_K + blk;
+  for (int64_t b0 = b; b0 < e; b0 += blk) {
+    const int64_t n = std::min(blk, e - b0);
+    const T *RESTRICT amb = am + b0, *RESTRICT asb = as + b0, *RESTRICT Kb = K + b0,
+            *RESTRICT thb = th + b0, *RESTRICT vlb = vl + b0, *RESTRICT rb = r + b0,
+            *RESTRICT vrb = vr + b0;
+    for (int64_t j = 0; j < n; ++j) {
+      v[j] = v0[b0 + j];
+      c[j] = i0[b0 + j];
+    }
+    for (int64_t t = 0; t < Tn; ++t) {
+      const T* RESTRICT xt = x + t * N + b0;
+      const uint8_t* RESTRICT zt = zs + t * N + b0;
+      T* RESTRICT vpt = vprev + t * blk;
+      T* RESTRICT ipt = iprev + t * blk;
       for (int64_t j = 0; j < n; ++j) {
-        v[j] = v0[b0 + j];
-        c[j] = i0[b0 + j];
-      }
-      for (int64_t t = 0; t < Tn; ++t) {
-        const T* xt = x + t * N + b0;
-        const uint8_t* zt = zs + t * N + b0;
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t i = b0 + j;
-          const T xi = xt[j];
-          T d = c[j] - xi;
-          T vinf = vl[i] + r[i] * xi;
-          T dvv = v[j] - vinf;
-          T vp = vinf + dvv * am[i] + (r[i] * d) * K[i];
-          c[j] = xi + d * as[i];
-          dv[t * BLK + j] = dvv;
-          dd[t * BLK + j] = d;
-          vpre[t * BLK + j] = vp;
-          if (reset == SUBTRACT) {
-            vp = vp - T(zt[j]) * (th[i] - vr[i]);
-          } else if (reset == ZERO) {
-            vp = zt[j] ? vr[i] : vp;
-          }
-          v[j] = vp;
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        gv[j] = gvT ? gvT[b0 + j] : T(0);
-        gi[j] = giT ? giT[b0 + j] : T(0);
-        g_am[j] = g_as[j] = g_K[j] = g_th[j] = T(0);
-      }
-      for (int64_t t = Tn - 1; t >= 0; --t) {
-        const uint8_t* zt = zs + t * N + b0;
-        const T* got = gout + t * N + b0;
-        T* gxt = gx + t * N + b0;
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t i = b0 + j;
-          const T z = T(zt[j]);
-          const T vp = vpre[t * BLK + j];
-          const T d = dd[t * BLK + j];
-          T gz = got[j];
-          T gp = gv[j];
-          if (reset == SUBTRACT) {
-            if (!detach) gz -= gv[j] * (th[i] - vr[i]);
-            g_th[j] -= gv[j] * z;
-          } else if (reset == ZERO) {
-            gp = gv[j] * (T(1) - z);
-            if (!detach) gz += gv[j] * (vr[i] - vp);
-          }
-          const T sg = gz * surrogate_grad<T>(kind, k, vp - th[i]);
-          gp += sg;
-          g_th[j] -= sg;
-          // v_pre = vinf + (v - vinf) am + r d K ;  i_new = x + d as ;  d = i - x
-          g_am[j] += gp * dv[t * BLK + j];
-          g_K[j] += gp * r[i] * d;
-          g_as[j] += gi[j] * d;
-          const T gd = gp * r[i] * K[i] + gi[j] * as[i];
-          gxt[j] = gp * (T(1) - am[i]) * r[i] + gi[j] - gd;
-          gv[j] = gp * am[i];
-          gi[j] = gd;
-        }
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        gv0[b0 + j] = gv[j];
-        gi0[b0 + j] = gi[j];
-        gam[b0 + j] = g_am[j];
-        gas[b0 + j] = g_as[j];
-        gK[b0 + j] = g_K[j];
-        gth[b0 + j] = g_th[j];
+        vpt[j] = v[j];
+        ipt[j] = c[j];
+        const T xi = xt[j];
+        const T d = c[j] - xi;
+        const T vinf = vlb[j] + rb[j] * xi;
+        const T vp = vinf + (v[j] - vinf) * amb[j] + (rb[j] * d) * Kb[j];
+        c[j] = xi + d * asb[j];
+        v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
       }
     }
-  });
+    for (int64_t j = 0; j < n; ++j) {
+      gv[j] = gvT[b0 + j];
+      gi[j] = giT[b0 + j];
+      g_am[j] = g_as[j] = g_K[j] = g_th[j] = T(0);
+    }
+    for (int64_t t = Tn - 1; t >= 0; --t) {
+      const T* RESTRICT xt = x + t * N + b0;
+      const uint8_t* RESTRICT zt = zs + t * N + b0;
+      const T* RESTRICT got = gout + t * N + b0;
+      T* RESTRICT gxt = gx + t * N + b0;
+      const T* RESTRICT vpt = vprev + t * blk;
+      const T* RESTRICT ipt = iprev + t * blk;
+      for (int64_t j = 0; j < n; ++j) {
+        const T xi = xt[j];
+        const T d = ipt[j] - xi;
+        const T vinf = vlb[j] + rb[j] * xi;
+        const T dvv = vpt[j] - vinf;
+        const T vp = vinf + dvv * amb[j] + (rb[j] * d) * Kb[j];
+        T gz = got[j];
+        T ggap;
+        T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
+                                    gz, ggap);
+        const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
+        gp += sg;
+        g_th[j] += ggap - sg;
+        // v_pre = vinf + (v - vinf) am + r d K ;  i_new = x + d as ;  d = i - x
+        g_am[j] += gp * dvv;
+        g_K[j] += gp * rb[j] * d;
+        g_as[j] += gi[j] * d;
+        const T gd = gp * rb[j] * Kb[j] + gi[j] * asb[j];
+        gxt[j] = gp * (T(1) - amb[j]) * rb[j] + gi[j] - gd;
+        gv[j] = gp * amb[j];
+        gi[j] = gd;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gv0[b0 + j] = gv[j];
+      gi0[b0 + j] = gi[j];
+      gam[b0 + j] = g_am[j];
+      gas[b0 + j] = g_as[j];
+      gK[b0 + j] = g_K[j];
+      gth[b0 + j] = g_th[j];
+    }
+  }
 }
 
 std::vector<torch::Tensor> cuba_lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor i0,
@@ -491,39 +561,43 @@ std::vector<torch::Tensor> cuba_lif_forward(torch::Tensor x, torch::Tensor v0, t
   auto vT = torch::empty_like(v0), iT = torch::empty_like(v0);
   auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_forward", [&] {
-    cuba_fwd_impl<scalar_t>(
-        x.data_ptr<scalar_t>(), v0.data_ptr<scalar_t>(), i0.data_ptr<scalar_t>(),
-        am.data_ptr<scalar_t>(), as.data_ptr<scalar_t>(), K.data_ptr<scalar_t>(),
-        th.data_ptr<scalar_t>(), vl.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(),
-        vr.data_ptr<scalar_t>(), reset, out.data_ptr<scalar_t>(), vT.data_ptr<scalar_t>(),
-        iT.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(), Tn, N);
+    using T = scalar_t;
+    DISPATCH_RESET(reset, [&] {
+      at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
+        cuba_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(i0), ptr<T>(am), ptr<T>(as), ptr<T>(K),
+                          ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(out),
+                          ptr<T>(vT), ptr<T>(iT), zs.data_ptr<uint8_t>(), Tn, N, b, e);
+      });
+    });
   });
   return {out, vT, iT, zs};
 }
 
 std::vector<torch::Tensor> cuba_lif_backward(
-    torch::Tensor gout, c10::optional<torch::Tensor> gvT, c10::optional<torch::Tensor> giT,
-    torch::Tensor x, torch::Tensor v0, torch::Tensor i0, torch::Tensor zs, torch::Tensor am,
-    torch::Tensor as, torch::Tensor K, torch::Tensor th, torch::Tensor vl, torch::Tensor r,
-    torch::Tensor vr, int64_t reset, bool detach, int64_t kind, double slope) {
+    torch::Tensor gout, torch::Tensor gvT, torch::Tensor giT, torch::Tensor x, torch::Tensor v0,
+    torch::Tensor i0, torch::Tensor zs, torch::Tensor am, torch::Tensor as, torch::Tensor K,
+    torch::Tensor th, torch::Tensor vl, torch::Tensor r, torch::Tensor vr, int64_t reset,
+    bool detach, int64_t kind, double slope) {
   const int64_t Tn = x.size(0), N = x.size(1);
   gout = gout.contiguous();
-  torch::Tensor gvTc = gvT.has_value() ? gvT->contiguous() : torch::Tensor();
-  torch::Tensor giTc = giT.has_value() ? giT->contiguous() : torch::Tensor();
+  gvT = gvT.contiguous();
+  giT = giT.contiguous();
   auto gx = torch::empty_like(x);
   auto gv0 = torch::empty_like(v0), gi0 = torch::empty_like(v0), gam = torch::empty_like(v0),
        gas = torch::empty_like(v0), gK = torch::empty_like(v0), gth = torch::empty_like(v0);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_backward", [&] {
-    cuba_bwd_impl<scalar_t>(
-        gout.data_ptr<scalar_t>(), gvTc.defined() ? gvTc.data_ptr<scalar_t>() : nullptr,
-        giTc.defined() ? giTc.data_ptr<scalar_t>() : nullptr, x.data_ptr<scalar_t>(),
-        v0.data_ptr<scalar_t>(), i0.data_ptr<scalar_t>(), zs.data_ptr<uint8_t>(),
-        am.data_ptr<scalar_t>(), as.data_ptr<scalar_t>(), K.data_ptr<scalar_t>(),
-        th.data_ptr<scalar_t>(), vl.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(),
-        vr.data_ptr<scalar_t>(), reset, detach, kind, static_cast<scalar_t>(slope),
-        gx.data_ptr<scalar_t>(), gv0.data_ptr<scalar_t>(), gi0.data_ptr<scalar_t>(),
-        gam.data_ptr<scalar_t>(), gas.data_ptr<scalar_t>(), gK.data_ptr<scalar_t>(),
-        gth.data_ptr<scalar_t>(), Tn, N);
+    using T = scalar_t;
+    DISPATCH_RESET(reset, [&] {
+      DISPATCH_KIND(kind, [&] {
+        at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
+        cuba_bwd_impl<T, R, KD>(
+            ptr<T>(gout), ptr<T>(gvT), ptr<T>(giT), ptr<T>(x), ptr<T>(v0), ptr<T>(i0),
+            zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(as), ptr<T>(K), ptr<T>(th), ptr<T>(vl),
+            ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
+            ptr<T>(gi0), ptr<T>(gam), ptr<T>(gas), ptr<T>(gK), ptr<T>(gth), Tn, N, b, e);
+      });
+      });
+    });
   });
   return {gx, gv0, gi0, gam, gas, gK, gth};
 }

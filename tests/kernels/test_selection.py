@@ -1,0 +1,174 @@
+"""Backend selection, fallbacks, validation, op registrations and the memory kept for backward."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from axonal.functional import surrogate as sg
+from axonal.functional.neurons import LIFParams, lif_multi_step
+from axonal.kernels import get_kernel, select
+from axonal.kernels.cpu import cpu_available
+from axonal.kernels import ops
+from axonal.nn import LIF
+
+needs_cpp = pytest.mark.skipif(not cpu_available(), reason="fused CPU kernels not built here")
+
+
+def _x(T: int = 15, B: int = 2, n: int = 5, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(T, B, n, generator=gen) * 2.0 + 1.0
+
+
+@needs_cpp
+def test_auto_selects_registered_kernel() -> None:
+    x = _x()
+    assert select("lif", "auto", LIFParams(), x) is get_kernel("lif", "cpp", "cpu")
+    assert select("lif", "reference", LIFParams(), x) is None
+    assert select("izhikevich", "auto", None, x) is None  # no kernel for that family
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        LIFParams(t_ref=2e-3),
+        LIFParams(surrogate=sg.Smoothed(sg.FastSigmoid())),
+        LIFParams(r=torch.tensor(2.0, requires_grad=True)),
+        LIFParams(v_th=torch.ones(3, 1, 1)),  # broadcasts beyond the input: state grows
+    ],
+    ids=["t_ref", "smoothed", "learned_r", "broadcast"],
+)
+def test_auto_falls_back_to_reference(params: LIFParams) -> None:
+    x = _x()
+    assert select("lif", "auto", params, x) is None
+    layer = LIF(params)
+    out, state = layer(x)
+    ref = lif_multi_step(x, None, params, layer.dt)
+    assert torch.equal(out, ref.out)
+    assert torch.equal(state.v, ref.state.v)
+
+
+def test_forced_backend_errors() -> None:
+    x = _x()
+    with pytest.raises(ValueError, match="t_ref"):
+        LIF(t_ref=2e-3, backend="cpp")(x)
+    with pytest.raises(ValueError, match="triton"):
+        LIF(backend="triton")(x)  # registered for cuda only
+    with pytest.raises(ValueError, match="backend"):
+        LIF(backend="fast")
+    with pytest.raises(TypeError, match="backend"):
+        LIF(backend=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="record"):
+        LIF(backend="cpp").run(x, record=True)
+
+
+@needs_cpp
+def test_record_uses_reference_and_matches_kernel() -> None:
+    x = _x()
+    layer = LIF(r=3.0)
+    recorded = layer.run(x, record=True)
+    fused = layer.run(x)
+    assert recorded.trace is not None and fused.trace is None
+    assert torch.equal(recorded.out, fused.out)
+    assert torch.equal(recorded.trace.v[-1], fused.state.v)
+
+
+@needs_cpp
+def test_kernel_path_validates_input() -> None:
+    layer = LIF(backend="cpp")
+    x = _x()
+    x[3, 1, 2] = float("nan")
+    with pytest.raises(ValueError, match="inf or nan"):
+        layer(x)
+    big = torch.full((4, 2, 3), 3e38)  # finite, but its sum overflows: must still run
+    out, _ = layer(big)
+    assert out.shape == big.shape
+    with pytest.raises(ValueError, match="rank"):
+        layer(torch.ones(5))
+    with pytest.raises(TypeError, match="floating"):
+        layer(torch.ones(5, 2, dtype=torch.int64))
+
+
+def _saved_bytes(layer: LIF, x: torch.Tensor) -> int:
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x)
+    return sum(storages.values())
+
+
+@needs_cpp
+def test_backward_keeps_input_and_byte_spikes_only() -> None:
+    T, B, n = 200, 4, 64
+    x = (torch.randn(T, B, n) + 1.0).requires_grad_()
+    kernel_bytes = _saved_bytes(LIF(learn=("tau_mem", "v_th"), shape=(n,), backend="cpp"), x)
+    ref_bytes = _saved_bytes(LIF(learn=("tau_mem", "v_th"), shape=(n,), backend="reference"), x)
+    input_bytes = x.numel() * x.element_size()
+    # the input, uint8 spikes (a quarter of it) and a few [B, n] vectors: no T x state copies
+    assert kernel_bytes <= 1.25 * input_bytes + 20 * B * n * 4
+    assert ref_bytes > 2 * kernel_bytes
+
+
+@needs_cpp
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ops_pass_opcheck(dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(3)
+    T, N = 6, 5
+
+    def vec(lo: float, hi: float) -> torch.Tensor:
+        return (lo + (hi - lo) * torch.rand(N, generator=gen, dtype=dtype)).requires_grad_()
+
+    x = (torch.randn(T, N, generator=gen, dtype=dtype) * 2).requires_grad_()
+    fixed = [torch.zeros(N, dtype=dtype), torch.ones(N, dtype=dtype), torch.zeros(N, dtype=dtype)]
+    codes = (0, False, 1, 2.0)
+    torch.library.opcheck(
+        ops.lif_forward, (x, vec(0, 0.5), vec(0.8, 0.95), vec(0.5, 1.0), *fixed, *codes)
+    )
+    torch.library.opcheck(
+        ops.alif_forward,
+        (x, vec(0, 0.5), vec(0, 0.2), vec(0.8, 0.95), vec(0.9, 0.99), vec(0.5, 1.0), *fixed,
+         vec(0.05, 0.1), *codes),
+    )
+    torch.library.opcheck(
+        ops.cuba_lif_forward,
+        (x, vec(0, 0.5), vec(0, 1.0), vec(0.8, 0.95), vec(0.7, 0.9), vec(0.05, 0.1),
+         vec(0.5, 1.0), *fixed, *codes),
+    )
+
+
+def test_without_compiler_warns_once_and_runs_reference(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import warnings
+        import torch
+        from axonal.functional.neurons import LIFParams, lif_multi_step
+        from axonal.nn import LIF
+        x = torch.randn(10, 2, 3) * 2 + 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out1, _ = LIF()(x)
+            out2, _ = LIF()(x)
+        msgs = [str(w.message) for w in caught if "fused CPU kernels" in str(w.message)]
+        assert len(msgs) == 1, msgs
+        assert torch.equal(out1, lif_multi_step(x, None, LIFParams(), 1e-3).out)
+        assert torch.equal(out1, out2)
+        print("fallback ok")
+        """
+    )
+    env = dict(os.environ, CXX=str(tmp_path / "no-such-compiler"),
+               AXONAL_KERNEL_CACHE=str(tmp_path / "cache"))
+    env.pop("AXONAL_NO_KERNELS", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fallback ok" in done.stdout
