@@ -213,14 +213,14 @@ def energy_chart(estimates: Sequence[EnergyEstimate], path: str | Path, title: s
     ax.bar([x + width / 2 for x in xs], ann, width, label="ANN", color="tab:gray")
     for x, e in zip(xs, estimates):
         ax.annotate(
-            f"x{e.ratio:.3g}", (x, max(snn[x], ann[x])), textcoords="offset points", xytext=(0, 4), ha="center"
+            f"SNN/ANN {e.ratio:.3g}", (x, max(snn[x], ann[x])), textcoords="offset points", xytext=(0, 4), ha="center"
         )
     ax.set_xticks(list(xs))
     ax.set_xticklabels([f"{e.profile.name}\nvs {e.ann_profile.name}" for e in estimates], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("energy per sample (J)")
     ax.legend()
-    ax.set_title(title or "SNN vs ANN energy per sample (label: SNN/ANN)")
+    ax.set_title(title or "SNN vs ANN energy per sample")
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=110)

@@ -47,3 +47,10 @@ def test_energy_command_rejects_a_foreign_checkpoint(tmp_path: Path, capsys: pyt
     assert "not a digits demo model" in capsys.readouterr().err
     assert main(["energy", "--epochs", "1", "--samples", "0", "--out", str(tmp_path)]) == 2
     assert "samples" in capsys.readouterr().err
+
+
+def test_demo_command_prints_the_energy_ratio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--epochs", "1", "--steps", "6", "--hidden", "16", "--out", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "energy per inference, SNN/ANN estimate:" in out and "(loihi vs cmos45-int8)" in out
