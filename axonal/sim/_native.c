@@ -259,3 +259,11 @@ void axonal_csr_order(int64_t n_syn, const int64_t *pre, int64_t *cursor, int64_
 {
     for (int64_t y = 0; y < n_syn; y++) order[cursor[pre[y]]++] = y;
 }
+
+/* CSR targets of a fixed in-degree projection without materialising the targets: synapse y
+ * goes from pre[y] to y / k. post_out[cursor[pre[y]]++] = y / k (stable). */
+void axonal_csr_fill_indegree(int64_t n_syn, int64_t k, const int32_t *pre, int64_t *cursor,
+                              int32_t *post_out)
+{
+    for (int64_t y = 0; y < n_syn; y++) post_out[cursor[pre[y]]++] = (int32_t)(y / k);
+}

@@ -190,13 +190,25 @@ def _draw_without_replacement(
     return out
 
 
+def _randint32(n: int, rows: int, k: int, generator: torch.Generator) -> Tensor:
+    """``[rows, k]`` uniform ints in ``[0, n)``, int32 when ``n`` fits, drawn in chunks of rows
+    (no int64 array of the full size)."""
+    dtype = torch.int32 if n < 2**31 else torch.int64
+    out = torch.empty(rows, k, dtype=dtype)
+    step = max(1, (1 << 22) // max(k, 1))
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        out[r0:r1] = torch.randint(0, n, (r1 - r0, k), generator=generator)
+    return out
+
+
 def _draw_degree(
     rows: int, k: int, n: int, same: bool, autapses: bool, multapses: bool,
     generator: torch.Generator,
 ) -> Tensor:
     forbid = same and not autapses
     if multapses:
-        out = torch.randint(0, n, (rows, k), generator=generator)
+        out = _randint32(n, rows, k, generator)
         if forbid:
             row_ids = torch.arange(rows).unsqueeze(1).expand(rows, k)
             while True:
@@ -204,7 +216,7 @@ def _draw_degree(
                 n_bad = int(bad.sum())
                 if n_bad == 0:
                     break
-                out[bad] = torch.randint(0, n, (n_bad,), generator=generator)
+                out[bad] = torch.randint(0, n, (n_bad,), generator=generator).to(out.dtype)
         return out
     return _draw_without_replacement(rows, k, n, forbid, generator)
 
@@ -246,7 +258,26 @@ class FixedInDegree:
         self.check(n_pre, n_post, same)
         src = _draw_degree(n_post, self.k, n_pre, same, self.autapses, self.multapses, generator)
         post = torch.arange(n_post).repeat_interleave(self.k)
-        return src.reshape(-1), post
+        return src.reshape(-1).to(torch.int64), post
+
+    def build_csr(
+        self, n_pre: int, n_post: int, same: bool, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor] | None:
+        """``(indptr, post int32)`` in source order straight from the draw (about 8 bytes per
+        synapse at the peak instead of ~40); the same synapses as :meth:`build`. ``None`` when
+        the native library is not available."""
+        from axonal.sim.native import csr_fill_indegree, native_available
+
+        if not native_available():
+            return None
+        self.check(n_pre, n_post, same)
+        src = _draw_degree(n_post, self.k, n_pre, same, self.autapses, self.multapses,
+                           generator).reshape(-1)
+        indptr = torch.zeros(n_pre + 1, dtype=torch.int64)
+        torch.cumsum(torch.bincount(src, minlength=n_pre), 0, out=indptr[1:])
+        post = csr_fill_indegree(src, self.k, indptr)
+        assert post is not None
+        return indptr, post
 
 
 @dataclass(frozen=True)

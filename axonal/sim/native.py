@@ -35,7 +35,8 @@ from axonal.functional.neurons._common import exp_decay
 if TYPE_CHECKING:
     from axonal.sim.network import Network
 
-__all__ = ["native_available", "native_unsupported", "NativeRunner", "csr_order"]
+__all__ = ["native_available", "native_unsupported", "NativeRunner", "csr_order",
+           "csr_fill_indegree"]
 
 _SOURCE = Path(__file__).with_name("_native.c")
 _LIB: ctypes.CDLL | None = None
@@ -97,6 +98,20 @@ def csr_order(pre: Tensor, indptr: Tensor) -> Tensor | None:
     lib.axonal_csr_order(ctypes.c_int64(pre.numel()), _P(_ptr(pre)), _P(_ptr(cursor)),
                          _P(_ptr(order)))
     return order
+
+
+def csr_fill_indegree(pre: Tensor, k: int, indptr: Tensor) -> Tensor | None:
+    """CSR targets (int32) of synapses ``pre[y] -> y // k`` in stable source order, without
+    an int64 order array; ``None`` when the native library is not available."""
+    lib = _load()
+    if lib is None:
+        return None
+    pre = pre.to(torch.int32).contiguous()
+    cursor = indptr[:-1].clone()
+    out = torch.empty(pre.numel(), dtype=torch.int32)
+    lib.axonal_csr_fill_indegree(ctypes.c_int64(pre.numel()), ctypes.c_int64(k),
+                                 _P(_ptr(pre)), _P(_ptr(cursor)), _P(_ptr(out)))
+    return out
 
 
 def native_unsupported(net: Network) -> str | None:

@@ -36,7 +36,7 @@ from axonal.sim.connectivity import Connectivity, FromArrays
 from axonal.sim.delivery import RingBuffer, SynapseTable, build_table
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator, steps_for
 from axonal.sim.monitors import Monitor
-from axonal.sim.native import NativeRunner, native_unsupported
+from axonal.sim.native import NativeRunner, native_available, native_unsupported
 
 __all__ = [
     "Exponential",
@@ -267,6 +267,14 @@ class Projection:
 
     def build(self, dt: float, generator: torch.Generator, dtype: torch.dtype) -> SynapseTable:
         same = self.pre is self.post
+        direct = getattr(self.connectivity, "build_csr", None)
+        w0, d0 = self.weight, self.delay
+        if isinstance(w0, (int, float)) and isinstance(d0, (int, float)) and direct is not None:
+            csr = direct(self.pre.n, self.post.n, same, generator)
+            if csr is not None:
+                self.table = SynapseTable(csr[0], csr[1], torch.tensor(float(w0), dtype=dtype),
+                                          None, _check_delay_value(float(d0), dt))
+                return self.table
         pre, post = self.connectivity.build(self.pre.n, self.post.n, same, generator)
         count = int(pre.numel())
         if isinstance(self.weight, Tensor):
@@ -389,7 +397,10 @@ class Network:
         for p in self.projections:
             s = p.expected_synapses
             total += s * p.bytes_per_synapse(self.dtype) + 8 * (p.pre.n + 1)
-            peak_build = max(peak_build, s * 40)  # int64 pre/post/order and sort scratch
+            direct = (hasattr(p.connectivity, "build_csr") and native_available()
+                      and isinstance(p.weight, (int, float)) and isinstance(p.delay, (int, float)))
+            # direct CSR: int32 sources + int32 targets; else int64 pre/post/order + scratch
+            peak_build = max(peak_build, s * (8 if direct else 40))
         for src in self.sources:
             total += src.n * elem * 8
         return total + peak_build

@@ -142,3 +142,19 @@ def test_from_arrays() -> None:
         FromArrays([0], [2]).check(3, 2, False)
     with pytest.raises(TypeError, match="pre must be a 1-D integer array"):
         FromArrays(torch.tensor([0.5]), torch.tensor([0]))
+
+
+def test_direct_csr_build_equals_the_generic_build() -> None:
+    from axonal.sim.delivery import build_table
+    from axonal.sim.native import native_available
+
+    if not native_available():
+        pytest.skip("no C compiler here")
+    for rule, same in ((FixedInDegree(7, multapses=True, autapses=False), True),
+                       (FixedInDegree(12), False)):
+        direct = rule.build_csr(300, 200 if not same else 300, same, gen(9))
+        pre, post = rule.build(300, 200 if not same else 300, same, gen(9))
+        table = build_table(300, pre, post, torch.tensor(1.0), 1)
+        assert direct is not None
+        assert torch.equal(direct[0], table.indptr) and torch.equal(direct[1], table.post)
+        assert direct[1].dtype == torch.int32
