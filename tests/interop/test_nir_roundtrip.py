@@ -16,6 +16,7 @@ from axonal.functional.neurons._common import ResetMode
 from axonal.interop import (
     SUPPORTED_NODES,
     UNSUPPORTED_NODES,
+    from_nir,
     read_nir,
     to_nir,
     write_nir,
@@ -192,3 +193,23 @@ def test_every_nir_node_class_is_supported_or_listed_as_unsupported() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "nir.md").read_text()
     for name in classes:
         assert f"`{name}`" in docs, f"docs/nir.md does not mention {name}"
+
+
+def test_acyclic_graphs_run_layer_by_layer_exactly_like_step_by_step() -> None:
+    model = MODELS["conv2d_pools"][0]()
+    net = from_nir(to_nir(model, (2, 8, 10)), dt=DT)
+    assert not net.back_edges
+    x = _input((2, 8, 10))
+    with torch.no_grad():
+        whole, end_state = net(x)
+        state = net.initial_state(x[0])
+        steps = []
+        for t in range(x.shape[0]):
+            y, state = net.step(x[t], state)
+            steps.append(y)
+    torch.testing.assert_close(whole, torch.stack(steps), atol=1e-6, rtol=1e-6)
+    # the returned state continues the run like an uninterrupted one
+    with torch.no_grad():
+        first, mid = net(x[:10])
+        second, _ = net(x[10:], mid)
+    torch.testing.assert_close(torch.cat([first, second]), whole, atol=1e-6, rtol=1e-6)
