@@ -46,8 +46,9 @@ def spike_linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Ten
     k, m = weight_t.shape
     rows_x = x.reshape(-1, k)
     n = rows_x.shape[0]
-    rows, cols = rows_x.nonzero(as_tuple=True)
-    values = rows_x[rows, cols]
+    flat_x = rows_x.reshape(-1)
+    flat = flat_x.nonzero().squeeze(1)  # row-major positions of the events, ascending
+    values = flat_x[flat]
     signed = False
     if values.numel():
         positive = values == 1
@@ -55,9 +56,9 @@ def spike_linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Ten
             if not bool((positive | (values == -1)).all()):
                 return None
             signed = True
-    # CSR row pointers: rows come out of nonzero in order, so offsets are cumulative counts
-    offsets = torch.zeros(n + 1, dtype=torch.long, device=x.device)
-    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=offsets[1:])
+    cols = flat % k
+    # CSR row pointers: where each row's first position k * row falls among the sorted events
+    offsets = torch.searchsorted(flat, torch.arange(0, (n + 1) * k, k, device=x.device))
     out = F.embedding_bag(
         cols,
         weight_t,
