@@ -66,14 +66,20 @@ def one_axonal(name: str, n: int, duration: float, dt: float, seed: int,
     }
 
 
-def one_brian2(target: str, n: int, duration: float, dt: float, seed: int) -> dict[str, Any]:
+def one_brian2(target: str, n: int, duration: float, dt: float, seed: int,
+               indegree: bool = False) -> dict[str, Any]:
     from axonal.sim.brian2_ref import brian2_cuba
 
     with tempfile.TemporaryDirectory() as folder:  # fresh cache for standalone
         out = brian2_cuba(n=n, duration=duration, dt=dt, seed=seed, target=target,
-                          standalone_dir=os.path.join(folder, "standalone"))
-    out.update({"config": f"cuba-brian2-{target}", "n": n, "wall_s": time.perf_counter() - T0,
-                "peak_rss_bytes": _peak_rss_bytes()})
+                          standalone_dir=os.path.join(folder, "standalone"),
+                          indegree=(80, 20) if indegree else None)
+    name = "cuba-indegree" if indegree else "cuba"
+    out.update({"config": f"{name}-brian2-{target}", "n": n,
+                "wall_s": time.perf_counter() - T0, "peak_rss_bytes": _peak_rss_bytes(),
+                "events_per_s": out["events"] / out["loop_s"]})
+    # Brian2 standalone runs the loop in a child process: ru_maxrss of children
+    out["peak_rss_children_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return out
 
 
@@ -123,6 +129,8 @@ def main() -> int:
     cmp_.add_argument("--brian2-python", default=None)
     cmp_.add_argument("--brian2-targets", nargs="*", default=["cython", "cpp_standalone"])
     scl.add_argument("--sizes", type=int, nargs="*", default=[4000, 40000, 200000])
+    scl.add_argument("--brian2-python", default=None)
+    scl.add_argument("--brian2-max-n", type=int, default=200000)
     args = parser.parse_args()
 
     common = ["--duration", str(args.duration), "--dt", str(args.dt), "--seed", str(args.seed)]
@@ -133,6 +141,9 @@ def main() -> int:
         elif args.config.startswith("cuba-brian2-"):
             res = one_brian2(args.config[len("cuba-brian2-"):], args.n, args.duration, args.dt,
                              args.seed)
+        elif args.config.startswith("cuba-indegree-brian2-"):
+            res = one_brian2(args.config[len("cuba-indegree-brian2-"):], args.n, args.duration,
+                             args.dt, args.seed, indegree=True)
         else:
             parser.error(f"unknown config {args.config}")
         print(json.dumps(res))
@@ -152,11 +163,14 @@ def main() -> int:
         for size in args.sizes:
             jobs.append((sys.executable, ["cuba-indegree-axonal", "--n", str(size),
                                           "--threads", str(args.threads), *common]))
+            if args.brian2_python and size <= args.brian2_max_n:
+                jobs.append((args.brian2_python, ["cuba-indegree-brian2-cpp_standalone", "--n",
+                                                  str(size), *common]))
     for python, job in jobs:
         runs = [launch(python, job) for _ in range(args.repeats)]
         med = median_of(runs)
         results["configs"].append(med)
-        print(f"{med['config']:<28} n={med['n']:<8} wall {med['process_wall_s']:7.2f} s  "
+        print(f"{med['config']:<38} n={med['n']:<8} wall {med['process_wall_s']:7.2f} s  "
               f"loop {med.get('loop_s', float('nan')):7.2f} s  rates "
               f"{ {k: round(v, 2) for k, v in med['rates_hz'].items()} }  "
               f"cv { {k: round(v, 3) for k, v in med['cv_isi'].items()} }"

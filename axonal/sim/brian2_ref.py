@@ -21,10 +21,13 @@ __all__ = ["brian2_cuba"]
 
 def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
                 target: str = "numpy", p: float = 0.02,
-                standalone_dir: str | None = None) -> dict[str, Any]:
+                standalone_dir: str | None = None,
+                indegree: tuple[int, int] | None = None) -> dict[str, Any]:
     """Run Vogels & Abbott CUBA in Brian2; returns rates (Hz), ISI CVs and timings (s).
 
     ``target``: ``"numpy"``, ``"cython"`` (runtime) or ``"cpp_standalone"``.
+    ``indegree=(k_e, k_i)``: fixed in-degrees (sources drawn with replacement, weights scaled
+    by ``64 / k_e``) instead of Bernoulli(p), as :func:`axonal.sim.examples.build_cuba_indegree`.
     """
     t_start = time.perf_counter()
     import brian2 as b2
@@ -49,13 +52,21 @@ def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: in
     group = b2.NeuronGroup(n, eqs, threshold="v > Vt", reset="v = Vr", refractory=5 * ms,
                            method="exact", namespace=namespace)
     group.v = "Vr + rand() * (Vt - Vr)"
-    we, wi = (60 * 0.27 / 10) * mv, (-20 * 4.5 / 10) * mv
+    scale = 64.0 / indegree[0] if indegree else 1.0
+    we, wi = scale * (60 * 0.27 / 10) * mv, scale * (-20 * 4.5 / 10) * mv
     ce = b2.Synapses(group, group, on_pre="ge += we", delay=dt * b2.second,
                      namespace={"we": we})
     ci = b2.Synapses(group, group, on_pre="gi += wi", delay=dt * b2.second,
                      namespace={"wi": wi})
-    ce.connect("i < n_e", p=p, namespace={"n_e": n_e})
-    ci.connect("i >= n_e", p=p, namespace={"n_e": n_e})
+    if indegree is None:
+        ce.connect("i < n_e", p=p, namespace={"n_e": n_e})
+        ci.connect("i >= n_e", p=p, namespace={"n_e": n_e})
+    else:
+        rng = np.random.default_rng(seed)
+        targets = np.arange(n)
+        for syn, k, low, high in ((ce, indegree[0], 0, n_e), (ci, indegree[1], n_e, n)):
+            syn.connect(i=rng.integers(low, high, size=(n, k)).ravel(),
+                        j=np.repeat(targets, k))
     mon = b2.SpikeMonitor(group)
     t_build = time.perf_counter()
     net = b2.Network(group, ce, ci, mon)
@@ -64,6 +75,7 @@ def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: in
     i = np.asarray(mon.i[:], dtype=np.int64)
     t = np.asarray(mon.t[:] / b2.second, dtype=np.float64)
     loop = float(t_run - t_build)
+    n_ce, n_ci = int(len(ce)), int(len(ci))
     if target == "cpp_standalone":
         profile = getattr(b2.device, "_last_run_time", None)
         loop = float(profile) if profile is not None else loop
@@ -77,7 +89,8 @@ def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: in
         "build_s": t_build - t_import,
         "run_s": t_run - t_build,
         "loop_s": loop,
-        "synapses": int(len(ce) + len(ci)),
+        "synapses": n_ce + n_ci,
+        "events": int(np.sum(i < n_e) * (n_ce / n_e) + np.sum(i >= n_e) * (n_ci / (n - n_e))),
     }
     return out
 
