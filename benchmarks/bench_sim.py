@@ -1,4 +1,4 @@
-"""Simulator benchmark: axonal vs Brian2 on CUBA, fixed in-degree scaling, memory per synapse.
+"""Simulator benchmark: axonal vs Brian2 and NEST on CUBA, fixed in-degree scaling, memory per synapse.
 
 Every configuration runs in a fresh process (``python bench_sim.py one <config> ...`` prints one
 JSON line); ``compare`` launches them ``--repeats`` times and reports medians.
@@ -10,7 +10,7 @@ Usage::
     python benchmarks/bench_sim.py scaling --sizes 4000 40000 200000 --duration 0.1
     python benchmarks/bench_sim.py one cuba-axonal --duration 1.0
 
-Brian2 needs numpy < 2.4; keep it in its own environment and point ``--brian2-python`` at it
+Brian2 needs numpy < 2.4; keep it (and nest-simulator) in its own environment and point ``--brian2-python`` at it
 (that environment must also import axonal, for ``axonal.sim.brian2_ref``).
 The whole-process wall time includes interpreter start, imports, build and run.
 """
@@ -83,6 +83,19 @@ def one_brian2(target: str, n: int, duration: float, dt: float, seed: int,
     return out
 
 
+def one_nest(n: int, duration: float, dt: float, seed: int, threads: int,
+             indegree: bool = False) -> dict[str, Any]:
+    from axonal.sim.brian2_ref import nest_cuba
+
+    out = nest_cuba(n=n, duration=duration, dt=dt, seed=seed, threads=threads,
+                    indegree=(80, 20) if indegree else None)
+    name = "cuba-indegree" if indegree else "cuba"
+    out.update({"config": f"{name}-nest", "n": n, "threads": threads,
+                "wall_s": time.perf_counter() - T0, "peak_rss_bytes": _peak_rss_bytes(),
+                "events_per_s": out["events"] / out["loop_s"]})
+    return out
+
+
 def launch(python: str, args: list[str]) -> dict[str, Any]:
     cmd = [python, os.path.abspath(__file__), "one", *args]
     t = time.perf_counter()
@@ -126,7 +139,8 @@ def main() -> int:
         p.add_argument("--out", default=None, help="JSON file for the results")
     for p in (cmp_, scl):
         p.add_argument("--repeats", type=int, default=3)
-    cmp_.add_argument("--brian2-python", default=None)
+    cmp_.add_argument("--brian2-python", default=None,
+                      help="python with brian2 and nest-simulator (and axonal importable)")
     cmp_.add_argument("--brian2-targets", nargs="*", default=["cython", "cpp_standalone"])
     scl.add_argument("--sizes", type=int, nargs="*", default=[4000, 40000, 200000])
     scl.add_argument("--brian2-python", default=None)
@@ -141,6 +155,9 @@ def main() -> int:
         elif args.config.startswith("cuba-brian2-"):
             res = one_brian2(args.config[len("cuba-brian2-"):], args.n, args.duration, args.dt,
                              args.seed)
+        elif args.config in ("cuba-nest", "cuba-indegree-nest"):
+            res = one_nest(args.n, args.duration, args.dt, args.seed, args.threads,
+                           indegree=args.config == "cuba-indegree-nest")
         elif args.config.startswith("cuba-indegree-brian2-"):
             res = one_brian2(args.config[len("cuba-indegree-brian2-"):], args.n, args.duration,
                              args.dt, args.seed, indegree=True)
@@ -156,6 +173,8 @@ def main() -> int:
         jobs.append((sys.executable, ["cuba-axonal", "--n", str(args.n), "--threads",
                                       str(args.threads), *common]))
         if args.brian2_python:
+            jobs.append((args.brian2_python, ["cuba-nest", "--n", str(args.n), "--threads",
+                                              str(args.threads), *common]))
             for target in args.brian2_targets:
                 jobs.append((args.brian2_python, [f"cuba-brian2-{target}", "--n", str(args.n),
                                                   *common]))
@@ -164,6 +183,8 @@ def main() -> int:
             jobs.append((sys.executable, ["cuba-indegree-axonal", "--n", str(size),
                                           "--threads", str(args.threads), *common]))
             if args.brian2_python and size <= args.brian2_max_n:
+                jobs.append((args.brian2_python, ["cuba-indegree-nest", "--n", str(size),
+                                                  "--threads", str(args.threads), *common]))
                 jobs.append((args.brian2_python, ["cuba-indegree-brian2-cpp_standalone", "--n",
                                                   str(size), *common]))
     for python, job in jobs:

@@ -1,4 +1,5 @@
-"""The same reference networks written for Brian2 (optional: ``pip install brian2``).
+"""The same reference networks written for Brian2 and NEST (optional: ``pip install brian2``,
+``pip install nest-simulator``).
 
 Used by the validation test and ``benchmarks/bench_sim.py`` to compare axonal with Brian2 on
 identical models. Brian2 is imported inside the functions only.
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["brian2_cuba"]
+__all__ = ["brian2_cuba", "nest_cuba"]
 
 
 def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
@@ -93,6 +94,56 @@ def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: in
         "events": int(np.sum(i < n_e) * (n_ce / n_e) + np.sum(i >= n_e) * (n_ci / (n - n_e))),
     }
     return out
+
+
+def nest_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
+              threads: int = 1, p: float = 0.02,
+              indegree: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Vogels & Abbott CUBA in NEST (``iaf_psc_exp``), the same model as :func:`brian2_cuba`.
+
+    Brian2's ``ge`` (mV) is the current ``I = ge C_m / tau_m``: with ``C_m = 200 pF`` and
+    ``tau_m = 20 ms`` the jumps are 16.2 pA and -90 pA. Delay one step (NEST's minimum).
+    """
+    t_start = time.perf_counter()
+    import nest
+
+    t_import = time.perf_counter()
+    nest.set_verbosity("M_ERROR")
+    nest.ResetKernel()
+    nest.SetKernelStatus({"resolution": dt * 1e3, "rng_seed": seed + 1,
+                          "local_num_threads": threads})
+    n_e = int(round(0.8 * n))
+    params = {"C_m": 200.0, "tau_m": 20.0, "E_L": -49.0, "V_th": -50.0, "V_reset": -60.0,
+              "t_ref": 5.0, "tau_syn_ex": 5.0, "tau_syn_in": 10.0, "I_e": 0.0}
+    pop = nest.Create("iaf_psc_exp", n, params=params)
+    pop.V_m = nest.random.uniform(-60.0, -50.0)
+    scale = 64.0 / indegree[0] if indegree else 1.0
+    exc, inh = pop[:n_e], pop[n_e:]
+    for src, w, k in ((exc, 16.2 * scale, indegree[0] if indegree else 0),
+                      (inh, -90.0 * scale, indegree[1] if indegree else 0)):
+        rule = ({"rule": "fixed_indegree", "indegree": k} if indegree
+                else {"rule": "pairwise_bernoulli", "p": p})
+        nest.Connect(src, pop, rule, {"synapse_model": "static_synapse", "weight": w,
+                                      "delay": dt * 1e3})
+    rec = nest.Create("spike_recorder")
+    nest.Connect(pop, rec)
+    t_build = time.perf_counter()
+    nest.Simulate(duration * 1e3)
+    t_run = time.perf_counter()
+    ev = rec.get("events")
+    i = np.asarray(ev["senders"], dtype=np.int64) - int(pop[0].global_id)
+    t = np.asarray(ev["times"], dtype=np.float64) * 1e-3
+    synapses = int(nest.GetKernelStatus("num_connections"))
+    per_e = synapses and (nest.GetConnections(exc).get("weight").__len__() / n_e)
+    per_i = synapses and (nest.GetConnections(inh).get("weight").__len__() / (n - n_e))
+    return {
+        "rates_hz": {"E": float(np.sum(i < n_e) / (n_e * duration)),
+                     "I": float(np.sum(i >= n_e) / ((n - n_e) * duration))},
+        "cv_isi": {"E": _cv(i[i < n_e], t[i < n_e]), "I": _cv(i[i >= n_e], t[i >= n_e])},
+        "import_s": t_import - t_start, "build_s": t_build - t_import,
+        "run_s": t_run - t_build, "loop_s": t_run - t_build, "synapses": synapses,
+        "events": int(np.sum(i < n_e) * per_e + np.sum(i >= n_e) * per_i),
+    }
 
 
 def _cv(ids: np.ndarray, times: np.ndarray, min_intervals: int = 2) -> float:
