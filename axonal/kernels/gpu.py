@@ -26,7 +26,6 @@ def triton_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("triton") is not None
 
 
-@ops.lif_forward.register_kernel("cuda")  # type: ignore[misc]
 def _lif_forward_cuda(
     x: Tensor, v0: Tensor, alpha: Tensor, v_th: Tensor, v_leak: Tensor, r: Tensor,
     v_reset: Tensor, reset: int, detach: bool, kind: int, slope: float,
@@ -36,11 +35,12 @@ def _lif_forward_cuda(
     return _triton_lif.lif_forward(x, v0, alpha, v_th, v_leak, r, v_reset, reset)
 
 
-@ops.lif_backward.register_kernel("cuda")  # type: ignore[misc]
 def _lif_backward_cuda(*args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     from axonal.kernels import _triton_lif
 
     return _triton_lif.lif_backward(*args)
 
 
+ops.LIB.impl("lif_forward", _lif_forward_cuda, "CUDA")
+ops.LIB.impl("lif_backward", _lif_backward_cuda, "CUDA")
 register_kernel(Kernel("lif", "triton", "cuda", lif_run, lif_unsupported, triton_available))

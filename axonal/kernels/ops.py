@@ -32,6 +32,30 @@ __all__ = [
 ]
 
 
+# Ops are defined with the low-level Library API rather than ``torch.library.custom_op``: the
+# latter wraps each call in ``torch._disable_dynamo``, whose first use imports torch._dynamo
+# (about 800 modules and 75 MB of RSS) into every process that trains a layer.
+LIB = torch.library.Library("axonal", "DEF")
+LIB.define(
+    "lif_forward(Tensor x, Tensor v0, Tensor alpha, Tensor v_th, Tensor v_leak, Tensor r, Tensor v_reset, int reset, bool detach, int kind, float slope) -> (Tensor, Tensor, Tensor)"
+)
+LIB.define(
+    "lif_backward(Tensor grad_out, Tensor grad_v, Tensor x, Tensor v0, Tensor z, Tensor alpha, Tensor v_th, Tensor v_leak, Tensor r, Tensor v_reset, int reset, bool detach, int kind, float slope) -> (Tensor, Tensor, Tensor, Tensor)"
+)
+LIB.define(
+    "alif_forward(Tensor x, Tensor v0, Tensor a0, Tensor alpha, Tensor alpha_adapt, Tensor v_th, Tensor v_leak, Tensor r, Tensor v_reset, Tensor delta_th, int reset, bool detach, int kind, float slope) -> (Tensor, Tensor, Tensor, Tensor)"
+)
+LIB.define(
+    "alif_backward(Tensor grad_out, Tensor grad_v, Tensor grad_a, Tensor x, Tensor v0, Tensor a0, Tensor z, Tensor alpha, Tensor alpha_adapt, Tensor v_th, Tensor v_leak, Tensor r, Tensor v_reset, Tensor delta_th, int reset, bool detach, int kind, float slope) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)"
+)
+LIB.define(
+    "cuba_lif_forward(Tensor x, Tensor v0, Tensor i0, Tensor alpha, Tensor alpha_syn, Tensor kernel, Tensor v_th, Tensor v_leak, Tensor r, Tensor v_reset, int reset, bool detach, int kind, float slope) -> (Tensor, Tensor, Tensor, Tensor)"
+)
+LIB.define(
+    "cuba_lif_backward(Tensor grad_out, Tensor grad_v, Tensor grad_i, Tensor x, Tensor v0, Tensor i0, Tensor z, Tensor alpha, Tensor alpha_syn, Tensor kernel, Tensor v_th, Tensor v_leak, Tensor r, Tensor v_reset, int reset, bool detach, int kind, float slope) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)"
+)
+
+
 def _ext() -> ModuleType:
     module = load_cpu_extension()
     if module is None:
@@ -48,8 +72,7 @@ def _fake_grads(x: Tensor, v0: Tensor, count: int) -> tuple[Tensor, ...]:
 
 
 # ------------------------------------------------------------------------------------ LIF
-@torch.library.custom_op("axonal::lif_forward", mutates_args=(), device_types="cpu")
-def lif_forward(
+def _lif_forward_cpu(
     x: Tensor, v0: Tensor, alpha: Tensor, v_th: Tensor, v_leak: Tensor, r: Tensor,
     v_reset: Tensor, reset: int, detach: bool, kind: int, slope: float,
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -58,13 +81,12 @@ def lif_forward(
     return out, v_t, z
 
 
-@lif_forward.register_fake
+@torch.library.register_fake("axonal::lif_forward")  # type: ignore[untyped-decorator, misc]
 def _(x: Tensor, v0: Tensor, *args: Any) -> tuple[Tensor, Tensor, Tensor]:
     return torch.empty_like(x), torch.empty_like(v0), torch.empty_like(x, dtype=torch.uint8)
 
 
-@torch.library.custom_op("axonal::lif_backward", mutates_args=(), device_types="cpu")
-def lif_backward(
+def _lif_backward_cpu(
     grad_out: Tensor, grad_v: Tensor, x: Tensor, v0: Tensor, z: Tensor, alpha: Tensor,
     v_th: Tensor, v_leak: Tensor, r: Tensor, v_reset: Tensor, reset: int, detach: bool,
     kind: int, slope: float,
@@ -76,7 +98,7 @@ def lif_backward(
     return g[0], g[1], g[2], g[3]
 
 
-@lif_backward.register_fake
+@torch.library.register_fake("axonal::lif_backward")  # type: ignore[untyped-decorator, misc]
 def _(grad_out: Tensor, grad_v: Tensor, x: Tensor, v0: Tensor, *args: Any) -> tuple[Tensor, ...]:
     return _fake_grads(x, v0, 3)
 
@@ -96,12 +118,15 @@ def _lif_grad(ctx: Any, g_out: Tensor | None, g_v: Tensor | None, _g_z: Any) -> 
     return (g[0], g[1], g[2], g[3], None, None, None, None, None, None, None)
 
 
-lif_forward.register_autograd(_lif_grad, setup_context=_lif_setup)
+LIB.impl("lif_forward", _lif_forward_cpu, "CPU")
+LIB.impl("lif_backward", _lif_backward_cpu, "CPU")
+torch.library.register_autograd("axonal::lif_forward", _lif_grad, setup_context=_lif_setup)
+lif_forward: Any = torch.ops.axonal.lif_forward.default
+lif_backward: Any = torch.ops.axonal.lif_backward.default
 
 
 # ----------------------------------------------------------------------------------- ALIF
-@torch.library.custom_op("axonal::alif_forward", mutates_args=(), device_types="cpu")
-def alif_forward(
+def _alif_forward_cpu(
     x: Tensor, v0: Tensor, a0: Tensor, alpha: Tensor, alpha_adapt: Tensor, v_th: Tensor,
     v_leak: Tensor, r: Tensor, v_reset: Tensor, delta_th: Tensor, reset: int, detach: bool,
     kind: int, slope: float,
@@ -113,7 +138,7 @@ def alif_forward(
     return out, v_t, a_t, z
 
 
-@alif_forward.register_fake
+@torch.library.register_fake("axonal::alif_forward")  # type: ignore[untyped-decorator, misc]
 def _(x: Tensor, v0: Tensor, *args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return (
         torch.empty_like(x), torch.empty_like(v0), torch.empty_like(v0),
@@ -121,8 +146,7 @@ def _(x: Tensor, v0: Tensor, *args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor
     )
 
 
-@torch.library.custom_op("axonal::alif_backward", mutates_args=(), device_types="cpu")
-def alif_backward(
+def _alif_backward_cpu(
     grad_out: Tensor, grad_v: Tensor, grad_a: Tensor, x: Tensor, v0: Tensor, a0: Tensor,
     z: Tensor, alpha: Tensor, alpha_adapt: Tensor, v_th: Tensor, v_leak: Tensor, r: Tensor,
     v_reset: Tensor, delta_th: Tensor, reset: int, detach: bool, kind: int, slope: float,
@@ -135,7 +159,7 @@ def alif_backward(
     return g[0], g[1], g[2], g[3], g[4], g[5], g[6]
 
 
-@alif_backward.register_fake
+@torch.library.register_fake("axonal::alif_backward")  # type: ignore[untyped-decorator, misc]
 def _(
     grad_out: Tensor, grad_v: Tensor, grad_a: Tensor, x: Tensor, v0: Tensor, *args: Any
 ) -> tuple[Tensor, ...]:
@@ -161,12 +185,15 @@ def _alif_grad(
     return (g[0], g[1], g[2], g[3], g[4], g[5], None, None, None, g[6], None, None, None, None)
 
 
-alif_forward.register_autograd(_alif_grad, setup_context=_alif_setup)
+LIB.impl("alif_forward", _alif_forward_cpu, "CPU")
+LIB.impl("alif_backward", _alif_backward_cpu, "CPU")
+torch.library.register_autograd("axonal::alif_forward", _alif_grad, setup_context=_alif_setup)
+alif_forward: Any = torch.ops.axonal.alif_forward.default
+alif_backward: Any = torch.ops.axonal.alif_backward.default
 
 
 # -------------------------------------------------------------------------------- CubaLIF
-@torch.library.custom_op("axonal::cuba_lif_forward", mutates_args=(), device_types="cpu")
-def cuba_lif_forward(
+def _cuba_lif_forward_cpu(
     x: Tensor, v0: Tensor, i0: Tensor, alpha: Tensor, alpha_syn: Tensor, kernel: Tensor,
     v_th: Tensor, v_leak: Tensor, r: Tensor, v_reset: Tensor, reset: int, detach: bool,
     kind: int, slope: float,
@@ -178,7 +205,7 @@ def cuba_lif_forward(
     return out, v_t, i_t, z
 
 
-@cuba_lif_forward.register_fake
+@torch.library.register_fake("axonal::cuba_lif_forward")  # type: ignore[untyped-decorator, misc]
 def _(x: Tensor, v0: Tensor, *args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return (
         torch.empty_like(x), torch.empty_like(v0), torch.empty_like(v0),
@@ -186,8 +213,7 @@ def _(x: Tensor, v0: Tensor, *args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor
     )
 
 
-@torch.library.custom_op("axonal::cuba_lif_backward", mutates_args=(), device_types="cpu")
-def cuba_lif_backward(
+def _cuba_lif_backward_cpu(
     grad_out: Tensor, grad_v: Tensor, grad_i: Tensor, x: Tensor, v0: Tensor, i0: Tensor,
     z: Tensor, alpha: Tensor, alpha_syn: Tensor, kernel: Tensor, v_th: Tensor, v_leak: Tensor,
     r: Tensor, v_reset: Tensor, reset: int, detach: bool, kind: int, slope: float,
@@ -200,7 +226,7 @@ def cuba_lif_backward(
     return g[0], g[1], g[2], g[3], g[4], g[5], g[6]
 
 
-@cuba_lif_backward.register_fake
+@torch.library.register_fake("axonal::cuba_lif_backward")  # type: ignore[untyped-decorator, misc]
 def _(
     grad_out: Tensor, grad_v: Tensor, grad_i: Tensor, x: Tensor, v0: Tensor, *args: Any
 ) -> tuple[Tensor, ...]:
@@ -226,4 +252,8 @@ def _cuba_grad(
     return (g[0], g[1], g[2], g[3], g[4], g[5], g[6], None, None, None, None, None, None, None)
 
 
-cuba_lif_forward.register_autograd(_cuba_grad, setup_context=_cuba_setup)
+LIB.impl("cuba_lif_forward", _cuba_lif_forward_cpu, "CPU")
+LIB.impl("cuba_lif_backward", _cuba_lif_backward_cpu, "CPU")
+torch.library.register_autograd("axonal::cuba_lif_forward", _cuba_grad, setup_context=_cuba_setup)
+cuba_lif_forward: Any = torch.ops.axonal.cuba_lif_forward.default
+cuba_lif_backward: Any = torch.ops.axonal.cuba_lif_backward.default

@@ -15,7 +15,6 @@ from axonal.functional import surrogate as sg
 from axonal.functional.neurons import LIFParams, lif_multi_step
 from axonal.kernels import get_kernel, select
 from axonal.kernels.cpu import cpu_available
-from axonal.kernels import ops
 from axonal.nn import LIF
 
 needs_cpp = pytest.mark.skipif(not cpu_available(), reason="fused CPU kernels not built here")
@@ -132,15 +131,15 @@ def test_ops_pass_opcheck(dtype: torch.dtype) -> None:
     fixed = [torch.zeros(N, dtype=dtype), torch.ones(N, dtype=dtype), torch.zeros(N, dtype=dtype)]
     codes = (0, False, 1, 2.0)
     torch.library.opcheck(
-        ops.lif_forward, (x, vec(0, 0.5), vec(0.8, 0.95), vec(0.5, 1.0), *fixed, *codes)
+        torch.ops.axonal.lif_forward.default, (x, vec(0, 0.5), vec(0.8, 0.95), vec(0.5, 1.0), *fixed, *codes)
     )
     torch.library.opcheck(
-        ops.alif_forward,
+        torch.ops.axonal.alif_forward.default,
         (x, vec(0, 0.5), vec(0, 0.2), vec(0.8, 0.95), vec(0.9, 0.99), vec(0.5, 1.0), *fixed,
          vec(0.05, 0.1), *codes),
     )
     torch.library.opcheck(
-        ops.cuba_lif_forward,
+        torch.ops.axonal.cuba_lif_forward.default,
         (x, vec(0, 0.5), vec(0, 1.0), vec(0.8, 0.95), vec(0.7, 0.9), vec(0.05, 0.1),
          vec(0.5, 1.0), *fixed, *codes),
     )
