@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from axonal.functional.neurons import IFParams, IzhikevichParams, LIFParams, ResetMode
+from axonal.functional.neurons import (
+    AdExParams,
+    IFParams,
+    IzhikevichParams,
+    LIFParams,
+    ResetMode,
+)
 from axonal.functional.neurons.lif import lif_multi_step
 from axonal.sim import (
     AllToAll,
@@ -137,6 +143,32 @@ def test_izhikevich_population_matches_brian2_reference_traces() -> None:
         np.testing.assert_array_equal(sp.steps[sp.ids == i], f[f"{name}_spike_steps_brian2"])
         ref = f[f"{name}_v_brian2"][1::10]
         assert np.abs(st.values("v")[:, i] - ref).max() < 1e-4 * (1 + np.abs(ref).max())
+
+
+def test_adex_population_matches_brian2_reference_traces() -> None:
+    f = np.load(REF / "adex.npz")
+    p = json.loads(str(f["params_json"]))
+    names = ["tonic", "adapting", "bg2005_rs"]
+
+    def col(key: str, scale: float = 1.0) -> torch.Tensor:
+        return torch.tensor([p["sets"][s][key] * scale for s in names], dtype=torch.float64)
+
+    params = AdExParams(c_mem=col("C"), g_leak=col("gL"), v_leak=col("EL"), v_th=col("VT"),
+                        delta_t=col("DeltaT"), a=col("a"), tau_w=col("tauw", 1e-3), b=col("b"),
+                        v_reset=col("Vr"), v_peak=col("Vpeak"))
+    k = np.arange(10000)
+    current = np.stack([np.where((k >= round(p["sets"][s]["I_on"] / 0.1))
+                                 & (k < round(p["sets"][s]["I_off"] / 0.1)), p["sets"][s]["I"], 0.0)
+                        for s in names], axis=1)
+    net = Network(dtype=torch.float64)
+    pop = net.add(Population(params, 3))
+    net.inject(pop, ArrayCurrent(torch.tensor(current)))
+    st = net.add(StateMonitor(pop, ["w"]))
+    sp = net.add(SpikeMonitor(pop))
+    net.run(1.0, DT, progress=False)
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(sp.steps[sp.ids == i], f[f"{name}_spike_steps_brian2"])
+        assert np.abs(st.values("w")[:, i] - f[f"{name}_w_pA_brian2"][1:]).max() <= 1e-3
 
 
 def test_step_and_array_currents() -> None:
