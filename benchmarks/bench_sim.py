@@ -7,7 +7,8 @@ Usage::
 
     python benchmarks/bench_sim.py compare --brian2-python /path/to/python-with-brian2 \\
         --duration 1.0 --repeats 3 --out benchmarks/results/sim.json
-    python benchmarks/bench_sim.py scaling --sizes 4000 40000 200000 --duration 0.1
+    python benchmarks/bench_sim.py scaling --sizes 4000 40000 200000 --duration 1.0 \
+        --brian2-python /path/to/python-with-brian2 --engines axonal brian2
     python benchmarks/bench_sim.py one cuba-axonal --duration 1.0
 
 Brian2 needs numpy < 2.4; keep it (and nest-simulator) in its own environment and point ``--brian2-python`` at it
@@ -144,7 +145,8 @@ def main() -> int:
     cmp_.add_argument("--brian2-targets", nargs="*", default=["cython", "cpp_standalone"])
     scl.add_argument("--sizes", type=int, nargs="*", default=[4000, 40000, 200000])
     scl.add_argument("--brian2-python", default=None)
-    scl.add_argument("--brian2-max-n", type=int, default=200000)
+    scl.add_argument("--engines", nargs="*", default=["axonal", "brian2", "nest"],
+                     help="which simulators (brian2 and nest need --brian2-python)")
     args = parser.parse_args()
 
     common = ["--duration", str(args.duration), "--dt", str(args.dt), "--seed", str(args.seed)]
@@ -180,11 +182,13 @@ def main() -> int:
                                                   *common]))
     else:
         for size in args.sizes:
-            jobs.append((sys.executable, ["cuba-indegree-axonal", "--n", str(size),
-                                          "--threads", str(args.threads), *common]))
-            if args.brian2_python and size <= args.brian2_max_n:
+            if "axonal" in args.engines:
+                jobs.append((sys.executable, ["cuba-indegree-axonal", "--n", str(size),
+                                              "--threads", str(args.threads), *common]))
+            if args.brian2_python and "nest" in args.engines:
                 jobs.append((args.brian2_python, ["cuba-indegree-nest", "--n", str(size),
                                                   "--threads", str(args.threads), *common]))
+            if args.brian2_python and "brian2" in args.engines:
                 jobs.append((args.brian2_python, ["cuba-indegree-brian2-cpp_standalone", "--n",
                                                   str(size), *common]))
     for python, job in jobs:
