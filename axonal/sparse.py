@@ -11,6 +11,9 @@ The result equals the dense path up to float rounding (the same weights are summ
 order; the tests check it against ``F.linear`` in float32 and float64). Inference only: when
 autograd needs a gradient the layer takes the dense path.
 
+:class:`SpikeConv2d` does the same for 2-D convolutions on the unfolded input (each output
+position sums the kernel weights under the events in its receptive field).
+
 Shapes:
     x: ``[..., in_features]`` (e.g. time-major ``[T, B, in]``); output ``[..., out_features]``.
 """
@@ -21,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["SpikeLinear", "spike_linear", "sparsify"]
+__all__ = ["SpikeConv2d", "SpikeLinear", "spike_linear", "sparsify"]
 
 
 def spike_linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Tensor | None:
@@ -119,16 +122,84 @@ class SpikeLinear(nn.Linear):
         return F.linear(x, self.weight, self.bias)
 
 
+def _weight_rows(cache: list[tuple[int, int, Tensor]], weight: Tensor) -> Tensor:
+    """``weight`` flattened to ``[out, -1]`` and transposed, contiguous; cached in ``cache``."""
+    key = (weight.data_ptr(), weight._version)
+    if not cache or cache[0][:2] != key:
+        cache[:] = [(key[0], key[1], weight.detach().reshape(weight.shape[0], -1).t().contiguous())]
+    return cache[0][2]
+
+
+class SpikeConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with an event-driven path at inference (``groups=1``, zero padding given as
+    numbers): the input is unfolded into receptive-field rows (``F.unfold``) and each output
+    position sums only the kernel weights under the events in its field (:func:`spike_linear`
+    on ``[N * positions, C_in * kh * kw]``). Same parameters as ``nn.Conv2d``; otherwise, or
+    when gradients are needed or the input is not spikes, the dense convolution runs.
+
+    Shapes:
+        ``x [N, C_in, H, W] -> [N, C_out, H_out, W_out]`` (wrap in ``TimeDistributed`` for
+        ``[T, B, ...]``).
+    """
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> SpikeConv2d:
+        """A ``SpikeConv2d`` sharing ``conv``'s parameters (no copy)."""
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"conv must be an nn.Conv2d, got {type(conv).__name__}")
+        layer = cls.__new__(cls)
+        # same attributes; parameter, buffer and hook dicts copied, the tensors themselves shared
+        layer.__dict__.update({k: v.copy() if isinstance(v, dict) else v for k, v in conv.__dict__.items()})
+        layer.__dict__.pop("_rows_cache", None)
+        return layer
+
+    def _event_path(self, x: Tensor) -> Tensor | None:
+        if (
+            self.groups != 1
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+            or x.dim() != 4
+            or x.dtype != self.weight.dtype
+        ):
+            return None
+        n, _, h, w = x.shape
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)  # [N, CKK, L]
+        positions = cols.shape[2]
+        rows = cols.transpose(1, 2).reshape(n * positions, -1)
+        cache: list[tuple[int, int, Tensor]] = self.__dict__.setdefault("_rows_cache", [])
+        bias = None if self.bias is None else self.bias.detach()
+        out = spike_linear(rows, _weight_rows(cache, self.weight), bias)
+        if out is None:
+            return None
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = self.kernel_size, self.stride, self.padding, self.dilation
+        oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        return out.reshape(n, oh, ow, -1).permute(0, 3, 1, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        needs_grad = torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
+        if not needs_grad and x.is_floating_point():
+            out = self._event_path(x)
+            if out is not None:
+                return out
+        return super().forward(x)
+
+
 def sparsify(model: nn.Module) -> nn.Module:
-    """Replace every ``nn.Linear`` inside ``model`` (in place) by a :class:`SpikeLinear` that
-    shares its parameters; returns ``model``. Layers fed by non-spike input keep computing
-    densely (each call checks its input), so this is safe on a whole network."""
+    """Replace every ``nn.Linear`` / ``nn.Conv2d`` inside ``model`` (in place) by a
+    :class:`SpikeLinear` / :class:`SpikeConv2d` sharing its parameters; returns ``model``.
+    Layers fed by non-spike input keep computing densely (each call checks its input), so this
+    is safe on a whole network."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if type(model) is nn.Linear:
-        raise TypeError("model is itself an nn.Linear; use SpikeLinear.from_linear(model)")
-    for parent in model.modules():
+    if type(model) in (nn.Linear, nn.Conv2d):
+        raise TypeError(f"model is itself an {type(model).__name__}; use SpikeLinear.from_linear / SpikeConv2d.from_conv")
+    for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear:
                 setattr(parent, name, SpikeLinear.from_linear(child))
+            elif type(child) is nn.Conv2d:
+                setattr(parent, name, SpikeConv2d.from_conv(child))
     return model

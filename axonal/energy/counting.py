@@ -206,7 +206,7 @@ _FREE_NAMES = {
     "ones", "full", "arange", "empty_like", "zeros_like", "ones_like", "full_like", "rand_like",
     "fill_", "zero_", "new_zeros", "new_empty", "new_full", "new_ones", "scalar_tensor",
     "lift_fresh", "flip", "roll", "repeat", "cumsum", "sort", "topk", "embedding",
-    "empty_strided", "resize_", "set_", "_unsafe_view", "expand_copy", "view_copy",
+    "empty_strided", "resize_", "set_", "_unsafe_view", "expand_copy", "view_copy", "im2col",
     # normalisation and probability readouts (fold into the weights or happen off-chip)
     "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
     "native_layer_norm", "native_group_norm", "_softmax", "_log_softmax", "native_dropout",

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from axonal.energy import count_ops
-from axonal.nn import LI, LIF, Sequential
-from axonal.sparse import SpikeLinear, sparsify, spike_linear
+from axonal.nn import LI, LIF, Sequential, TimeDistributed
+from axonal.sparse import SpikeConv2d, SpikeLinear, sparsify, spike_linear
 
 
 def make_spikes(shape: tuple[int, ...], rate: float, seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -98,3 +98,50 @@ def test_counter_sees_the_sparse_path_as_the_same_synaptic_work() -> None:
     assert [(e.synops, e.dense_macs, e.spikes_in, e.inputs_in) for e in sparse.layers] == [
         (e.synops, e.dense_macs, e.spikes_in, e.inputs_in) for e in dense.layers
     ]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"padding": 1, "stride": 2},
+        {"padding": 0, "stride": 1, "dilation": 2},
+        {"padding": (1, 2), "stride": (2, 1), "bias": False},
+    ],
+)
+def test_spike_conv_equals_the_dense_convolution(kwargs: dict[str, object]) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 5, 3, **kwargs)  # type: ignore[arg-type]
+    sparse = SpikeConv2d.from_conv(conv)
+    assert sparse.weight is conv.weight
+    x = make_spikes((4, 3, 9, 8), 0.3, seed=7)
+    with torch.no_grad():
+        torch.testing.assert_close(sparse(x), conv(x), rtol=1e-5, atol=1e-5)
+        assert sparse._event_path(x) is not None  # the event path really ran
+
+
+def test_spike_conv_falls_back_to_dense_where_it_must() -> None:
+    torch.manual_seed(0)
+    grouped = SpikeConv2d.from_conv(nn.Conv2d(4, 4, 3, groups=2))
+    x = make_spikes((2, 4, 6, 6), 0.3, seed=8)
+    analog = torch.rand(2, 4, 6, 6)
+    with torch.no_grad():
+        assert grouped._event_path(x) is None
+        plain = SpikeConv2d.from_conv(nn.Conv2d(4, 2, 3))
+        assert plain._event_path(analog) is None
+        torch.testing.assert_close(plain(analog), F.conv2d(analog, plain.weight, plain.bias))
+
+
+def test_sparsify_converts_convolutions_and_the_counts_stay_the_same() -> None:
+    torch.manual_seed(0)
+    model = Sequential(TimeDistributed(nn.Conv2d(2, 4, 3, padding=1, stride=2)), LIF(r=20.0, tau_mem=20e-3))
+    x = make_spikes((3, 2, 2, 8, 8), 0.3, seed=9)
+    with torch.no_grad():
+        dense_out = model(x)[0]
+    dense = count_ops(model, x)
+    sparsify(model)
+    assert isinstance(model.layers[0].module, SpikeConv2d)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], dense_out)
+    sparse = count_ops(model, x)
+    assert sparse.unknown == ()
+    assert [(e.synops, e.dense_macs) for e in sparse.layers] == [(e.synops, e.dense_macs) for e in dense.layers]
