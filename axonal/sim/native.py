@@ -4,8 +4,8 @@ The loop of ``_native.c`` does per step exactly what the torch path does (the pu
 ``lif_step``, ``exp_synapse_step`` and ``conductance_current`` equations, in float32 and in the
 same order of operations, and the same CSR/ring-buffer delivery), without the per-operation
 overhead of Python and torch. It is compiled with the system C compiler at first use (plain
-C, no torch headers: well under a second) into ``$AXONAL_CACHE`` (default
-``~/.cache/axonal``); without a compiler the torch path runs.
+C, no torch headers: well under a second) into ``$AXONAL_SIM_CACHE`` (default
+``~/.cache/axonal/sim``); without a compiler the torch path runs.
 
 Supported (else the torch path runs): float32 networks whose neuron populations are LIF,
 with constant injected currents, spike generators, Poisson sources, spike and rate monitors.
@@ -45,7 +45,8 @@ _P = ctypes.c_void_p
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("AXONAL_CACHE") or os.path.join(Path.home(), ".cache", "axonal")
+    default = os.path.join(Path.home(), ".cache", "axonal", "sim")
+    root = os.environ.get("AXONAL_SIM_CACHE") or default
     return Path(root)
 
 
