@@ -146,3 +146,59 @@ def test_norse_honours_v_reset() -> None:
     graph = to_nir(model, (4,))
     x = _input(4, scale=30.0)
     assert torch.equal(_run_stepwise(_norse(graph, DT), x), _axonal_euler(graph, x))
+
+
+def _recurrent_model(r: float) -> Sequential:
+    from axonal.nn import Recurrent
+
+    torch.manual_seed(0)
+    return Sequential(nn.Linear(4, 5), Recurrent(LIF(tau_mem=5e-3, r=r, reset=ZERO, dt=DT), nn.Linear(5, 5)))
+
+
+def test_axonal_recurrent_lif_runs_identically_in_norse() -> None:
+    graph = to_nir(_recurrent_model(r=1.0), (4,))
+    x = _input(4, scale=30.0)
+    ours = _axonal_euler(graph, x)
+    assert ours.sum() > 10
+    assert torch.equal(_run_stepwise(_norse(graph, DT), x), ours)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="snnTorch 1.0.0 imports the LIF -> Affine cycle as RLeaky, whose spikes differ from the graph "
+    "(axonal and Norse agree) from the second step on",
+)
+def test_snntorch_recurrent_lif_matches() -> None:
+    si = pytest.importorskip("snntorch.import_nir")
+    graph = to_nir(_recurrent_model(r=5e-3 / DT), (4,))
+    x = _input(4)
+    assert torch.equal(_run_stepwise(si.import_from_nir(graph), x), _axonal_euler(graph, x))
+
+
+@pytest.mark.xfail(strict=True, reason="Norse 1.1.0 IAFCell adds the input to v every step (v += x), ignoring dt and r")
+def test_norse_if_integrates_with_dt() -> None:
+    from axonal.nn import IF
+
+    torch.manual_seed(0)
+    graph = to_nir(Sequential(nn.Linear(4, 5), IF(tau_mem=1.0, r=1.0, v_th=0.5, reset=ZERO, dt=DT)), (4,))
+    x = _input(4, scale=100.0)
+    assert torch.equal(_run_stepwise(_norse(graph, DT), x), _axonal_euler(graph, x))
+
+
+@pytest.mark.xfail(strict=True, reason="Norse 1.1.0 from_nir has no mapping for LI: the node is not run as a leaky integrator")
+def test_norse_runs_li() -> None:
+    from axonal.nn import LI
+
+    torch.manual_seed(0)
+    graph = to_nir(Sequential(nn.Linear(4, 5), LI(tau_mem=5e-3, r=1.0, dt=DT)), (4,))
+    x = _input(4, scale=30.0)
+    torch.testing.assert_close(_run_stepwise(_norse(graph, DT), x), _axonal_euler(graph, x))
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason="snnTorch 1.0.0 import_from_nir has no mapping for LI")
+def test_snntorch_imports_li() -> None:
+    si = pytest.importorskip("snntorch.import_nir")
+    from axonal.nn import LI
+
+    graph = to_nir(Sequential(nn.Linear(4, 5), LI(tau_mem=5e-3, r=1.0, dt=DT)), (4,))
+    si.import_from_nir(graph)
