@@ -33,6 +33,7 @@ __all__ = [
     "FixedInDegree",
     "FixedOutDegree",
     "FromArrays",
+    "FixedTotalNumber",
 ]
 
 _DENSE_LIMIT = 20_000_000  # pairs: below this a dense draw is cheap
@@ -344,3 +345,38 @@ class FromArrays:
     ) -> tuple[Tensor, Tensor]:
         self.check(n_pre, n_post, same)
         return self.pre.to(torch.int64), self.post.to(torch.int64)
+
+
+@dataclass(frozen=True)
+class FixedTotalNumber:
+    """Exactly ``n`` synapses between uniformly drawn (pre, post) pairs, with multapses (as
+    NEST's ``fixed_total_number``); ``autapses=False`` redraws ``pre == post`` pairs."""
+
+    n: int
+    autapses: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("n", self.n, minimum=0)
+        check_bool("autapses", self.autapses)
+
+    def check(self, n_pre: int, n_post: int, same: bool) -> None:
+        if same and not self.autapses and n_pre < 2 and self.n > 0:
+            raise ValueError("FixedTotalNumber: no allowed pair without autapses")
+
+    def expected_count(self, n_pre: int, n_post: int, same: bool) -> int:
+        return self.n
+
+    def build(
+        self, n_pre: int, n_post: int, same: bool, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        self.check(n_pre, n_post, same)
+        pre = _randint32(n_pre, self.n, 1, generator).reshape(-1).to(torch.int64)
+        post = _randint32(n_post, self.n, 1, generator).reshape(-1).to(torch.int64)
+        if same and not self.autapses:
+            while True:
+                bad = pre == post
+                n_bad = int(bad.sum())
+                if n_bad == 0:
+                    break
+                pre[bad] = torch.randint(0, n_pre, (n_bad,), generator=generator)
+        return pre, post

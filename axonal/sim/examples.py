@@ -29,12 +29,12 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons import LIFParams, ResetMode
-from axonal.sim.connectivity import Bernoulli, FixedInDegree, OneToOne
+from axonal.sim.connectivity import Bernoulli, FixedInDegree, FixedTotalNumber, OneToOne
 from axonal.sim.inputs import PoissonSource, steps_for
 from axonal.sim.monitors import RateMonitor, SpikeMonitor, plot_raster
 from axonal.sim.network import Conductance, Delta, Exponential, Network, Population, Projection
 
-__all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_brunel", "run_example", "ExampleResult", "EXAMPLES"]
+__all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_microcircuit", "build_brunel", "run_example", "ExampleResult", "EXAMPLES"]
 
 
 def _uniform(low: float, high: float) -> Callable[[torch.Generator, int], Tensor]:
@@ -144,11 +144,86 @@ def build_brunel(n_e: int = 10000, g: float = 5.0, eta: float = 2.0, j: float = 
     return net, monitors
 
 
+MICROCIRCUIT_POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
+MICROCIRCUIT_SIZES = (20683, 5834, 21915, 5479, 4850, 1065, 14395, 2948)
+# connection probabilities, rows: target, columns: source (Potjans & Diesmann 2014, Table 5)
+MICROCIRCUIT_P = (
+    (0.1009, 0.1689, 0.0437, 0.0818, 0.0323, 0.0, 0.0076, 0.0),
+    (0.1346, 0.1371, 0.0316, 0.0515, 0.0755, 0.0, 0.0042, 0.0),
+    (0.0077, 0.0059, 0.0497, 0.1350, 0.0067, 0.0003, 0.0453, 0.0),
+    (0.0691, 0.0029, 0.0794, 0.1597, 0.0033, 0.0, 0.1057, 0.0),
+    (0.1004, 0.0622, 0.0505, 0.0057, 0.0831, 0.3726, 0.0204, 0.0),
+    (0.0548, 0.0269, 0.0257, 0.0022, 0.0600, 0.3158, 0.0086, 0.0),
+    (0.0156, 0.0066, 0.0211, 0.0166, 0.0572, 0.0197, 0.0396, 0.2252),
+    (0.0364, 0.0010, 0.0034, 0.0005, 0.0277, 0.0080, 0.0658, 0.1443),
+)
+MICROCIRCUIT_K_EXT = (1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100)
+
+
+def build_microcircuit(scale: float = 1.0, seed: int = 0, dt: float = 1e-4,
+                       dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
+    """Potjans & Diesmann 2014 cortical microcircuit (77,169 neurons at ``scale = 1``).
+
+    LIF neurons (``C = 250 pF``, ``tau_m = 10 ms``, ``E_L = V_reset = -65 mV``,
+    ``V_th = -50 mV``, 2 ms refractory), exponential current synapses (0.5 ms) with normal
+    weights (87.8 pA, 10 % sd; inhibitory -4x; L4E -> L23E 2x) and normal delays (E 1.5 ms,
+    I 0.75 ms, 50 % sd, at least ``dt``); the number of synapses per projection is
+    ``log(1 - p) / log(1 - 1 / (N_pre N_post))`` with multapses (NEST's fixed total number),
+    times ``scale`` so in-degrees stay those of the full model; Poisson background of
+    ``K_ext x 8 Hz`` per neuron; initial ``v`` normal (-58, 10) mV.
+
+    axonal holds the synaptic current constant over a step, so weights are multiplied by
+    ``tau_syn (1 - exp(-dt / tau_syn)) / dt`` (0.906 at dt = 0.1 ms): each PSC then carries
+    the charge of the exact exponential.
+    """
+    if not (isinstance(scale, (int, float)) and 0 < scale <= 1):
+        raise ValueError(f"scale must be in (0, 1], got {scale!r}")
+    tau_syn, w_mean = 0.5e-3, 0.08781  # s, nA
+    charge = tau_syn * (1.0 - math.exp(-dt / tau_syn)) / dt
+    params = LIFParams(tau_mem=10e-3, v_leak=-65.0, v_th=-50.0, v_reset=-65.0, r=40.0,
+                       t_ref=2e-3, reset=ResetMode.ZERO)
+    net = Network(seed=seed, dtype=dtype)
+    syn = Exponential(tau_syn, name="s")
+    pops = [net.add(Population(params, max(1, int(round(n * scale))), name=name,
+                               init={"v": _normal(-58.0, 10.0)}))
+            for name, n in zip(MICROCIRCUIT_POPULATIONS, MICROCIRCUIT_SIZES)]
+    for t, post in enumerate(pops):
+        for s_, pre in enumerate(pops):
+            p = MICROCIRCUIT_P[t][s_]
+            if p == 0.0:
+                continue
+            n_pre, n_post = MICROCIRCUIT_SIZES[s_], MICROCIRCUIT_SIZES[t]
+            k = math.log(1.0 - p) / math.log(1.0 - 1.0 / (n_pre * n_post))
+            excitatory = s_ % 2 == 0
+            mean = w_mean * charge * (1.0 if excitatory else -4.0) * (2.0 if (t, s_) == (0, 2)
+                                                                       else 1.0)
+            net.add(Projection(pre, post, FixedTotalNumber(int(round(k * scale))),
+                               weight=_clipped_normal(mean, abs(mean) * 0.1, excitatory),
+                               delay=_clipped_normal(1.5e-3 if excitatory else 0.75e-3,
+                                                     0.75e-3 if excitatory else 0.375e-3, True),
+                               synapse=syn))
+    for post, k_ext in zip(pops, MICROCIRCUIT_K_EXT):
+        bg = net.add(PoissonSource(post.n, 8.0 * k_ext, name=f"bg_{post.name}"))
+        net.add(Projection(bg, post, OneToOne(), weight=w_mean * charge, delay=dt,
+                           synapse=syn))
+    return net, [net.add(SpikeMonitor(pop)) for pop in pops]
+
+
+def _clipped_normal(mean: float, std: float, positive: bool
+                    ) -> Callable[[torch.Generator, int], Tensor]:
+    def draw(generator: torch.Generator, n: int) -> Tensor:
+        x = mean + std * torch.randn(n, generator=generator, dtype=torch.float32)
+        return x.clamp(min=0.0) if positive else x.clamp(max=0.0)
+
+    return draw
+
+
 EXAMPLES: dict[str, Callable[..., tuple[Network, list[SpikeMonitor]]]] = {
     "cuba": build_cuba,
     "coba": build_coba,
     "brunel": build_brunel,
     "cuba-indegree": build_cuba_indegree,
+    "microcircuit": build_microcircuit,
 }
 
 
@@ -180,6 +255,8 @@ def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 
     t0 = time.perf_counter()
     if name == "brunel":
         net, monitors = build_brunel(n_e=max(8, int(10000 * scale)), seed=seed, dt=dt)
+    elif name == "microcircuit":
+        net, monitors = build_microcircuit(scale=scale, seed=seed, dt=dt)
     else:
         net, monitors = EXAMPLES[name](n=max(10, int(4000 * scale)), seed=seed, dt=dt)
     rate_monitors = [net.add(RateMonitor(m.source)) for m in monitors]

@@ -158,3 +158,15 @@ def test_direct_csr_build_equals_the_generic_build() -> None:
         assert direct is not None
         assert torch.equal(direct[0], table.indptr) and torch.equal(direct[1], table.post)
         assert direct[1].dtype == torch.int32
+
+
+def test_fixed_total_number() -> None:
+    from axonal.sim.connectivity import FixedTotalNumber
+
+    pre, post = FixedTotalNumber(5000, autapses=False).build(40, 40, True, gen(2))
+    assert len(pre) == 5000 and not bool((pre == post).any())
+    assert len(pairs(pre, post)) < 5000  # multapses (40 * 39 pairs only)
+    counts = np.bincount(pre.numpy(), minlength=40)
+    assert counts.min() > 70 and counts.max() < 190  # uniform sources (mean 125)
+    with pytest.raises(ValueError, match="n must be"):
+        FixedTotalNumber(-1)

@@ -51,3 +51,25 @@ def test_cli_simulate_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert "duration" in capsys.readouterr().err
     assert main(["simulate", "coba", "--scale", "-1", "--no-progress"]) == 2
     assert "scale" in capsys.readouterr().err
+
+
+def test_microcircuit_structure_at_small_scale() -> None:
+    from axonal.sim.examples import MICROCIRCUIT_SIZES, build_microcircuit
+
+    net, mons = build_microcircuit(scale=0.002, seed=0)
+    assert [m.source.n for m in mons] == [int(round(n * 0.002)) for n in MICROCIRCUIT_SIZES]
+    net.run(0.005, 1e-4, progress=False)
+    recurrent = [p for p in net.projections if p.pre in [m.source for m in mons]]
+    assert len(recurrent) == 55  # 64 pairs minus the nine with p = 0
+    l4e_l23e = next(p for p in recurrent if p.pre.name == "L4E" and p.post.name == "L23E")
+    l23e_l23e = next(p for p in recurrent if p.pre.name == "L23E" and p.post.name == "L23E")
+    l23i_l23e = next(p for p in recurrent if p.pre.name == "L23I" and p.post.name == "L23E")
+    w = {}
+    for name, p in (("l4e", l4e_l23e), ("l23e", l23e_l23e), ("l23i", l23i_l23e)):
+        assert p.table is not None
+        _, _, weight, delay = p.table.to_arrays()
+        w[name] = float(weight.mean())
+        assert int(delay.min()) >= 1
+    assert w["l4e"] == pytest.approx(2 * w["l23e"], rel=0.05)
+    assert w["l23i"] == pytest.approx(-4 * w["l23e"], rel=0.05)
+    assert sum(m.ids.size for m in mons) > 0
