@@ -4,7 +4,8 @@ Network: Linear(784, 1000) -> LIF -> Linear(1000, 10) -> LI readout, T steps, on
 time (batch 1). Inputs are Bernoulli spike trains at a fixed rate per input per step. For each
 rate, ``--repeats`` rounds alternate the two paths (dense, sparse, dense, sparse, ...; the
 order flips every round); in each round a path infers ``--samples`` different inputs, and the
-time per sample is that round's total / samples. Reported: the median over rounds, for the
+time per sample is that round's total / samples (``--clock cpu``, the default: the thread's
+CPU time, which excludes the time other processes hold the core; ``--clock wall``: elapsed). Reported: the median over rounds, for the
 whole network, for the first layer alone on the whole ``[T, 1, 784]`` sequence (one call: the
 dense path is one matrix-matrix product), and for the first layer called step by step on
 ``[1, 784]`` (streaming / closed-loop inference: the dense path is T matrix-vector products). Both
@@ -44,11 +45,26 @@ def build(seed: int = 0) -> Sequential:
     ).eval()
 
 
-def round_time(fn: Callable[[Tensor], object], inputs: list[Tensor]) -> float:
-    start = time.perf_counter()
+CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
+
+
+def round_time(fn: Callable[[Tensor], object], inputs: list[Tensor], clock: str) -> float:
+    tick = CLOCKS[clock]
+    start = tick()
     for x in inputs:
         fn(x)
-    return (time.perf_counter() - start) / len(inputs)
+    return (tick() - start) / len(inputs)
+
+
+def crossover(rows: list[tuple[float, float, dict[str, float]]], key: str) -> str:
+    """Input rate where sparse and dense take equal time (linear interpolation of the speed-up)."""
+    points = [(rate, med[f"dense{key}"] / med[f"sparse{key}"]) for rate, _, med in rows]
+    if points[0][1] < 1:
+        return f"below {points[0][0]:.0%} (the sparse path is slower at every rate measured)"
+    for (r0, s0), (r1, s1) in zip(points, points[1:]):
+        if s0 >= 1 > s1:
+            return f"about {r0 + (s0 - 1) / (s0 - s1) * (r1 - r0):.0%}"
+    return f"above {points[-1][0]:.0%} (the sparse path is faster at every rate measured)"
 
 
 def main() -> None:
@@ -57,6 +73,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, help="write the markdown table here too")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="cpu",
+        help="cpu: this thread's CPU time (robust when other processes share the cores); wall: elapsed time",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     dense = build()
@@ -75,10 +97,10 @@ def main() -> None:
             for r in range(args.repeats):
                 order = ("dense", "sparse") if r % 2 == 0 else ("sparse", "dense")
                 for name in order:
-                    times[name].append(round_time(nets[name], inputs))
+                    times[name].append(round_time(nets[name], inputs, args.clock))
                     layer = nets[name].layers[0]
-                    times[f"{name} L1"].append(round_time(layer, inputs))
-                    times[f"{name} step"].append(round_time(lambda x, f=layer: [f(xt) for xt in x], inputs))
+                    times[f"{name} L1"].append(round_time(layer, inputs, args.clock))
+                    times[f"{name} step"].append(round_time(lambda x, f=layer: [f(xt) for xt in x], inputs, args.clock))
         med = {k: statistics.median(v) * 1e6 for k, v in times.items()}
         rows.append((rate, hidden_rate, med))
         print(
@@ -90,8 +112,8 @@ def main() -> None:
         )
     load_after = os.getloadavg()
     lines = [
-        f"784-1000-10, T={args.steps}, batch 1, 1 thread, {args.samples} samples x {args.repeats} interleaved "
-        f"rounds (medians); load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+        f"784-1000-10, T={args.steps}, batch 1, 1 thread, {args.clock} time, {args.samples} samples x "
+        f"{args.repeats} interleaved rounds (medians); load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
         f"torch {torch.__version__}",
         "",
         "| input rate | hidden rate | network dense (us/sample) | network sparse | speed-up "
@@ -105,6 +127,9 @@ def main() -> None:
             f"| {med['dense L1'] / med['sparse L1']:.2f}x | {med['dense step']:.0f} | {med['sparse step']:.0f} "
             f"| {med['dense step'] / med['sparse step']:.2f}x |"
         )
+    for label, key in (("network", ""), ("layer 1", " L1"), ("layer 1 step by step", " step")):
+        lines.append("")
+        lines.append(f"crossover ({label}): {crossover(rows, key)}")
     table = "\n".join(lines)
     print()
     print(table)
