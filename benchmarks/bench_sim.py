@@ -199,9 +199,9 @@ def main() -> int:
               f"loop {med.get('loop_s', float('nan')):7.2f} s  rates "
               f"{ {k: round(v, 2) for k, v in med['rates_hz'].items()} }  "
               f"cv { {k: round(v, 3) for k, v in med['cv_isi'].items()} }"
-              + (f"  {med['events_per_s'] / 1e6:.1f} M ev/s  "
-                 f"{med['peak_rss_bytes_per_synapse']:.1f} B/syn peak"
-                 if "events_per_s" in med else ""), flush=True)
+              + (f"  {med['events_per_s'] / 1e6:.1f} M ev/s" if "events_per_s" in med else "")
+              + (f"  {med['peak_rss_bytes_per_synapse']:.1f} B/syn peak"
+                 if "peak_rss_bytes_per_synapse" in med else ""), flush=True)
     results["load_after"] = load_average()
     print(f"load average before: {results['load_before']}, after: {results['load_after']}")
     if args.out:
