@@ -9,6 +9,7 @@ from axonal.sim.connectivity import (
     Connectivity,
     FixedInDegree,
     FixedOutDegree,
+    FixedTotalNumber,
     FromArrays,
     OneToOne,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Connectivity",
     "FixedInDegree",
     "FixedOutDegree",
+    "FixedTotalNumber",
     "FromArrays",
     "OneToOne",
     "RingBuffer",
