@@ -42,6 +42,10 @@ def check_finite_scalar(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be finite, got {value}")
 
 
+def _unit(unit: str) -> str:
+    return f" {unit}" if unit else ""
+
+
 def check_positive(name: str, value: Any, unit: str = "s") -> None:
     """Raise unless ``value`` (float or tensor) is finite and strictly positive."""
     check_finite_scalar(name, value)
@@ -49,9 +53,9 @@ def check_positive(name: str, value: Any, unit: str = "s") -> None:
         with torch.no_grad():
             if not bool((value > 0).all()):
                 low = float(value.min())
-                raise ValueError(f"{name} must be > 0 {unit}, got a tensor with minimum {low}")
+                raise ValueError(f"{name} must be > 0{_unit(unit)}, got a tensor with minimum {low}")
     elif value <= 0:
-        raise ValueError(f"{name} must be > 0 {unit}, got {value}")
+        raise ValueError(f"{name} must be > 0{_unit(unit)}, got {value}")
 
 
 def check_dt(dt: Any) -> float:

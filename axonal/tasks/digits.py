@@ -210,6 +210,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, progress: bool = True) -> 
     )
     test_gen = torch.Generator().manual_seed(config.seed + 1)
     accuracy = evaluate(model, (data.x_test, data.y_test), encoder, predict, test_gen)
+    model.eval()  # rates and energy of the trained network, dropout off
     with torch.no_grad():
         spikes_in = encoder(data.x_test, torch.Generator().manual_seed(config.seed + 1))
         rates = layer_rates(model, model.run(spikes_in), spikes_in, config.dt)
@@ -219,7 +220,7 @@ def run_demo(config: DemoConfig, out_dir: str | Path, progress: bool = True) -> 
             out / "model.pt", model, {"task": "digits", **asdict(config)}, {"test_accuracy": accuracy}
         )
     )
-    energy = count_demo_ops(model, config)
+    energy = count_ops(model, spikes_in)  # the same encoded test set as count_demo_ops(model, config)
     return DemoReport(config, accuracy, rates, time.perf_counter() - start, history, files, energy)
 
 
