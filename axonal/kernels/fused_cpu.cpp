@@ -1,32 +1,29 @@
 // Fused multi-step kernels for the linear LIF families on CPU (axonal.kernels).
 //
 // Forward: the whole time loop runs here, parallel over neurons (batch x features flattened
-// to N), sequential over T. Only the spikes are kept for the backward pass, as uint8.
-// Backward: per block of BLK neurons, the membrane (and the other state) is recomputed
-// forward from the saved input, initial state and uint8 spikes into a T x BLK scratch
-// buffer owned by the thread, then swept in reverse. No T x N float state is stored.
+// to N), sequential over T. Kept for the backward pass: the spikes as uint8 and, every `seg`
+// steps, a checkpoint of the state ([S, N] per state variable, S = ceil(T / seg)).
+// Backward: per block of BWD_BLK neurons, segment by segment from the last, the state is
+// recomputed forward from the segment's checkpoint (input and spikes) into a seg x BWD_BLK
+// scratch buffer, then swept in reverse while the segment's input is still in cache. No
+// T x N float state is stored, and the input is read once from memory in the backward pass.
 //
-// The arithmetic mirrors axonal.functional.neurons (same expression order) so that the
-// forward pass is bit-identical to the reference for float parameters.
+// The arithmetic mirrors axonal.functional.neurons (same expression order; the build turns
+// floating-point contraction off) so that the forward pass is bit-identical to the reference.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <atomic>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace {
 
-constexpr int64_t BLK = 64;             // grain of the parallel split over neurons
-constexpr int64_t SCRATCH_BYTES = 1 << 21;  // per-thread recompute buffer of the backward pass
+constexpr int64_t GRAIN = 64;     // grain of the parallel split over neurons
+constexpr int64_t BWD_BLK = 512;  // neurons per backward block (scratch: seg x BWD_BLK)
 
-// Neurons per backward block: as many as fit the scratch budget (long contiguous rows keep the
-// hardware prefetchers busy), at least 16 and at most 1024.
-inline int64_t block_size(int64_t Tn, int64_t arrays, size_t bytes) {
-  int64_t blk = SCRATCH_BYTES / (Tn * arrays * static_cast<int64_t>(bytes));
-  blk = std::max<int64_t>(16, std::min<int64_t>(1024, blk));
-  return blk - blk % 16;
-}
 enum ResetKind : int { SUBTRACT = 0, ZERO = 1, NONE = 2 };
 enum SurrogateKind : int {
   FAST_SIGMOID = 0, ATAN = 1, SIGMOID = 2, TRIANGLE = 3, STRAIGHT_THROUGH = 4
@@ -89,6 +86,25 @@ void check_1d(const torch::Tensor& t, int64_t n, const char* name) {
               " must be a contiguous [N] tensor");
 }
 
+// Non-zero when v is inf or nan (an integer OR-reduction of this vectorises, unlike a float sum).
+template <typename T>
+inline int nonfinite(T v) {
+  return !(std::abs(v) <= std::numeric_limits<T>::max());
+}
+
+constexpr const char* NONFINITE_MSG =
+    "x contains inf or nan; it would poison the state and gradients";
+
+inline int64_t n_segments(int64_t Tn, int64_t seg) { return (Tn + seg - 1) / seg; }
+
+// The output gradient as rows of N with a row stride: a gradient broadcast over time (the
+// backward of a sum, say) is read from one materialised row (stride 0) instead of T copies.
+std::pair<torch::Tensor, int64_t> grad_rows(const torch::Tensor& g) {
+  TORCH_CHECK(g.dim() == 2, "grad_out must be [T, N]");
+  if (g.size(0) > 1 && g.stride(0) == 0) return {g.select(0, 0).contiguous(), 0};
+  return {g.contiguous(), g.size(1)};
+}
+
 template <typename T>
 T* ptr(const torch::Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
@@ -116,84 +132,107 @@ T* ptr(const torch::Tensor& t) {
     }                                                                                 \
   }()
 
+// Shared shape checks of a forward call; returns (T, N).
+std::pair<int64_t, int64_t> check_forward(const torch::Tensor& x,
+                                          std::initializer_list<const torch::Tensor*> vecs,
+                                          int64_t seg) {
+  TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be a contiguous [T, N] tensor");
+  TORCH_CHECK(seg > 0, "seg must be positive");
+  const int64_t N = x.size(1);
+  for (auto* p : vecs) check_1d(*p, N, "state/parameter");
+  return {x.size(0), N};
+}
+
 // ---------------------------------------------------------------------------------- LIF
 template <typename T, int RESET>
-void lif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT al,
+int lif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT al,
                   const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
                   const T* RESTRICT vr, T* RESTRICT out, T* RESTRICT vT,
-                  uint8_t* RESTRICT zs, int64_t Tn, int64_t N, int64_t b, int64_t e) {
-    T* RESTRICT v = vT;  // the final-state buffer doubles as the running state
-    for (int64_t i = b; i < e; ++i) v[i] = v0[i];
-    for (int64_t t = 0; t < Tn; ++t) {
-      const T* RESTRICT xt = x + t * N;
-      T* RESTRICT ot = out + t * N;
-      uint8_t* RESTRICT zt = zs + t * N;
-      for (int64_t i = b; i < e; ++i) {
-        const T vinf = vl[i] + r[i] * xt[i];
-        const T vp = vinf + (v[i] - vinf) * al[i];
-        const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
-        v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
-        ot[i] = zf;
-        zt[i] = static_cast<uint8_t>(zf);
-      }
+                  uint8_t* RESTRICT zs, T* RESTRICT ck, int64_t seg, int64_t Tn, int64_t N,
+                  int64_t b, int64_t e) {
+  int bad = 0;
+  T* RESTRICT v = vT;  // the final-state buffer doubles as the running state
+  for (int64_t i = b; i < e; ++i) v[i] = v0[i];
+  for (int64_t t = 0; t < Tn; ++t) {
+    if (t % seg == 0) {
+      T* RESTRICT c = ck + (t / seg) * N;
+      for (int64_t i = b; i < e; ++i) c[i] = v[i];
     }
+    const T* RESTRICT xt = x + t * N;
+    T* RESTRICT ot = out + t * N;
+    uint8_t* RESTRICT zt = zs + t * N;
+    for (int64_t i = b; i < e; ++i) {
+      bad |= nonfinite(xt[i]);
+      const T vinf = vl[i] + r[i] * xt[i];
+      const T vp = vinf + (v[i] - vinf) * al[i];
+      const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
+      v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
+      ot[i] = zf;
+      zt[i] = static_cast<uint8_t>(zf);
+    }
+  }
+  return bad;
 }
 
 template <typename T, int RESET, int KIND>
-void lif_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTRICT x,
-                  const T* RESTRICT v0, const uint8_t* RESTRICT zs, const T* RESTRICT al,
-                  const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
-                  const T* RESTRICT vr, T attached, T k, T* RESTRICT gx, T* RESTRICT gv0,
-                  T* RESTRICT gal, T* RESTRICT gth, int64_t Tn, int64_t N, int64_t b,
-                  int64_t e) {
-  const int64_t blk = block_size(Tn, 1, sizeof(T));
-  std::vector<T> scratch(Tn * blk), local(4 * blk);
-  T* RESTRICT vprev = scratch.data();
-  T* RESTRICT v = local.data();
-  T* RESTRICT gv = v + blk;
-  T* RESTRICT ga = gv + blk;
-  T* RESTRICT gt = ga + blk;
-  for (int64_t b0 = b; b0 < e; b0 += blk) {
-    const int64_t n = std::min(blk, e - b0);
+void lif_bwd_impl(const T* RESTRICT gout, int64_t gstride, const T* RESTRICT gvT,
+                  const T* RESTRICT x, const T* RESTRICT ck, const uint8_t* RESTRICT zs,
+                  const T* RESTRICT al, const T* RESTRICT th, const T* RESTRICT vl,
+                  const T* RESTRICT r, const T* RESTRICT vr, T attached, T k,
+                  T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT gal, T* RESTRICT gth,
+                  int64_t seg, int64_t Tn, int64_t N, int64_t b, int64_t e) {
+  std::vector<T> buf((seg + 4) * BWD_BLK);
+  T* RESTRICT vprev = buf.data();
+  T* RESTRICT v = vprev + seg * BWD_BLK;
+  T* RESTRICT gv = v + BWD_BLK;
+  T* RESTRICT ga = gv + BWD_BLK;
+  T* RESTRICT gt = ga + BWD_BLK;
+  const int64_t S = n_segments(Tn, seg);
+  for (int64_t b0 = b; b0 < e; b0 += BWD_BLK) {
+    const int64_t n = std::min(BWD_BLK, e - b0);
     const T *RESTRICT alb = al + b0, *RESTRICT thb = th + b0, *RESTRICT vlb = vl + b0,
             *RESTRICT rb = r + b0, *RESTRICT vrb = vr + b0;
-    for (int64_t j = 0; j < n; ++j) v[j] = v0[b0 + j];
-    for (int64_t t = 0; t < Tn; ++t) {  // recompute the membrane from x, v0 and spikes
-      const T* RESTRICT xt = x + t * N + b0;
-      const uint8_t* RESTRICT zt = zs + t * N + b0;
-      T* RESTRICT vpt = vprev + t * blk;
-      for (int64_t j = 0; j < n; ++j) {
-        vpt[j] = v[j];
-        const T vinf = vlb[j] + rb[j] * xt[j];
-        const T vp = vinf + (v[j] - vinf) * alb[j];
-        v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
-      }
-    }
     for (int64_t j = 0; j < n; ++j) {
       gv[j] = gvT[b0 + j];
       ga[j] = T(0);
       gt[j] = T(0);
     }
-    for (int64_t t = Tn - 1; t >= 0; --t) {
-      const T* RESTRICT xt = x + t * N + b0;
-      const uint8_t* RESTRICT zt = zs + t * N + b0;
-      const T* RESTRICT got = gout + t * N + b0;
-      T* RESTRICT gxt = gx + t * N + b0;
-      const T* RESTRICT vpt = vprev + t * blk;
-      for (int64_t j = 0; j < n; ++j) {
-        const T vinf = vlb[j] + rb[j] * xt[j];
-        const T d = vpt[j] - vinf;
-        const T vp = vinf + d * alb[j];
-        T gz = got[j];
-        T ggap;
-        T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
-                                    gz, ggap);
-        const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
-        gp += sg;
-        gt[j] += ggap - sg;
-        gxt[j] = gp * (T(1) - alb[j]) * rb[j];
-        ga[j] += gp * d;
-        gv[j] = gp * alb[j];
+    for (int64_t s = S - 1; s >= 0; --s) {
+      const int64_t t0 = s * seg, t1 = std::min(Tn, t0 + seg);
+      const T* RESTRICT c = ck + s * N + b0;
+      for (int64_t j = 0; j < n; ++j) v[j] = c[j];
+      for (int64_t t = t0; t < t1; ++t) {  // recompute the segment's membrane
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
+        for (int64_t j = 0; j < n; ++j) {
+          vpt[j] = v[j];
+          const T vinf = vlb[j] + rb[j] * xt[j];
+          const T vp = vinf + (v[j] - vinf) * alb[j];
+          v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
+        }
+      }
+      for (int64_t t = t1 - 1; t >= t0; --t) {
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        const T* RESTRICT got = gout + t * gstride + b0;
+        T* RESTRICT gxt = gx + t * N + b0;
+        const T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
+        for (int64_t j = 0; j < n; ++j) {
+          const T vinf = vlb[j] + rb[j] * xt[j];
+          const T d = vpt[j] - vinf;
+          const T vp = vinf + d * alb[j];
+          T gz = got[j];
+          T ggap;
+          T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
+                                      gz, ggap);
+          const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
+          gp += sg;
+          gt[j] += ggap - sg;
+          gxt[j] = gp * (T(1) - alb[j]) * rb[j];
+          ga[j] += gp * d;
+          gv[j] = gp * alb[j];
+        }
       }
     }
     for (int64_t j = 0; j < n; ++j) {
@@ -206,45 +245,50 @@ void lif_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTRI
 
 std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor al,
                                        torch::Tensor th, torch::Tensor vl, torch::Tensor r,
-                                       torch::Tensor vr, int64_t reset) {
-  TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be a contiguous [T, N] tensor");
-  const int64_t Tn = x.size(0), N = x.size(1);
-  for (auto* p : {&v0, &al, &th, &vl, &r, &vr}) check_1d(*p, N, "state/parameter");
+                                       torch::Tensor vr, int64_t reset, int64_t seg) {
+  const auto tn = check_forward(x, {&v0, &al, &th, &vl, &r, &vr}, seg);
+  const int64_t Tn = tn.first, N = tn.second;
   auto out = torch::empty_like(x);
   auto vT = torch::empty_like(v0);
   auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
+  auto ck = torch::empty({1, n_segments(Tn, seg), N}, x.options());
+  std::atomic<bool> bad{false};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     using T = scalar_t;
     DISPATCH_RESET(reset, [&] {
-      at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-        lif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(al), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
-                         ptr<T>(vr), ptr<T>(out), ptr<T>(vT), zs.data_ptr<uint8_t>(), Tn, N, b, e);
+      at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
+        if (lif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(al), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
+                           ptr<T>(vr), ptr<T>(out), ptr<T>(vT), zs.data_ptr<uint8_t>(),
+                           ptr<T>(ck), seg, Tn, N, b, e)) bad.store(true);
       });
     });
   });
-  return {out, vT, zs};
+  TORCH_CHECK_VALUE(!bad.load(), NONFINITE_MSG);
+  return {out, vT, zs, ck};
 }
 
-std::vector<torch::Tensor> lif_backward(torch::Tensor gout, torch::Tensor gvT, torch::Tensor x,
-                                        torch::Tensor v0, torch::Tensor zs, torch::Tensor al,
+std::vector<torch::Tensor> lif_backward(torch::Tensor gout_, torch::Tensor gvT, torch::Tensor x,
+                                        torch::Tensor ck, torch::Tensor zs, torch::Tensor al,
                                         torch::Tensor th, torch::Tensor vl, torch::Tensor r,
                                         torch::Tensor vr, int64_t reset, bool detach,
-                                        int64_t kind, double slope) {
+                                        int64_t kind, double slope, int64_t seg) {
   const int64_t Tn = x.size(0), N = x.size(1);
-  gout = gout.contiguous();
+  const auto rows = grad_rows(gout_);
+  const torch::Tensor gout = rows.first;
+  const int64_t gstride = rows.second;
   gvT = gvT.contiguous();
   auto gx = torch::empty_like(x);
-  auto gv0 = torch::empty_like(v0), gal = torch::empty_like(v0), gth = torch::empty_like(v0);
+  auto gv0 = torch::empty_like(al), gal = torch::empty_like(al), gth = torch::empty_like(al);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
     using T = scalar_t;
     DISPATCH_RESET(reset, [&] {
       DISPATCH_KIND(kind, [&] {
-        at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-        lif_bwd_impl<T, R, KD>(ptr<T>(gout), ptr<T>(gvT), ptr<T>(x), ptr<T>(v0),
-                              zs.data_ptr<uint8_t>(), ptr<T>(al), ptr<T>(th), ptr<T>(vl),
-                              ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx),
-                              ptr<T>(gv0), ptr<T>(gal), ptr<T>(gth), Tn, N, b, e);
-      });
+        at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
+          lif_bwd_impl<T, R, KD>(ptr<T>(gout), gstride, ptr<T>(gvT), ptr<T>(x), ptr<T>(ck),
+                                 zs.data_ptr<uint8_t>(), ptr<T>(al), ptr<T>(th), ptr<T>(vl),
+                                 ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx),
+                                 ptr<T>(gv0), ptr<T>(gal), ptr<T>(gth), seg, Tn, N, b, e);
+        });
       });
     });
   });
@@ -253,115 +297,133 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gout, torch::Tensor gvT, t
 
 // --------------------------------------------------------------------------------- ALIF
 template <typename T, int RESET>
-void alif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT a0,
+int alif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT a0,
                    const T* RESTRICT am, const T* RESTRICT aa, const T* RESTRICT th,
                    const T* RESTRICT vl, const T* RESTRICT r, const T* RESTRICT vr,
                    const T* RESTRICT dl, T* RESTRICT out, T* RESTRICT vT, T* RESTRICT aT,
-                   uint8_t* RESTRICT zs, int64_t Tn, int64_t N, int64_t b, int64_t e) {
-    T* RESTRICT v = vT;
-    T* RESTRICT a = aT;
-    for (int64_t i = b; i < e; ++i) {
-      v[i] = v0[i];
-      a[i] = a0[i];
-    }
-    for (int64_t t = 0; t < Tn; ++t) {
-      const T* RESTRICT xt = x + t * N;
-      T* RESTRICT ot = out + t * N;
-      uint8_t* RESTRICT zt = zs + t * N;
+                   uint8_t* RESTRICT zs, T* RESTRICT ck, int64_t seg, int64_t Tn, int64_t N,
+                   int64_t b, int64_t e) {
+  int bad = 0;
+  T* RESTRICT v = vT;
+  T* RESTRICT a = aT;
+  const int64_t S = n_segments(Tn, seg);
+  for (int64_t i = b; i < e; ++i) {
+    v[i] = v0[i];
+    a[i] = a0[i];
+  }
+  for (int64_t t = 0; t < Tn; ++t) {
+    if (t % seg == 0) {
+      T* RESTRICT cv = ck + (t / seg) * N;
+      T* RESTRICT ca = cv + S * N;
       for (int64_t i = b; i < e; ++i) {
-        const T vinf = vl[i] + r[i] * xt[i];
-        const T vp = vinf + (v[i] - vinf) * am[i];
-        const T ad = a[i] * aa[i];
-        const T thr = th[i] + ad;
-        const T zf = (vp - thr) > T(0) ? T(1) : T(0);
-        v[i] = apply_reset<T, RESET>(vp, zf, thr - vr[i], vr[i]);
-        a[i] = ad + dl[i] * zf;
-        ot[i] = zf;
-        zt[i] = static_cast<uint8_t>(zf);
+        cv[i] = v[i];
+        ca[i] = a[i];
       }
     }
+    const T* RESTRICT xt = x + t * N;
+    T* RESTRICT ot = out + t * N;
+    uint8_t* RESTRICT zt = zs + t * N;
+    for (int64_t i = b; i < e; ++i) {
+      bad |= nonfinite(xt[i]);
+      const T vinf = vl[i] + r[i] * xt[i];
+      const T vp = vinf + (v[i] - vinf) * am[i];
+      const T ad = a[i] * aa[i];
+      const T thr = th[i] + ad;
+      const T zf = (vp - thr) > T(0) ? T(1) : T(0);
+      v[i] = apply_reset<T, RESET>(vp, zf, thr - vr[i], vr[i]);
+      a[i] = ad + dl[i] * zf;
+      ot[i] = zf;
+      zt[i] = static_cast<uint8_t>(zf);
+    }
+  }
+  return bad;
 }
 
 template <typename T, int RESET, int KIND>
-void alif_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTRICT gaT,
-                   const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT a0,
+void alif_bwd_impl(const T* RESTRICT gout, int64_t gstride, const T* RESTRICT gvT,
+                   const T* RESTRICT gaT, const T* RESTRICT x, const T* RESTRICT ck,
                    const uint8_t* RESTRICT zs, const T* RESTRICT am, const T* RESTRICT aa,
                    const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
                    const T* RESTRICT vr, const T* RESTRICT dl, T attached, T k,
                    T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT ga0, T* RESTRICT gam,
-                   T* RESTRICT gaa, T* RESTRICT gth, T* RESTRICT gdl, int64_t Tn, int64_t N,
-                   int64_t b, int64_t e) {
-  const int64_t blk = block_size(Tn, 2, sizeof(T));
-  std::vector<T> scratch(2 * Tn * blk), local(8 * blk);
-  T* RESTRICT vprev = scratch.data();
-  T* RESTRICT aprev = vprev + Tn * blk;
-  T* RESTRICT v = local.data();
-  T* RESTRICT a = v + blk;
-  T* RESTRICT gv = a + blk;
-  T* RESTRICT gad = gv + blk;
-  T* RESTRICT g_am = gad + blk;
-  T* RESTRICT g_aa = g_am + blk;
-  T* RESTRICT g_th = g_aa + blk;
-  T* RESTRICT g_dl = g_th + blk;
-  for (int64_t b0 = b; b0 < e; b0 += blk) {
-    const int64_t n = std::min(blk, e - b0);
+                   T* RESTRICT gaa, T* RESTRICT gth, T* RESTRICT gdl, int64_t seg, int64_t Tn,
+                   int64_t N, int64_t b, int64_t e) {
+  std::vector<T> buf((2 * seg + 8) * BWD_BLK);
+  T* RESTRICT vprev = buf.data();
+  T* RESTRICT aprev = vprev + seg * BWD_BLK;
+  T* RESTRICT v = aprev + seg * BWD_BLK;
+  T* RESTRICT a = v + BWD_BLK;
+  T* RESTRICT gv = a + BWD_BLK;
+  T* RESTRICT gad = gv + BWD_BLK;
+  T* RESTRICT g_am = gad + BWD_BLK;
+  T* RESTRICT g_aa = g_am + BWD_BLK;
+  T* RESTRICT g_th = g_aa + BWD_BLK;
+  T* RESTRICT g_dl = g_th + BWD_BLK;
+  const int64_t S = n_segments(Tn, seg);
+  for (int64_t b0 = b; b0 < e; b0 += BWD_BLK) {
+    const int64_t n = std::min(BWD_BLK, e - b0);
     const T *RESTRICT amb = am + b0, *RESTRICT aab = aa + b0, *RESTRICT thb = th + b0,
             *RESTRICT vlb = vl + b0, *RESTRICT rb = r + b0, *RESTRICT vrb = vr + b0,
             *RESTRICT dlb = dl + b0;
-    for (int64_t j = 0; j < n; ++j) {
-      v[j] = v0[b0 + j];
-      a[j] = a0[b0 + j];
-    }
-    for (int64_t t = 0; t < Tn; ++t) {
-      const T* RESTRICT xt = x + t * N + b0;
-      const uint8_t* RESTRICT zt = zs + t * N + b0;
-      T* RESTRICT vpt = vprev + t * blk;
-      T* RESTRICT apt = aprev + t * blk;
-      for (int64_t j = 0; j < n; ++j) {
-        vpt[j] = v[j];
-        apt[j] = a[j];
-        const T vinf = vlb[j] + rb[j] * xt[j];
-        const T vp = vinf + (v[j] - vinf) * amb[j];
-        const T ad = a[j] * aab[j];
-        const T zf = T(zt[j]);
-        v[j] = apply_reset<T, RESET>(vp, zf, (thb[j] + ad) - vrb[j], vrb[j]);
-        a[j] = ad + dlb[j] * zf;
-      }
-    }
     for (int64_t j = 0; j < n; ++j) {
       gv[j] = gvT[b0 + j];
       gad[j] = gaT[b0 + j];
       g_am[j] = g_aa[j] = g_th[j] = g_dl[j] = T(0);
     }
-    for (int64_t t = Tn - 1; t >= 0; --t) {
-      const T* RESTRICT xt = x + t * N + b0;
-      const uint8_t* RESTRICT zt = zs + t * N + b0;
-      const T* RESTRICT got = gout + t * N + b0;
-      T* RESTRICT gxt = gx + t * N + b0;
-      const T* RESTRICT vpt = vprev + t * blk;
-      const T* RESTRICT apt = aprev + t * blk;
+    for (int64_t s = S - 1; s >= 0; --s) {
+      const int64_t t0 = s * seg, t1 = std::min(Tn, t0 + seg);
+      const T* RESTRICT cv = ck + s * N + b0;
+      const T* RESTRICT ca = cv + S * N;
       for (int64_t j = 0; j < n; ++j) {
-        const T zf = T(zt[j]);
-        const T vinf = vlb[j] + rb[j] * xt[j];
-        const T d = vpt[j] - vinf;
-        const T vp = vinf + d * amb[j];
-        const T ap = apt[j];
-        const T ad = ap * aab[j];
-        const T thr = thb[j] + ad;
-        T gz = got[j] + gad[j] * dlb[j];  // a_new = ad + delta z
-        g_dl[j] += gad[j] * zf;
-        T ggap;
-        T gp = reset_grad<T, RESET>(gv[j], zf, thr - vrb[j], vrb[j], vp, attached, gz, ggap);
-        const T sg = gz * surrogate_grad<T, KIND>(k, vp - thr);
-        gp += sg;
-        const T g_thr = ggap - sg;
-        g_th[j] += g_thr;
-        const T g_ad = gad[j] + g_thr;
-        gxt[j] = gp * (T(1) - amb[j]) * rb[j];
-        g_am[j] += gp * d;
-        gv[j] = gp * amb[j];
-        g_aa[j] += g_ad * ap;
-        gad[j] = g_ad * aab[j];
+        v[j] = cv[j];
+        a[j] = ca[j];
+      }
+      for (int64_t t = t0; t < t1; ++t) {
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
+        T* RESTRICT apt = aprev + (t - t0) * BWD_BLK;
+        for (int64_t j = 0; j < n; ++j) {
+          vpt[j] = v[j];
+          apt[j] = a[j];
+          const T vinf = vlb[j] + rb[j] * xt[j];
+          const T vp = vinf + (v[j] - vinf) * amb[j];
+          const T ad = a[j] * aab[j];
+          const T zf = T(zt[j]);
+          v[j] = apply_reset<T, RESET>(vp, zf, (thb[j] + ad) - vrb[j], vrb[j]);
+          a[j] = ad + dlb[j] * zf;
+        }
+      }
+      for (int64_t t = t1 - 1; t >= t0; --t) {
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        const T* RESTRICT got = gout + t * gstride + b0;
+        T* RESTRICT gxt = gx + t * N + b0;
+        const T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
+        const T* RESTRICT apt = aprev + (t - t0) * BWD_BLK;
+        for (int64_t j = 0; j < n; ++j) {
+          const T zf = T(zt[j]);
+          const T vinf = vlb[j] + rb[j] * xt[j];
+          const T d = vpt[j] - vinf;
+          const T vp = vinf + d * amb[j];
+          const T ap = apt[j];
+          const T ad = ap * aab[j];
+          const T thr = thb[j] + ad;
+          T gz = got[j] + gad[j] * dlb[j];  // a_new = ad + delta z
+          g_dl[j] += gad[j] * zf;
+          T ggap;
+          T gp = reset_grad<T, RESET>(gv[j], zf, thr - vrb[j], vrb[j], vp, attached, gz, ggap);
+          const T sg = gz * surrogate_grad<T, KIND>(k, vp - thr);
+          gp += sg;
+          const T g_thr = ggap - sg;
+          g_th[j] += g_thr;
+          const T g_ad = gad[j] + g_thr;
+          gxt[j] = gp * (T(1) - amb[j]) * rb[j];
+          g_am[j] += gp * d;
+          gv[j] = gp * amb[j];
+          g_aa[j] += g_ad * ap;
+          gad[j] = g_ad * aab[j];
+        }
       }
     }
     for (int64_t j = 0; j < n; ++j) {
@@ -378,49 +440,54 @@ void alif_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTR
 std::vector<torch::Tensor> alif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor a0,
                                         torch::Tensor am, torch::Tensor aa, torch::Tensor th,
                                         torch::Tensor vl, torch::Tensor r, torch::Tensor vr,
-                                        torch::Tensor dl, int64_t reset) {
-  TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be a contiguous [T, N] tensor");
-  const int64_t Tn = x.size(0), N = x.size(1);
-  for (auto* p : {&v0, &a0, &am, &aa, &th, &vl, &r, &vr, &dl}) check_1d(*p, N, "state/parameter");
+                                        torch::Tensor dl, int64_t reset, int64_t seg) {
+  const auto tn = check_forward(x, {&v0, &a0, &am, &aa, &th, &vl, &r, &vr, &dl}, seg);
+  const int64_t Tn = tn.first, N = tn.second;
   auto out = torch::empty_like(x);
   auto vT = torch::empty_like(v0), aT = torch::empty_like(v0);
   auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
+  auto ck = torch::empty({2, n_segments(Tn, seg), N}, x.options());
+  std::atomic<bool> bad{false};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_forward", [&] {
     using T = scalar_t;
     DISPATCH_RESET(reset, [&] {
-      at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-        alif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(a0), ptr<T>(am), ptr<T>(aa),
-                          ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(dl),
-                          ptr<T>(out), ptr<T>(vT), ptr<T>(aT), zs.data_ptr<uint8_t>(), Tn, N, b, e);
+      at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
+        if (alif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(a0), ptr<T>(am), ptr<T>(aa),
+                            ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(dl),
+                            ptr<T>(out), ptr<T>(vT), ptr<T>(aT), zs.data_ptr<uint8_t>(),
+                            ptr<T>(ck), seg, Tn, N, b, e)) bad.store(true);
       });
     });
   });
-  return {out, vT, aT, zs};
+  TORCH_CHECK_VALUE(!bad.load(), NONFINITE_MSG);
+  return {out, vT, aT, zs, ck};
 }
 
 std::vector<torch::Tensor> alif_backward(
-    torch::Tensor gout, torch::Tensor gvT, torch::Tensor gaT, torch::Tensor x, torch::Tensor v0,
-    torch::Tensor a0, torch::Tensor zs, torch::Tensor am, torch::Tensor aa, torch::Tensor th,
-    torch::Tensor vl, torch::Tensor r, torch::Tensor vr, torch::Tensor dl, int64_t reset,
-    bool detach, int64_t kind, double slope) {
+    torch::Tensor gout_, torch::Tensor gvT, torch::Tensor gaT, torch::Tensor x, torch::Tensor ck,
+    torch::Tensor zs, torch::Tensor am, torch::Tensor aa, torch::Tensor th, torch::Tensor vl,
+    torch::Tensor r, torch::Tensor vr, torch::Tensor dl, int64_t reset, bool detach,
+    int64_t kind, double slope, int64_t seg) {
   const int64_t Tn = x.size(0), N = x.size(1);
-  gout = gout.contiguous();
+  const auto rows = grad_rows(gout_);
+  const torch::Tensor gout = rows.first;
+  const int64_t gstride = rows.second;
   gvT = gvT.contiguous();
   gaT = gaT.contiguous();
   auto gx = torch::empty_like(x);
-  auto gv0 = torch::empty_like(v0), ga0 = torch::empty_like(v0), gam = torch::empty_like(v0),
-       gaa = torch::empty_like(v0), gth = torch::empty_like(v0), gdl = torch::empty_like(v0);
+  auto gv0 = torch::empty_like(am), ga0 = torch::empty_like(am), gam = torch::empty_like(am),
+       gaa = torch::empty_like(am), gth = torch::empty_like(am), gdl = torch::empty_like(am);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_backward", [&] {
     using T = scalar_t;
     DISPATCH_RESET(reset, [&] {
       DISPATCH_KIND(kind, [&] {
-        at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-        alif_bwd_impl<T, R, KD>(
-            ptr<T>(gout), ptr<T>(gvT), ptr<T>(gaT), ptr<T>(x), ptr<T>(v0), ptr<T>(a0),
-            zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(aa), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
-            ptr<T>(vr), ptr<T>(dl), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
-            ptr<T>(ga0), ptr<T>(gam), ptr<T>(gaa), ptr<T>(gth), ptr<T>(gdl), Tn, N, b, e);
-      });
+        at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
+          alif_bwd_impl<T, R, KD>(
+              ptr<T>(gout), gstride, ptr<T>(gvT), ptr<T>(gaT), ptr<T>(x), ptr<T>(ck),
+              zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(aa), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
+              ptr<T>(vr), ptr<T>(dl), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
+              ptr<T>(ga0), ptr<T>(gam), ptr<T>(gaa), ptr<T>(gth), ptr<T>(gdl), seg, Tn, N, b, e);
+        });
       });
     });
   });
@@ -429,114 +496,132 @@ std::vector<torch::Tensor> alif_backward(
 
 // ----------------------------------------------------------------------------- CubaLIF
 template <typename T, int RESET>
-void cuba_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT i0,
+int cuba_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT i0,
                    const T* RESTRICT am, const T* RESTRICT as, const T* RESTRICT K,
                    const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
                    const T* RESTRICT vr, T* RESTRICT out, T* RESTRICT vT, T* RESTRICT iT,
-                   uint8_t* RESTRICT zs, int64_t Tn, int64_t N, int64_t b, int64_t e) {
-    T* RESTRICT v = vT;
-    T* RESTRICT c = iT;
-    for (int64_t i = b; i < e; ++i) {
-      v[i] = v0[i];
-      c[i] = i0[i];
-    }
-    for (int64_t t = 0; t < Tn; ++t) {
-      const T* RESTRICT xt = x + t * N;
-      T* RESTRICT ot = out + t * N;
-      uint8_t* RESTRICT zt = zs + t * N;
+                   uint8_t* RESTRICT zs, T* RESTRICT ck, int64_t seg, int64_t Tn, int64_t N,
+                   int64_t b, int64_t e) {
+  int bad = 0;
+  T* RESTRICT v = vT;
+  T* RESTRICT c = iT;
+  const int64_t S = n_segments(Tn, seg);
+  for (int64_t i = b; i < e; ++i) {
+    v[i] = v0[i];
+    c[i] = i0[i];
+  }
+  for (int64_t t = 0; t < Tn; ++t) {
+    if (t % seg == 0) {
+      T* RESTRICT cv = ck + (t / seg) * N;
+      T* RESTRICT ci = cv + S * N;
       for (int64_t i = b; i < e; ++i) {
-        const T xi = xt[i];
-        const T d = c[i] - xi;
-        const T vinf = vl[i] + r[i] * xi;
-        const T vp = vinf + (v[i] - vinf) * am[i] + (r[i] * d) * K[i];
-        c[i] = xi + d * as[i];
-        const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
-        v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
-        ot[i] = zf;
-        zt[i] = static_cast<uint8_t>(zf);
+        cv[i] = v[i];
+        ci[i] = c[i];
       }
     }
+    const T* RESTRICT xt = x + t * N;
+    T* RESTRICT ot = out + t * N;
+    uint8_t* RESTRICT zt = zs + t * N;
+    for (int64_t i = b; i < e; ++i) {
+      const T xi = xt[i];
+      bad |= nonfinite(xi);
+      const T d = c[i] - xi;
+      const T vinf = vl[i] + r[i] * xi;
+      const T vp = vinf + (v[i] - vinf) * am[i] + (r[i] * d) * K[i];
+      c[i] = xi + d * as[i];
+      const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
+      v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
+      ot[i] = zf;
+      zt[i] = static_cast<uint8_t>(zf);
+    }
+  }
+  return bad;
 }
 
 template <typename T, int RESET, int KIND>
-void cuba_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTRICT giT,
-                   const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT i0,
+void cuba_bwd_impl(const T* RESTRICT gout, int64_t gstride, const T* RESTRICT gvT,
+                   const T* RESTRICT giT, const T* RESTRICT x, const T* RESTRICT ck,
                    const uint8_t* RESTRICT zs, const T* RESTRICT am, const T* RESTRICT as,
                    const T* RESTRICT K, const T* RESTRICT th, const T* RESTRICT vl,
                    const T* RESTRICT r, const T* RESTRICT vr, T attached, T k,
                    T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT gi0, T* RESTRICT gam,
-                   T* RESTRICT gas, T* RESTRICT gK, T* RESTRICT gth, int64_t Tn, int64_t N,
-                   int64_t b, int64_t e) {
-  const int64_t blk = block_size(Tn, 2, sizeof(T));
-  std::vector<T> scratch(2 * Tn * blk), local(8 * blk);
-  T* RESTRICT vprev = scratch.data();
-  T* RESTRICT iprev = vprev + Tn * blk;
-  T* RESTRICT v = local.data();
-  T* RESTRICT c = v + blk;
-  T* RESTRICT gv = c + blk;
-  T* RESTRICT gi = gv + blk;
-  T* RESTRICT g_am = gi + blk;
-  T* RESTRICT g_as = g_am + blk;
-  T* RESTRICT g_K = g_as + blk;
-  T* RESTRICT g_th = g_K + blk;
-  for (int64_t b0 = b; b0 < e; b0 += blk) {
-    const int64_t n = std::min(blk, e - b0);
+                   T* RESTRICT gas, T* RESTRICT gK, T* RESTRICT gth, int64_t seg, int64_t Tn,
+                   int64_t N, int64_t b, int64_t e) {
+  std::vector<T> buf((2 * seg + 8) * BWD_BLK);
+  T* RESTRICT vprev = buf.data();
+  T* RESTRICT iprev = vprev + seg * BWD_BLK;
+  T* RESTRICT v = iprev + seg * BWD_BLK;
+  T* RESTRICT c = v + BWD_BLK;
+  T* RESTRICT gv = c + BWD_BLK;
+  T* RESTRICT gi = gv + BWD_BLK;
+  T* RESTRICT g_am = gi + BWD_BLK;
+  T* RESTRICT g_as = g_am + BWD_BLK;
+  T* RESTRICT g_K = g_as + BWD_BLK;
+  T* RESTRICT g_th = g_K + BWD_BLK;
+  const int64_t S = n_segments(Tn, seg);
+  for (int64_t b0 = b; b0 < e; b0 += BWD_BLK) {
+    const int64_t n = std::min(BWD_BLK, e - b0);
     const T *RESTRICT amb = am + b0, *RESTRICT asb = as + b0, *RESTRICT Kb = K + b0,
             *RESTRICT thb = th + b0, *RESTRICT vlb = vl + b0, *RESTRICT rb = r + b0,
             *RESTRICT vrb = vr + b0;
-    for (int64_t j = 0; j < n; ++j) {
-      v[j] = v0[b0 + j];
-      c[j] = i0[b0 + j];
-    }
-    for (int64_t t = 0; t < Tn; ++t) {
-      const T* RESTRICT xt = x + t * N + b0;
-      const uint8_t* RESTRICT zt = zs + t * N + b0;
-      T* RESTRICT vpt = vprev + t * blk;
-      T* RESTRICT ipt = iprev + t * blk;
-      for (int64_t j = 0; j < n; ++j) {
-        vpt[j] = v[j];
-        ipt[j] = c[j];
-        const T xi = xt[j];
-        const T d = c[j] - xi;
-        const T vinf = vlb[j] + rb[j] * xi;
-        const T vp = vinf + (v[j] - vinf) * amb[j] + (rb[j] * d) * Kb[j];
-        c[j] = xi + d * asb[j];
-        v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
-      }
-    }
     for (int64_t j = 0; j < n; ++j) {
       gv[j] = gvT[b0 + j];
       gi[j] = giT[b0 + j];
       g_am[j] = g_as[j] = g_K[j] = g_th[j] = T(0);
     }
-    for (int64_t t = Tn - 1; t >= 0; --t) {
-      const T* RESTRICT xt = x + t * N + b0;
-      const uint8_t* RESTRICT zt = zs + t * N + b0;
-      const T* RESTRICT got = gout + t * N + b0;
-      T* RESTRICT gxt = gx + t * N + b0;
-      const T* RESTRICT vpt = vprev + t * blk;
-      const T* RESTRICT ipt = iprev + t * blk;
+    for (int64_t s = S - 1; s >= 0; --s) {
+      const int64_t t0 = s * seg, t1 = std::min(Tn, t0 + seg);
+      const T* RESTRICT cv = ck + s * N + b0;
+      const T* RESTRICT ci = cv + S * N;
       for (int64_t j = 0; j < n; ++j) {
-        const T xi = xt[j];
-        const T d = ipt[j] - xi;
-        const T vinf = vlb[j] + rb[j] * xi;
-        const T dvv = vpt[j] - vinf;
-        const T vp = vinf + dvv * amb[j] + (rb[j] * d) * Kb[j];
-        T gz = got[j];
-        T ggap;
-        T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
-                                    gz, ggap);
-        const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
-        gp += sg;
-        g_th[j] += ggap - sg;
-        // v_pre = vinf + (v - vinf) am + r d K ;  i_new = x + d as ;  d = i - x
-        g_am[j] += gp * dvv;
-        g_K[j] += gp * rb[j] * d;
-        g_as[j] += gi[j] * d;
-        const T gd = gp * rb[j] * Kb[j] + gi[j] * asb[j];
-        gxt[j] = gp * (T(1) - amb[j]) * rb[j] + gi[j] - gd;
-        gv[j] = gp * amb[j];
-        gi[j] = gd;
+        v[j] = cv[j];
+        c[j] = ci[j];
+      }
+      for (int64_t t = t0; t < t1; ++t) {
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
+        T* RESTRICT ipt = iprev + (t - t0) * BWD_BLK;
+        for (int64_t j = 0; j < n; ++j) {
+          vpt[j] = v[j];
+          ipt[j] = c[j];
+          const T xi = xt[j];
+          const T d = c[j] - xi;
+          const T vinf = vlb[j] + rb[j] * xi;
+          const T vp = vinf + (v[j] - vinf) * amb[j] + (rb[j] * d) * Kb[j];
+          c[j] = xi + d * asb[j];
+          v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
+        }
+      }
+      for (int64_t t = t1 - 1; t >= t0; --t) {
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        const T* RESTRICT got = gout + t * gstride + b0;
+        T* RESTRICT gxt = gx + t * N + b0;
+        const T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
+        const T* RESTRICT ipt = iprev + (t - t0) * BWD_BLK;
+        for (int64_t j = 0; j < n; ++j) {
+          const T xi = xt[j];
+          const T d = ipt[j] - xi;
+          const T vinf = vlb[j] + rb[j] * xi;
+          const T dvv = vpt[j] - vinf;
+          const T vp = vinf + dvv * amb[j] + (rb[j] * d) * Kb[j];
+          T gz = got[j];
+          T ggap;
+          T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
+                                      gz, ggap);
+          const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
+          gp += sg;
+          g_th[j] += ggap - sg;
+          // v_pre = vinf + (v - vinf) am + r d K ;  i_new = x + d as ;  d = i - x
+          g_am[j] += gp * dvv;
+          g_K[j] += gp * rb[j] * d;
+          g_as[j] += gi[j] * d;
+          const T gd = gp * rb[j] * Kb[j] + gi[j] * asb[j];
+          gxt[j] = gp * (T(1) - amb[j]) * rb[j] + gi[j] - gd;
+          gv[j] = gp * amb[j];
+          gi[j] = gd;
+        }
       }
     }
     for (int64_t j = 0; j < n; ++j) {
@@ -553,49 +638,54 @@ void cuba_bwd_impl(const T* RESTRICT gout, const T* RESTRICT gvT, const T* RESTR
 std::vector<torch::Tensor> cuba_lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor i0,
                                             torch::Tensor am, torch::Tensor as, torch::Tensor K,
                                             torch::Tensor th, torch::Tensor vl, torch::Tensor r,
-                                            torch::Tensor vr, int64_t reset) {
-  TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be a contiguous [T, N] tensor");
-  const int64_t Tn = x.size(0), N = x.size(1);
-  for (auto* p : {&v0, &i0, &am, &as, &K, &th, &vl, &r, &vr}) check_1d(*p, N, "state/parameter");
+                                            torch::Tensor vr, int64_t reset, int64_t seg) {
+  const auto tn = check_forward(x, {&v0, &i0, &am, &as, &K, &th, &vl, &r, &vr}, seg);
+  const int64_t Tn = tn.first, N = tn.second;
   auto out = torch::empty_like(x);
   auto vT = torch::empty_like(v0), iT = torch::empty_like(v0);
   auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
+  auto ck = torch::empty({2, n_segments(Tn, seg), N}, x.options());
+  std::atomic<bool> bad{false};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_forward", [&] {
     using T = scalar_t;
     DISPATCH_RESET(reset, [&] {
-      at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-        cuba_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(i0), ptr<T>(am), ptr<T>(as), ptr<T>(K),
-                          ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(out),
-                          ptr<T>(vT), ptr<T>(iT), zs.data_ptr<uint8_t>(), Tn, N, b, e);
+      at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
+        if (cuba_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(i0), ptr<T>(am), ptr<T>(as), ptr<T>(K),
+                            ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(out),
+                            ptr<T>(vT), ptr<T>(iT), zs.data_ptr<uint8_t>(), ptr<T>(ck), seg, Tn,
+                            N, b, e)) bad.store(true);
       });
     });
   });
-  return {out, vT, iT, zs};
+  TORCH_CHECK_VALUE(!bad.load(), NONFINITE_MSG);
+  return {out, vT, iT, zs, ck};
 }
 
 std::vector<torch::Tensor> cuba_lif_backward(
-    torch::Tensor gout, torch::Tensor gvT, torch::Tensor giT, torch::Tensor x, torch::Tensor v0,
-    torch::Tensor i0, torch::Tensor zs, torch::Tensor am, torch::Tensor as, torch::Tensor K,
-    torch::Tensor th, torch::Tensor vl, torch::Tensor r, torch::Tensor vr, int64_t reset,
-    bool detach, int64_t kind, double slope) {
+    torch::Tensor gout_, torch::Tensor gvT, torch::Tensor giT, torch::Tensor x, torch::Tensor ck,
+    torch::Tensor zs, torch::Tensor am, torch::Tensor as, torch::Tensor K, torch::Tensor th,
+    torch::Tensor vl, torch::Tensor r, torch::Tensor vr, int64_t reset, bool detach,
+    int64_t kind, double slope, int64_t seg) {
   const int64_t Tn = x.size(0), N = x.size(1);
-  gout = gout.contiguous();
+  const auto rows = grad_rows(gout_);
+  const torch::Tensor gout = rows.first;
+  const int64_t gstride = rows.second;
   gvT = gvT.contiguous();
   giT = giT.contiguous();
   auto gx = torch::empty_like(x);
-  auto gv0 = torch::empty_like(v0), gi0 = torch::empty_like(v0), gam = torch::empty_like(v0),
-       gas = torch::empty_like(v0), gK = torch::empty_like(v0), gth = torch::empty_like(v0);
+  auto gv0 = torch::empty_like(am), gi0 = torch::empty_like(am), gam = torch::empty_like(am),
+       gas = torch::empty_like(am), gK = torch::empty_like(am), gth = torch::empty_like(am);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_backward", [&] {
     using T = scalar_t;
     DISPATCH_RESET(reset, [&] {
       DISPATCH_KIND(kind, [&] {
-        at::parallel_for(0, N, BLK, [&](int64_t b, int64_t e) {
-        cuba_bwd_impl<T, R, KD>(
-            ptr<T>(gout), ptr<T>(gvT), ptr<T>(giT), ptr<T>(x), ptr<T>(v0), ptr<T>(i0),
-            zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(as), ptr<T>(K), ptr<T>(th), ptr<T>(vl),
-            ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
-            ptr<T>(gi0), ptr<T>(gam), ptr<T>(gas), ptr<T>(gK), ptr<T>(gth), Tn, N, b, e);
-      });
+        at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
+          cuba_bwd_impl<T, R, KD>(
+              ptr<T>(gout), gstride, ptr<T>(gvT), ptr<T>(giT), ptr<T>(x), ptr<T>(ck),
+              zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(as), ptr<T>(K), ptr<T>(th), ptr<T>(vl),
+              ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
+              ptr<T>(gi0), ptr<T>(gam), ptr<T>(gas), ptr<T>(gK), ptr<T>(gth), seg, Tn, N, b, e);
+        });
       });
     });
   });

@@ -129,10 +129,14 @@ def _codes(params: Any) -> tuple[int, bool, int, float]:
 
 
 def _check_input(x: Tensor) -> None:
-    """``check_sequence`` with a cheap finiteness test (a sum is finite iff every element is,
-    unless it overflows; only then, or on inf/nan, the elementwise check runs and raises)."""
+    """``check_sequence`` without its finiteness pass where the kernel checks finiteness
+    itself while it reads the input (the compiled CPU kernels); elsewhere a sum is the cheap
+    test (it is finite iff every element is, unless it overflows: only then, or on inf/nan,
+    the elementwise check runs and raises)."""
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2 or x.shape[0] == 0:
         check_sequence(x, "x")
+    if x.device.type == "cpu":
+        return
     with torch.no_grad():
         if not bool(torch.isfinite(x.sum())):
             check_sequence(x, "x")
@@ -155,7 +159,7 @@ def lif_run(
     """The LIF family over ``x [T, B, ...]`` with the fused op (``t_ref`` must be 0)."""
     flat, st = _prepare(x, state, params, lif_initial_state)
     like = x[0]
-    out, v, _ = ops.lif_forward(
+    out, v, *_ = ops.lif_forward(
         flat,
         _flat(st.v, like),
         _flat(exp_decay(dt, params.tau_mem), like),
@@ -164,6 +168,7 @@ def lif_run(
         _flat(params.r, like),
         _flat(params.v_reset, like),
         *_codes(params),
+        ops.SEG,
     )
     new_state = LIFState(v=v.reshape(like.shape), refractory=st.refractory)
     return ScanResult(out.reshape(x.shape), new_state, None)
@@ -175,7 +180,7 @@ def alif_run(
     """The ALIF family over ``x [T, B, ...]`` with the fused op."""
     flat, st = _prepare(x, state, params, alif_initial_state)
     like = x[0]
-    out, v, a, _ = ops.alif_forward(
+    out, v, a, *_ = ops.alif_forward(
         flat,
         _flat(st.v, like),
         _flat(st.a, like),
@@ -187,6 +192,7 @@ def alif_run(
         _flat(params.v_reset, like),
         _flat(params.delta_th, like),
         *_codes(params),
+        ops.SEG,
     )
     new_state = ALIFState(v=v.reshape(like.shape), a=a.reshape(like.shape))
     return ScanResult(out.reshape(x.shape), new_state, None)
@@ -198,7 +204,7 @@ def cuba_lif_run(
     """The CubaLIF family over ``x [T, B, ...]`` with the fused op."""
     flat, st = _prepare(x, state, params, cuba_lif_initial_state)
     like = x[0]
-    out, v, i, _ = ops.cuba_lif_forward(
+    out, v, i, *_ = ops.cuba_lif_forward(
         flat,
         _flat(st.v, like),
         _flat(st.i, like),
@@ -210,6 +216,7 @@ def cuba_lif_run(
         _flat(params.r, like),
         _flat(params.v_reset, like),
         *_codes(params),
+        ops.SEG,
     )
     new_state = CubaLIFState(v=v.reshape(like.shape), i=i.reshape(like.shape))
     return ScanResult(out.reshape(x.shape), new_state, None)

@@ -53,11 +53,12 @@ def _run(
     dtype: torch.dtype,
     shape: tuple[int, ...] = (7,),
     seed: int = 0,
+    sum_loss: bool = False,
 ) -> tuple[Tensor, tuple[Tensor, ...], list[Tensor]]:
     device = torch.device(kernel.device)
     family = kernel.family
     gen = torch.Generator().manual_seed(seed)
-    T, B, n = 23, 3, 7
+    T, B, n = 71, 3, 7  # three checkpoint segments of the fused backward, the last partial
     x = (torch.randn(T, B, n, generator=gen, dtype=dtype) * 1.5 + 0.8).to(device)
     x.requires_grad_(True)
     layer = LAYERS[family](
@@ -76,7 +77,8 @@ def _run(
     )
     out, final = layer(x, state)
     weights = torch.randn(T, B, n, generator=gen, dtype=dtype).to(device)
-    loss = (out * weights).sum() + sum(((f * (k + 1)) ** 2).sum() for k, f in enumerate(final))
+    # a plain sum hands the op a gradient broadcast over time (stride 0)
+    loss = (out.sum() if sum_loss else (out * weights).sum()) + sum(((f * (k + 1)) ** 2).sum() for k, f in enumerate(final))
     params = [p for _, p in sorted(layer.named_parameters())]
     wrt = [x, state[0], *([state[1]] if family != "lif" else []), *params]
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
@@ -123,3 +125,14 @@ def test_scalar_parameters_match_reference(kernel: Any) -> None:
     for a, b in zip(fused[2], ref[2]):
         _assert_close(a, b, torch.float64, "gradient")
     assert fused[2][-1].shape == ()
+
+
+@pytest.mark.parametrize("kernel", _backend_params())
+def test_broadcast_output_gradient_matches_reference(kernel: Any) -> None:
+    _usable(kernel)
+    args = (sg.ArcTan(), ResetMode.ZERO, False, torch.float64)
+    ref = _run(kernel, "reference", *args, sum_loss=True)
+    fused = _run(kernel, kernel.backend, *args, sum_loss=True)
+    for k, (a, b) in enumerate(zip(fused[2], ref[2])):
+        _assert_close(a, b, torch.float64, f"gradient {k}")
+    assert float(fused[2][0].abs().max()) > 0

@@ -129,7 +129,7 @@ def test_ops_pass_opcheck(dtype: torch.dtype) -> None:
 
     x = (torch.randn(T, N, generator=gen, dtype=dtype) * 2).requires_grad_()
     fixed = [torch.zeros(N, dtype=dtype), torch.ones(N, dtype=dtype), torch.zeros(N, dtype=dtype)]
-    codes = (0, False, 1, 2.0)
+    codes = (0, False, 1, 2.0, 4)  # seg = 4: two checkpoints, the last segment partial
     torch.library.opcheck(
         torch.ops.axonal.lif_forward.default, (x, vec(0, 0.5), vec(0.8, 0.95), vec(0.5, 1.0), *fixed, *codes)
     )
