@@ -2,10 +2,14 @@
 
 A dense layer computes ``x @ W.T`` for every input, spiking or not. When ``x`` holds spikes
 (every element -1, 0 or 1) the product is a sum of the weight columns of the inputs that fired:
-:func:`spike_linear` finds them (``nonzero``), and adds up only those columns, stored as rows of
-a contiguous ``W.T`` so each is one contiguous read (``embedding_bag`` in ``sum`` mode: a
-CSR sparse-dense product that never forms the dense product). Work and memory traffic scale
-with the number of spikes instead of the number of inputs.
+:func:`spike_linear` adds up only those columns, stored as rows of a contiguous ``W.T`` so each
+is one contiguous read. On CPU this is the compiled kernel ``axonal/kernels/sparse_cpu.cpp``
+(built at first use, :func:`axonal.kernels._build.load_extension`): one scan of each input row
+finds the events and adds their weight rows into the output row, starting from the bias.
+Elsewhere (other devices, ``AXONAL_NO_KERNELS=1``, no compiler) the torch path runs:
+``nonzero`` gives the events, and ``embedding_bag`` in ``sum`` mode (a CSR sparse-dense
+product) adds their rows. Work and memory traffic scale with the number of spikes instead of
+the number of inputs.
 
 The result equals the dense path up to float rounding (the same weights are summed in another
 order; the tests check it against ``F.linear`` in float32 and float64). Inference only: when
@@ -14,17 +18,56 @@ autograd needs a gradient the layer takes the dense path.
 :class:`SpikeConv2d` does the same for 2-D convolutions on the unfolded input (each output
 position sums the kernel weights under the events in its receptive field).
 
+:class:`EventNetwork` runs a whole :class:`~axonal.nn.Sequential` of linear layers and LIF / LI
+populations in one compiled call: each layer's input currents come from the events of the
+layer below, and the neuron updates run in the same call (no per-step Python), so the time of
+an inference follows the number of spikes.
+
 Shapes:
     x: ``[..., in_features]`` (e.g. time-major ``[T, B, in]``); output ``[..., out_features]``.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-__all__ = ["SpikeConv2d", "SpikeLinear", "spike_linear", "sparsify"]
+from axonal.functional.neurons._common import ResetMode, exp_decay
+from axonal.functional.neurons.li import LIState
+from axonal.functional.neurons.lif import LIFState
+from axonal.functional.surrogate import Surrogate
+from axonal.kernels._build import load_extension
+from axonal.nn.container import Sequential
+from axonal.nn.neuron import NeuronLayer
+from axonal.scan import check_state
+
+__all__ = ["EventNetwork", "SpikeConv2d", "SpikeLinear", "sparse_kernel", "sparsify", "spike_linear"]
+
+_DTYPES = (torch.float32, torch.float64)
+_EXT: list[ModuleType | None] = []
+
+
+def sparse_kernel() -> ModuleType | None:
+    """The compiled spike-indexed accumulation (``sparse_cpu.cpp``), built on first call;
+    ``None`` when it cannot be built or ``AXONAL_NO_KERNELS`` is set (warned once)."""
+    if not _EXT:
+        _EXT.append(load_extension("sparse"))
+    return _EXT[0]
+
+
+def _needs_grad(*tensors: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _observed() -> bool:
+    """Whether a ``TorchDispatchMode`` (e.g. the counter of :mod:`axonal.energy`) is watching
+    the ATen operations: the compiled kernel is one opaque call, so the torch path runs then."""
+    return is_in_torch_dispatch_mode()
 
 
 def spike_linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Tensor | None:
@@ -46,6 +89,27 @@ def spike_linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Ten
             f"weight_t must be [K, M] with K = x.shape[-1]; got x {tuple(x.shape)}, "
             f"weight_t {tuple(weight_t.shape)}"
         )
+    k, m = weight_t.shape
+    if (
+        x.device.type == "cpu"
+        and weight_t.device.type == "cpu"
+        and x.dtype in _DTYPES
+        and weight_t.dtype == x.dtype
+        and (bias is None or (bias.shape == (m,) and bias.dtype == x.dtype and bias.device.type == "cpu"))
+        and not _needs_grad(x, weight_t, bias)
+        and not _observed()
+    ):
+        ext = sparse_kernel()
+        if ext is not None:
+            out, ok = ext.spike_linear(
+                x.reshape(-1, k).contiguous(), weight_t.contiguous(), None if bias is None else bias.contiguous()
+            )
+            return out.reshape(*x.shape[:-1], m) if ok else None
+    return _spike_linear_torch(x, weight_t, bias)
+
+
+def _spike_linear_torch(x: Tensor, weight_t: Tensor, bias: Tensor | None) -> Tensor | None:
+    """The torch path of :func:`spike_linear` (``nonzero`` + CSR ``embedding_bag``)."""
     k, m = weight_t.shape
     rows_x = x.reshape(-1, k)
     n = rows_x.shape[0]
@@ -203,3 +267,144 @@ def sparsify(model: nn.Module) -> nn.Module:
             elif type(child) is nn.Conv2d:
                 setattr(parent, name, SpikeConv2d.from_conv(child))
     return model
+
+
+_RESET_KINDS = {ResetMode.SUBTRACT: 0, ResetMode.ZERO: 1, ResetMode.NONE: 2}
+_LI_KIND = 3
+_COEF_FIELDS = ("tau_mem", "v_leak", "r", "v_th", "v_reset", "t_ref", "reset", "surrogate")
+
+
+class EventNetwork(nn.Module):
+    """Event-driven inference of a whole :class:`~axonal.nn.Sequential` in one compiled call.
+
+    The model must alternate linear layers and neuron layers, ``Linear, LIF, Linear, LIF, ...``,
+    ending with a LIF or an LI population (``Linear(784, 1000), LIF, Linear(1000, 10), LI``).
+    Per call, layer by layer over the whole sequence, the compiled kernel adds the weight rows
+    of the events of the layer below (the network input, then each LIF's spikes) into that
+    layer's input currents and runs the neuron update over time in the same call: no dense
+    product and no per-step Python. The linear layers are converted in place by
+    :func:`sparsify` (parameters shared), so the model stays usable on its own.
+
+    It is :meth:`Sequential.forward <axonal.nn.Sequential.forward>` with the same results (up to
+    float rounding of the currents). The model's own path runs instead (dense products where the
+    input is not spikes, the reference loop where needed) when: gradients are needed, the input
+    is not all -1 / 0 / 1 (inf and nan included: the model then validates and raises), the
+    input is not a ``[T, B, K]`` CPU tensor of the weights' dtype (float32 / float64), a LIF
+    has ``t_ref > 0`` or a surrogate whose forward pass is not the step, a neuron parameter is
+    not a float or a tensor broadcastable to ``[N]``, or the compiled kernel is unavailable.
+
+    Args:
+        model: the network (converted in place; see above).
+
+    Shapes:
+        ``x [T, B, K] -> (out [T, B, N_last], state)``; ``state`` as the model's (``None`` per
+        linear layer, ``LIFState`` / ``LIState`` per population).
+    """
+
+    def __init__(self, model: Sequential) -> None:
+        super().__init__()
+        if not isinstance(model, Sequential):
+            raise TypeError(f"model must be an axonal.nn.Sequential, got {type(model).__name__}")
+        layers = list(model.layers)
+        if len(layers) % 2:
+            raise ValueError(
+                f"model must alternate linear and neuron layers (an even count), got {len(layers)} layers"
+            )
+        for i, layer in enumerate(layers):
+            if i % 2 == 0 and not isinstance(layer, nn.Linear):
+                raise TypeError(f"model layer {i} must be an nn.Linear, got {type(layer).__name__}")
+            if i % 2 == 1:
+                family = layer.family.name if isinstance(layer, NeuronLayer) else None
+                if family not in ("lif", "li"):
+                    raise TypeError(f"model layer {i} must be a LIF or LI population, got {type(layer).__name__}")
+                if family == "li" and i != len(layers) - 1:
+                    raise ValueError(f"model layer {i} is an LI population (no spikes): it can only be the last layer")
+        self.model = sparsify(model)
+        # the (linear, population) pairs, fixed at construction (plain tuple: not re-registered)
+        self._pairs: tuple[tuple[SpikeLinear, NeuronLayer[Any, Any]], ...] = tuple(
+            (model.layers[i], model.layers[i + 1]) for i in range(0, len(layers), 2)  # type: ignore[misc]
+        )
+        self._coef_cache: dict[int, tuple[tuple[Any, ...], Tensor, int]] = {}
+
+    def _coefficients(self, index: int, layer: NeuronLayer[Any, Any], n: int, dtype: torch.dtype) -> tuple[Tensor, int] | None:
+        """``[6, n]`` (decay, v_leak, r, v_th, v_reset, v_th - v_reset) and the kernel's neuron
+        kind for ``layer``; ``None`` when the kernel cannot run its parameters. Cached while the
+        parameter object (kept alive by the cache, so its identity is not reused), ``dt`` and the
+        versions of its tensors stay the same."""
+        p = layer.params()
+        tensors = tuple(v._version for v in p.__dict__.values() if isinstance(v, Tensor))
+        key = (p, layer.dt, dtype, n, tensors)
+        cached = self._coef_cache.get(index)
+        if cached is not None and cached[0][0] is p and cached[0][1:] == key[1:]:
+            return cached[1], cached[2]
+        if layer.family.name == "li":
+            kind, v_th, v_reset = _LI_KIND, 0.0, 0.0
+        else:
+            if p.t_ref > 0 or type(p.surrogate).__call__ is not Surrogate.__call__:
+                return None
+            kind, v_th, v_reset = _RESET_KINDS[p.reset], p.v_th, p.v_reset
+        rows = (exp_decay(layer.dt, p.tau_mem), p.v_leak, p.r, v_th, v_reset, v_th - v_reset)
+        coef = torch.empty(6, n, dtype=dtype)
+        with torch.no_grad():
+            for i, value in enumerate(rows):
+                if isinstance(value, Tensor):
+                    if value.device.type != "cpu" or value.dim() > 1 or value.numel() not in (1, n):
+                        return None
+                    coef[i] = value.to(dtype)
+                else:
+                    coef[i] = float(value)
+        self._coef_cache[index] = (key, coef, kind)
+        return coef, kind
+
+    def forward(self, x: Tensor, state: tuple[Any, ...] | None = None) -> tuple[Tensor, tuple[Any, ...]]:
+        out = self._event_forward(x, state)
+        if out is not None:
+            return out
+        result: tuple[Tensor, tuple[Any, ...]] = self.model(x, state)
+        return result
+
+    def _event_forward(self, x: Tensor, state: tuple[Any, ...] | None) -> tuple[Tensor, tuple[Any, ...]] | None:
+        """The compiled path, or ``None`` where the model's own path must run."""
+        pairs = self._pairs
+        if (
+            not isinstance(x, Tensor)
+            or x.dim() != 3
+            or x.shape[0] == 0
+            or x.device.type != "cpu"
+            or x.dtype not in _DTYPES
+            or (state is not None and (not isinstance(state, tuple) or len(state) != 2 * len(pairs)))
+            or (torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.model.parameters())))
+            or _observed()
+        ):
+            return None
+        ext = sparse_kernel()
+        if ext is None:
+            return None
+        b = x.shape[1]
+        weights, biases, coefs, kinds, initial = [], [], [], [], []
+        for i, (linear, neuron) in enumerate(pairs):
+            n = linear.out_features
+            found = self._coefficients(i, neuron, n, x.dtype)
+            if found is None or linear.weight.dtype != x.dtype or linear.weight.device.type != "cpu":
+                return None
+            v0 = None
+            if state is not None and state[2 * i + 1] is not None:
+                check_state(state[2 * i + 1], torch.Size((b, n)), f"state[{2 * i + 1}]")
+                v0 = state[2 * i + 1][0].to(x.dtype).expand(b, n)
+            weights.append(linear.weight_t())
+            biases.append(linear.bias)
+            coefs.append(found[0])
+            kinds.append(found[1])
+            initial.append(v0)
+        out, finals, ok = ext.event_network(x.contiguous(), weights, biases, coefs, kinds, initial)
+        if not ok:
+            return None
+        states: list[Any] = []
+        for i, ((_, neuron), v) in enumerate(zip(pairs, finals)):
+            states.append(None)
+            if neuron.family.name == "li":
+                states.append(LIState(v=v))
+            else:
+                given = None if state is None else state[2 * i + 1]
+                states.append(LIFState(v=v, refractory=torch.zeros_like(v) if given is None else given.refractory))
+        return out, tuple(states)
