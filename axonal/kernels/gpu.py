@@ -1,9 +1,11 @@
-"""Registration of the Triton GPU kernel for LIF (backend ``"triton"``, device ``"cuda"``).
+"""Registration of the Triton GPU kernels (backend ``"triton"``, device ``"cuda"``) for LIF,
+ALIF and CubaLIF.
 
-The CUDA implementations of ``axonal::lif_forward`` / ``axonal::lif_backward`` are registered
-here; Triton itself is imported only when they first run, so this module costs nothing on a
-machine without CUDA or Triton. The family adapter (:func:`axonal.kernels.linear.lif_run`) is
-shared with the CPU backend: the op dispatches on the input's device.
+The CUDA implementations of the ``axonal::<family>_forward`` / ``_backward`` ops are
+registered here; Triton itself is imported only when they first run, so this module costs
+nothing on a machine without CUDA or Triton. The family adapters
+(:mod:`axonal.kernels.linear`) are shared with the CPU backend: the op dispatches on the
+input's device.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ import torch
 from torch import Tensor
 
 from axonal.kernels import ops
-from axonal.kernels.linear import lif_run, lif_unsupported
+from axonal.kernels.linear import (
+    alif_run,
+    alif_unsupported,
+    cuba_lif_run,
+    cuba_lif_unsupported,
+    lif_run,
+    lif_unsupported,
+)
 from axonal.kernels.registry import Kernel, register_kernel
 
 __all__ = ["triton_available"]
@@ -26,21 +35,22 @@ def triton_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("triton") is not None
 
 
-def _lif_forward_cuda(
-    x: Tensor, v0: Tensor, alpha: Tensor, v_th: Tensor, v_leak: Tensor, r: Tensor,
-    v_reset: Tensor, reset: int, detach: bool, kind: int, slope: float,
-) -> tuple[Tensor, Tensor, Tensor]:
-    from axonal.kernels import _triton_lif
+def _cuda_impl(name: str, direction: str) -> Any:
+    def impl(*args: Any) -> tuple[Tensor, ...]:
+        from axonal.kernels import _triton
 
-    return _triton_lif.lif_forward(x, v0, alpha, v_th, v_leak, r, v_reset, reset)
+        table = _triton.FORWARD if direction == "forward" else _triton.BACKWARD
+        return table[name](*args)
 
-
-def _lif_backward_cuda(*args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    from axonal.kernels import _triton_lif
-
-    return _triton_lif.lif_backward(*args)
+    return impl
 
 
-ops.LIB.impl("lif_forward", _lif_forward_cuda, "CUDA")
-ops.LIB.impl("lif_backward", _lif_backward_cuda, "CUDA")
+for _name in ops.FAMILIES:
+    ops.LIB.impl(f"{_name}_forward", _cuda_impl(_name, "forward"), "CUDA")
+    ops.LIB.impl(f"{_name}_backward", _cuda_impl(_name, "backward"), "CUDA")
+
 register_kernel(Kernel("lif", "triton", "cuda", lif_run, lif_unsupported, triton_available))
+register_kernel(Kernel("alif", "triton", "cuda", alif_run, alif_unsupported, triton_available))
+register_kernel(
+    Kernel("cuba_lif", "triton", "cuda", cuba_lif_run, cuba_lif_unsupported, triton_available)
+)
