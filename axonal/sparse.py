@@ -81,6 +81,9 @@ def spike_linear(x: Tensor, weight_t: Tensor, bias: Tensor | None = None) -> Ten
     Returns:
         ``[..., M]``, or ``None`` when some non-zero element of ``x`` is not -1 or 1 (the caller
         then runs the dense product).
+
+    CPU tensors of one dtype (float32 / float64) with a ``[M]`` bias or none, when no gradient
+    is needed, take the compiled kernel; everything else the torch path (same results).
     """
     if not isinstance(x, Tensor) or not isinstance(weight_t, Tensor):
         raise TypeError("x and weight_t must be tensors")
@@ -291,7 +294,10 @@ class EventNetwork(nn.Module):
     is not all -1 / 0 / 1 (inf and nan included: the model then validates and raises), the
     input is not a ``[T, B, K]`` CPU tensor of the weights' dtype (float32 / float64), a LIF
     has ``t_ref > 0`` or a surrogate whose forward pass is not the step, a neuron parameter is
-    not a float or a tensor broadcastable to ``[N]``, or the compiled kernel is unavailable.
+    not a float or a tensor broadcastable to ``[N]``, a ``TorchDispatchMode`` observes the
+    operations (the counter of :mod:`axonal.energy` then sees the per-layer work), or the
+    compiled kernel is unavailable. The model's layers are taken at construction: build a new
+    ``EventNetwork`` after replacing one of them.
 
     Args:
         model: the network (converted in place; see above).
@@ -311,8 +317,8 @@ class EventNetwork(nn.Module):
                 f"model must alternate linear and neuron layers (an even count), got {len(layers)} layers"
             )
         for i, layer in enumerate(layers):
-            if i % 2 == 0 and not isinstance(layer, nn.Linear):
-                raise TypeError(f"model layer {i} must be an nn.Linear, got {type(layer).__name__}")
+            if i % 2 == 0 and not (type(layer) is nn.Linear or isinstance(layer, SpikeLinear)):
+                raise TypeError(f"model layer {i} must be an nn.Linear or SpikeLinear, got {type(layer).__name__}")
             if i % 2 == 1:
                 family = layer.family.name if isinstance(layer, NeuronLayer) else None
                 if family not in ("lif", "li"):
@@ -385,7 +391,12 @@ class EventNetwork(nn.Module):
         for i, (linear, neuron) in enumerate(pairs):
             n = linear.out_features
             found = self._coefficients(i, neuron, n, x.dtype)
-            if found is None or linear.weight.dtype != x.dtype or linear.weight.device.type != "cpu":
+            if (
+                found is None
+                or linear.weight.dtype != x.dtype
+                or linear.weight.device.type != "cpu"
+                or (linear.bias is not None and linear.bias.dtype != x.dtype)
+            ):
                 return None
             v0 = None
             if state is not None and state[2 * i + 1] is not None:

@@ -185,6 +185,11 @@ def test_event_network_rejects_models_it_cannot_run() -> None:
         EventNetwork(Sequential(nn.Linear(3, 3), LIF(), nn.Linear(3, 2)))
     with pytest.raises(TypeError, match="layer 1"):
         EventNetwork(Sequential(nn.Linear(3, 3), IF()))
+    class MyLinear(nn.Linear):
+        pass
+
+    with pytest.raises(TypeError, match="layer 0"):
+        EventNetwork(Sequential(MyLinear(3, 3), LIF()))
     with pytest.raises(TypeError, match="layer 2"):
         EventNetwork(Sequential(nn.Linear(3, 3), LIF(), LIF(), LI()))
     with pytest.raises(ValueError, match="layer 1"):
