@@ -14,6 +14,7 @@ arithmetic is tested on machines without a GPU.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -24,6 +25,7 @@ from torch import Tensor
 __all__ = ["FORWARD", "BACKWARD"]
 
 _BLOCK = 128
+_UNROLL = 4
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
@@ -55,12 +57,12 @@ def _reset_grad(gv, gz, zf, gap, vr, vp, attached, RESET: tl.constexpr):  # type
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
-def _surrogate_grad(k, u, KIND: tl.constexpr):  # type: ignore[no-untyped-def]
+def _surrogate_grad(k, u, half_pi, KIND: tl.constexpr):  # type: ignore[no-untyped-def]
     if KIND == 0:  # fast sigmoid
         d = 1.0 + k * tl.abs(u)
         g = 1.0 / (d * d)
     elif KIND == 1:  # atan
-        y = 1.5707963267948966 * k * u
+        y = half_pi * k * u
         g = (k / 2.0) / (1.0 + y * y)
     elif KIND == 2:  # sigmoid
         s = 1.0 / (1.0 + tl.exp(-k * u))
@@ -72,11 +74,18 @@ def _surrogate_grad(k, u, KIND: tl.constexpr):  # type: ignore[no-untyped-def]
     return g
 
 
+# Every kernel walks time as S segments of SEG steps (the last one partly past T: those steps
+# are masked and leave the state alone). Segment loops are unrolled UNROLL times so that the
+# loads of several steps, which do not depend on the state, are in flight together.
+# ``coef`` holds (surrogate slope, 1 if the reset is attached else 0, pi / 2) in the input's
+# dtype (Python floats would reach the kernel as float32).
+
+
 # ------------------------------------------------------------------------------------ LIF
 @triton.jit  # type: ignore[untyped-decorator, misc]
 def _lif_fwd(  # type: ignore[no-untyped-def]
-    x_ptr, v0_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, out_ptr, vt_ptr, z_ptr, ck_ptr, T, N,
-    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
+    x_ptr, v0_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, out_ptr, vt_ptr, z_ptr, ck_ptr, T, N, S,
+    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -86,28 +95,35 @@ def _lif_fwd(  # type: ignore[no-untyped-def]
     vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
     r = tl.load(r_ptr + offs, mask=mask, other=0.0)
     vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    for t in range(T):
-        if t % SEG == 0:
-            tl.store(ck_ptr + tl.cast(t // SEG, tl.int64) * N + offs, v, mask=mask)
-        row = tl.cast(t, tl.int64) * N
-        x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-        vinf = vl + r * x
-        vp = vinf + (v - vinf) * al
-        zf = tl.where(vp - th > 0, 1.0, 0.0).to(vp.dtype)
-        v = _reset(vp, zf, th - vr, vr, RESET)
-        tl.store(out_ptr + row + offs, zf, mask=mask)
-        tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=mask)
+    for s in range(S):
+        tl.store(ck_ptr + tl.cast(s, tl.int64) * N + offs, v, mask=mask)
+        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
+            t = s * SEG + i
+            valid = t < T
+            m = mask & valid
+            row = tl.cast(t, tl.int64) * N
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            vinf = vl + r * x
+            vp = vinf + (v - vinf) * al
+            zf = tl.where(vp - th > 0, 1.0, 0.0).to(vp.dtype)
+            v = tl.where(valid, _reset(vp, zf, th - vr, vr, RESET), v)
+            tl.store(out_ptr + row + offs, zf, mask=m)
+            tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=m)
     tl.store(vt_ptr + offs, v, mask=mask)
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
 def _lif_bwd(  # type: ignore[no-untyped-def]
     gout_ptr, gstride, gvt_ptr, x_ptr, ck_ptr, z_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr,
-    gx_ptr, buf_ptr, gv0_ptr, gal_ptr, gth_ptr, attached, k, T, N, S,
+    gx_ptr, buf_ptr, gv0_ptr, gal_ptr, gth_ptr, coef_ptr, T, N, S,
     RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
+    k = tl.load(coef_ptr)
+    attached = tl.load(coef_ptr + 1)
+    half_pi = tl.load(coef_ptr + 2)
     al = tl.load(al_ptr + offs, mask=mask, other=0.0)
     th = tl.load(th_ptr + offs, mask=mask, other=1.0)
     vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
@@ -118,37 +134,37 @@ def _lif_bwd(  # type: ignore[no-untyped-def]
     gt = gv * 0.0
     for ss in range(S):
         s = S - 1 - ss
-        t0 = s * SEG
         v = tl.load(ck_ptr + tl.cast(s, tl.int64) * N + offs, mask=mask, other=0.0)
-        for i in range(SEG):  # recompute the segment; park v[t-1] in the scratch buffer
-            t = t0 + i
-            if t < T:
-                row = tl.cast(t, tl.int64) * N
-                tl.store(buf_ptr + i * N + offs, v, mask=mask)
-                x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-                zf = tl.load(z_ptr + row + offs, mask=mask, other=0).to(v.dtype)
-                vinf = vl + r * x
-                vp = vinf + (v - vinf) * al
-                v = _reset(vp, zf, th - vr, vr, RESET)
-        for ii in range(SEG):
+        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):  # recompute; park v[t-1]
+            t = s * SEG + i
+            m = mask & (t < T)
+            row = tl.cast(t, tl.int64) * N
+            tl.store(buf_ptr + i * N + offs, v, mask=m)
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(v.dtype)
+            vinf = vl + r * x
+            vp = vinf + (v - vinf) * al
+            v = _reset(vp, zf, th - vr, vr, RESET)
+        for ii in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             i = SEG - 1 - ii
-            t = t0 + i
-            if t < T:
-                row = tl.cast(t, tl.int64) * N
-                vprev = tl.load(buf_ptr + i * N + offs, mask=mask, other=0.0)
-                x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-                zf = tl.load(z_ptr + row + offs, mask=mask, other=0).to(vprev.dtype)
-                gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=mask, other=0.0)
-                vinf = vl + r * x
-                d = vprev - vinf
-                vp = vinf + d * al
-                gp, gz, ggap = _reset_grad(gv, gz, zf, th - vr, vr, vp, attached, RESET)
-                sg = gz * _surrogate_grad(k, vp - th, KIND)
-                gp = gp + sg
-                gt = gt + ggap - sg
-                tl.store(gx_ptr + row + offs, gp * (1.0 - al) * r, mask=mask)
-                ga = ga + gp * d
-                gv = gp * al
+            t = s * SEG + i
+            valid = t < T
+            m = mask & valid
+            row = tl.cast(t, tl.int64) * N
+            vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(vprev.dtype)
+            gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=m, other=0.0)
+            vinf = vl + r * x
+            d = vprev - vinf
+            vp = vinf + d * al
+            gp, gz, ggap = _reset_grad(gv, gz, zf, th - vr, vr, vp, attached, RESET)
+            sg = gz * _surrogate_grad(k, vp - th, half_pi, KIND)
+            gp = gp + sg
+            tl.store(gx_ptr + row + offs, gp * (1.0 - al) * r, mask=m)
+            gt = gt + tl.where(valid, ggap - sg, 0.0)
+            ga = ga + tl.where(valid, gp * d, 0.0)
+            gv = tl.where(valid, gp * al, gv)
     tl.store(gv0_ptr + offs, gv, mask=mask)
     tl.store(gal_ptr + offs, ga, mask=mask)
     tl.store(gth_ptr + offs, gt, mask=mask)
@@ -159,7 +175,7 @@ def _lif_bwd(  # type: ignore[no-untyped-def]
 def _alif_fwd(  # type: ignore[no-untyped-def]
     x_ptr, v0_ptr, a0_ptr, am_ptr, aa_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, dl_ptr,
     out_ptr, vt_ptr, at_ptr, z_ptr, ck_ptr, T, N, S,
-    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
+    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -172,22 +188,25 @@ def _alif_fwd(  # type: ignore[no-untyped-def]
     r = tl.load(r_ptr + offs, mask=mask, other=0.0)
     vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
     dl = tl.load(dl_ptr + offs, mask=mask, other=0.0)
-    for t in range(T):
-        if t % SEG == 0:
-            c = tl.cast(t // SEG, tl.int64) * N
-            tl.store(ck_ptr + c + offs, v, mask=mask)
-            tl.store(ck_ptr + S * N + c + offs, a, mask=mask)
-        row = tl.cast(t, tl.int64) * N
-        x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-        vinf = vl + r * x
-        vp = vinf + (v - vinf) * am
-        ad = a * aa
-        thr = th + ad
-        zf = tl.where(vp - thr > 0, 1.0, 0.0).to(vp.dtype)
-        v = _reset(vp, zf, thr - vr, vr, RESET)
-        a = ad + dl * zf
-        tl.store(out_ptr + row + offs, zf, mask=mask)
-        tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=mask)
+    for s in range(S):
+        c = tl.cast(s, tl.int64) * N
+        tl.store(ck_ptr + c + offs, v, mask=mask)
+        tl.store(ck_ptr + S * N + c + offs, a, mask=mask)
+        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
+            t = s * SEG + i
+            valid = t < T
+            m = mask & valid
+            row = tl.cast(t, tl.int64) * N
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            vinf = vl + r * x
+            vp = vinf + (v - vinf) * am
+            ad = a * aa
+            thr = th + ad
+            zf = tl.where(vp - thr > 0, 1.0, 0.0).to(vp.dtype)
+            v = tl.where(valid, _reset(vp, zf, thr - vr, vr, RESET), v)
+            a = tl.where(valid, ad + dl * zf, a)
+            tl.store(out_ptr + row + offs, zf, mask=m)
+            tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=m)
     tl.store(vt_ptr + offs, v, mask=mask)
     tl.store(at_ptr + offs, a, mask=mask)
 
@@ -196,11 +215,15 @@ def _alif_fwd(  # type: ignore[no-untyped-def]
 def _alif_bwd(  # type: ignore[no-untyped-def]
     gout_ptr, gstride, gvt_ptr, gat_ptr, x_ptr, ck_ptr, z_ptr, am_ptr, aa_ptr, th_ptr, vl_ptr,
     r_ptr, vr_ptr, dl_ptr, gx_ptr, buf_ptr, gv0_ptr, ga0_ptr, gam_ptr, gaa_ptr, gth_ptr, gdl_ptr,
-    attached, k, T, N, S,
+    coef_ptr, T, N, S,
     RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
+    k = tl.load(coef_ptr)
+    attached = tl.load(coef_ptr + 1)
+    half_pi = tl.load(coef_ptr + 2)
     am = tl.load(am_ptr + offs, mask=mask, other=0.0)
     aa = tl.load(aa_ptr + offs, mask=mask, other=0.0)
     th = tl.load(th_ptr + offs, mask=mask, other=1.0)
@@ -216,51 +239,51 @@ def _alif_bwd(  # type: ignore[no-untyped-def]
     g_dl = gv * 0.0
     for ss in range(S):
         s = S - 1 - ss
-        t0 = s * SEG
         c = tl.cast(s, tl.int64) * N
         v = tl.load(ck_ptr + c + offs, mask=mask, other=0.0)
         a = tl.load(ck_ptr + S * N + c + offs, mask=mask, other=0.0)
-        for i in range(SEG):
-            t = t0 + i
-            if t < T:
-                row = tl.cast(t, tl.int64) * N
-                tl.store(buf_ptr + i * N + offs, v, mask=mask)
-                tl.store(buf_ptr + (SEG + i) * N + offs, a, mask=mask)
-                x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-                zf = tl.load(z_ptr + row + offs, mask=mask, other=0).to(v.dtype)
-                vinf = vl + r * x
-                vp = vinf + (v - vinf) * am
-                ad = a * aa
-                v = _reset(vp, zf, (th + ad) - vr, vr, RESET)
-                a = ad + dl * zf
-        for ii in range(SEG):
+        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
+            t = s * SEG + i
+            m = mask & (t < T)
+            row = tl.cast(t, tl.int64) * N
+            tl.store(buf_ptr + i * N + offs, v, mask=m)
+            tl.store(buf_ptr + (SEG + i) * N + offs, a, mask=m)
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(v.dtype)
+            vinf = vl + r * x
+            vp = vinf + (v - vinf) * am
+            ad = a * aa
+            v = _reset(vp, zf, (th + ad) - vr, vr, RESET)
+            a = ad + dl * zf
+        for ii in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             i = SEG - 1 - ii
-            t = t0 + i
-            if t < T:
-                row = tl.cast(t, tl.int64) * N
-                vprev = tl.load(buf_ptr + i * N + offs, mask=mask, other=0.0)
-                ap = tl.load(buf_ptr + (SEG + i) * N + offs, mask=mask, other=0.0)
-                x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-                zf = tl.load(z_ptr + row + offs, mask=mask, other=0).to(vprev.dtype)
-                gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=mask, other=0.0)
-                vinf = vl + r * x
-                d = vprev - vinf
-                vp = vinf + d * am
-                ad = ap * aa
-                thr = th + ad
-                gz = gz + gad * dl
-                g_dl = g_dl + gad * zf
-                gp, gz, ggap = _reset_grad(gv, gz, zf, thr - vr, vr, vp, attached, RESET)
-                sg = gz * _surrogate_grad(k, vp - thr, KIND)
-                gp = gp + sg
-                g_thr = ggap - sg
-                g_th = g_th + g_thr
-                g_ad = gad + g_thr
-                tl.store(gx_ptr + row + offs, gp * (1.0 - am) * r, mask=mask)
-                g_am = g_am + gp * d
-                gv = gp * am
-                g_aa = g_aa + g_ad * ap
-                gad = g_ad * aa
+            t = s * SEG + i
+            valid = t < T
+            m = mask & valid
+            row = tl.cast(t, tl.int64) * N
+            vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
+            ap = tl.load(buf_ptr + (SEG + i) * N + offs, mask=m, other=0.0)
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(vprev.dtype)
+            gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=m, other=0.0)
+            vinf = vl + r * x
+            d = vprev - vinf
+            vp = vinf + d * am
+            ad = ap * aa
+            thr = th + ad
+            gz = gz + gad * dl
+            gp, gz, ggap = _reset_grad(gv, gz, zf, thr - vr, vr, vp, attached, RESET)
+            sg = gz * _surrogate_grad(k, vp - thr, half_pi, KIND)
+            gp = gp + sg
+            g_thr = ggap - sg
+            g_ad = gad + g_thr
+            tl.store(gx_ptr + row + offs, gp * (1.0 - am) * r, mask=m)
+            g_dl = g_dl + tl.where(valid, gad * zf, 0.0)
+            g_th = g_th + tl.where(valid, g_thr, 0.0)
+            g_am = g_am + tl.where(valid, gp * d, 0.0)
+            g_aa = g_aa + tl.where(valid, g_ad * ap, 0.0)
+            gv = tl.where(valid, gp * am, gv)
+            gad = tl.where(valid, g_ad * aa, gad)
     tl.store(gv0_ptr + offs, gv, mask=mask)
     tl.store(ga0_ptr + offs, gad, mask=mask)
     tl.store(gam_ptr + offs, g_am, mask=mask)
@@ -274,7 +297,7 @@ def _alif_bwd(  # type: ignore[no-untyped-def]
 def _cuba_fwd(  # type: ignore[no-untyped-def]
     x_ptr, v0_ptr, i0_ptr, am_ptr, as_ptr, K_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr,
     out_ptr, vt_ptr, it_ptr, z_ptr, ck_ptr, T, N, S,
-    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
+    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -287,21 +310,24 @@ def _cuba_fwd(  # type: ignore[no-untyped-def]
     vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
     r = tl.load(r_ptr + offs, mask=mask, other=0.0)
     vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    for t in range(T):
-        if t % SEG == 0:
-            cr = tl.cast(t // SEG, tl.int64) * N
-            tl.store(ck_ptr + cr + offs, v, mask=mask)
-            tl.store(ck_ptr + S * N + cr + offs, c, mask=mask)
-        row = tl.cast(t, tl.int64) * N
-        x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-        d = c - x
-        vinf = vl + r * x
-        vp = vinf + (v - vinf) * am + (r * d) * K
-        c = x + d * asy
-        zf = tl.where(vp - th > 0, 1.0, 0.0).to(vp.dtype)
-        v = _reset(vp, zf, th - vr, vr, RESET)
-        tl.store(out_ptr + row + offs, zf, mask=mask)
-        tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=mask)
+    for s in range(S):
+        cr = tl.cast(s, tl.int64) * N
+        tl.store(ck_ptr + cr + offs, v, mask=mask)
+        tl.store(ck_ptr + S * N + cr + offs, c, mask=mask)
+        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
+            t = s * SEG + i
+            valid = t < T
+            m = mask & valid
+            row = tl.cast(t, tl.int64) * N
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            d = c - x
+            vinf = vl + r * x
+            vp = vinf + (v - vinf) * am + (r * d) * K
+            c = tl.where(valid, x + d * asy, c)
+            zf = tl.where(vp - th > 0, 1.0, 0.0).to(vp.dtype)
+            v = tl.where(valid, _reset(vp, zf, th - vr, vr, RESET), v)
+            tl.store(out_ptr + row + offs, zf, mask=m)
+            tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=m)
     tl.store(vt_ptr + offs, v, mask=mask)
     tl.store(it_ptr + offs, c, mask=mask)
 
@@ -310,11 +336,15 @@ def _cuba_fwd(  # type: ignore[no-untyped-def]
 def _cuba_bwd(  # type: ignore[no-untyped-def]
     gout_ptr, gstride, gvt_ptr, git_ptr, x_ptr, ck_ptr, z_ptr, am_ptr, as_ptr, K_ptr, th_ptr,
     vl_ptr, r_ptr, vr_ptr, gx_ptr, buf_ptr, gv0_ptr, gi0_ptr, gam_ptr, gas_ptr, gK_ptr, gth_ptr,
-    attached, k, T, N, S,
+    coef_ptr, T, N, S,
     RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
+    k = tl.load(coef_ptr)
+    attached = tl.load(coef_ptr + 1)
+    half_pi = tl.load(coef_ptr + 2)
     am = tl.load(am_ptr + offs, mask=mask, other=0.0)
     asy = tl.load(as_ptr + offs, mask=mask, other=0.0)
     K = tl.load(K_ptr + offs, mask=mask, other=0.0)
@@ -330,48 +360,48 @@ def _cuba_bwd(  # type: ignore[no-untyped-def]
     g_th = gv * 0.0
     for ss in range(S):
         s = S - 1 - ss
-        t0 = s * SEG
         cr = tl.cast(s, tl.int64) * N
         v = tl.load(ck_ptr + cr + offs, mask=mask, other=0.0)
         c = tl.load(ck_ptr + S * N + cr + offs, mask=mask, other=0.0)
-        for i in range(SEG):
-            t = t0 + i
-            if t < T:
-                row = tl.cast(t, tl.int64) * N
-                tl.store(buf_ptr + i * N + offs, v, mask=mask)
-                tl.store(buf_ptr + (SEG + i) * N + offs, c, mask=mask)
-                x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-                zf = tl.load(z_ptr + row + offs, mask=mask, other=0).to(v.dtype)
-                d = c - x
-                vinf = vl + r * x
-                vp = vinf + (v - vinf) * am + (r * d) * K
-                c = x + d * asy
-                v = _reset(vp, zf, th - vr, vr, RESET)
-        for ii in range(SEG):
+        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
+            t = s * SEG + i
+            m = mask & (t < T)
+            row = tl.cast(t, tl.int64) * N
+            tl.store(buf_ptr + i * N + offs, v, mask=m)
+            tl.store(buf_ptr + (SEG + i) * N + offs, c, mask=m)
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(v.dtype)
+            d = c - x
+            vinf = vl + r * x
+            vp = vinf + (v - vinf) * am + (r * d) * K
+            c = x + d * asy
+            v = _reset(vp, zf, th - vr, vr, RESET)
+        for ii in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             i = SEG - 1 - ii
-            t = t0 + i
-            if t < T:
-                row = tl.cast(t, tl.int64) * N
-                vprev = tl.load(buf_ptr + i * N + offs, mask=mask, other=0.0)
-                iprev = tl.load(buf_ptr + (SEG + i) * N + offs, mask=mask, other=0.0)
-                x = tl.load(x_ptr + row + offs, mask=mask, other=0.0)
-                zf = tl.load(z_ptr + row + offs, mask=mask, other=0).to(vprev.dtype)
-                gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=mask, other=0.0)
-                d = iprev - x
-                vinf = vl + r * x
-                dvv = vprev - vinf
-                vp = vinf + dvv * am + (r * d) * K
-                gp, gz, ggap = _reset_grad(gv, gz, zf, th - vr, vr, vp, attached, RESET)
-                sg = gz * _surrogate_grad(k, vp - th, KIND)
-                gp = gp + sg
-                g_th = g_th + ggap - sg
-                g_am = g_am + gp * dvv
-                g_K = g_K + gp * r * d
-                g_as = g_as + gi * d
-                gd = gp * r * K + gi * asy
-                tl.store(gx_ptr + row + offs, gp * (1.0 - am) * r + gi - gd, mask=mask)
-                gv = gp * am
-                gi = gd
+            t = s * SEG + i
+            valid = t < T
+            m = mask & valid
+            row = tl.cast(t, tl.int64) * N
+            vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
+            iprev = tl.load(buf_ptr + (SEG + i) * N + offs, mask=m, other=0.0)
+            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
+            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(vprev.dtype)
+            gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=m, other=0.0)
+            d = iprev - x
+            vinf = vl + r * x
+            dvv = vprev - vinf
+            vp = vinf + dvv * am + (r * d) * K
+            gp, gz, ggap = _reset_grad(gv, gz, zf, th - vr, vr, vp, attached, RESET)
+            sg = gz * _surrogate_grad(k, vp - th, half_pi, KIND)
+            gp = gp + sg
+            gd = gp * r * K + gi * asy
+            tl.store(gx_ptr + row + offs, gp * (1.0 - am) * r + gi - gd, mask=m)
+            g_th = g_th + tl.where(valid, ggap - sg, 0.0)
+            g_am = g_am + tl.where(valid, gp * dvv, 0.0)
+            g_K = g_K + tl.where(valid, gp * r * d, 0.0)
+            g_as = g_as + tl.where(valid, gi * d, 0.0)
+            gv = tl.where(valid, gp * am, gv)
+            gi = tl.where(valid, gd, gi)
     tl.store(gv0_ptr + offs, gv, mask=mask)
     tl.store(gi0_ptr + offs, gi, mask=mask)
     tl.store(gam_ptr + offs, g_am, mask=mask)
@@ -401,9 +431,9 @@ def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
     finals = [torch.empty_like(tensors[1]) for _ in range(n_state)]
     z = torch.empty(x.shape, dtype=torch.uint8, device=x.device)
     ckpt = torch.empty((n_state, S, N), dtype=x.dtype, device=x.device)
-    extra = () if n_state == 1 else (S,)
     fwd[(triton.cdiv(N, _BLOCK),)](
-        *tensors, out, *finals, z, ckpt, T, N, *extra, RESET=reset, SEG=seg, BLOCK=_BLOCK
+        *tensors, out, *finals, z, ckpt, T, N, S, RESET=reset, SEG=seg, BLOCK=_BLOCK,
+        UNROLL=_UNROLL,
     )
     return (out, *finals, z, ckpt)
 
@@ -425,10 +455,13 @@ def _backward(name: str, *args: Any) -> tuple[Tensor, ...]:
     grad_x = torch.empty_like(x)
     buf = torch.empty((n_state, seg, N), dtype=x.dtype, device=x.device)
     grads = [torch.empty_like(grad_state[0]) for _ in range(n_state + n_grads)]
+    coef = torch.tensor(
+        [float(slope), 0.0 if detach else 1.0, math.pi / 2.0], dtype=x.dtype, device=x.device
+    )
     bwd[(triton.cdiv(N, _BLOCK),)](
-        g_rows, g_stride, *grad_state, x, ckpt, z, *params, grad_x, buf, *grads,
-        0.0 if detach else 1.0, float(slope), T, N, ckpt.shape[1],
-        RESET=int(reset), KIND=int(kind), SEG=int(seg), BLOCK=_BLOCK,
+        g_rows, g_stride, *grad_state, x, ckpt, z, *params, grad_x, buf, *grads, coef, T, N,
+        ckpt.shape[1], RESET=int(reset), KIND=int(kind), SEG=int(seg), BLOCK=_BLOCK,
+        UNROLL=_UNROLL,
     )
     return (grad_x, *grads)
 
