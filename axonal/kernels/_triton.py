@@ -26,6 +26,7 @@ __all__ = ["FORWARD", "BACKWARD"]
 
 _BLOCK = 128
 _UNROLL = 4
+_NUM_WARPS = 4
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
@@ -433,7 +434,7 @@ def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
     ckpt = torch.empty((n_state, S, N), dtype=x.dtype, device=x.device)
     fwd[(triton.cdiv(N, _BLOCK),)](
         *tensors, out, *finals, z, ckpt, T, N, S, RESET=reset, SEG=seg, BLOCK=_BLOCK,
-        UNROLL=_UNROLL,
+        UNROLL=_UNROLL, num_warps=_NUM_WARPS,
     )
     return (out, *finals, z, ckpt)
 
@@ -461,7 +462,7 @@ def _backward(name: str, *args: Any) -> tuple[Tensor, ...]:
     bwd[(triton.cdiv(N, _BLOCK),)](
         g_rows, g_stride, *grad_state, x, ckpt, z, *params, grad_x, buf, *grads, coef, T, N,
         ckpt.shape[1], RESET=int(reset), KIND=int(kind), SEG=int(seg), BLOCK=_BLOCK,
-        UNROLL=_UNROLL,
+        UNROLL=_UNROLL, num_warps=_NUM_WARPS,
     )
     return (grad_x, *grads)
 
