@@ -2,8 +2,8 @@
 
 Each family has a forward op and a backward op:
 
-* ``<family>_forward(x, *state0, *params, reset, detach, kind, slope, seg)`` returns the
-  spikes, the final state, the spikes as uint8 and a checkpoint of the state every ``seg``
+* ``<family>_forward(x, *state0, *params, reset, detach, kind, slope, seg)`` checks that
+  ``x`` is finite (CPU; ``ValueError`` like ``check_sequence``) and returns the spikes, the final state, the spikes as uint8 and a checkpoint of the state every ``seg``
   steps (``[n_state, ceil(T / seg), N]``);
 * ``<family>_backward(grad_out, *grad_state, x, ckpt, z, *params, reset, detach, kind,
   slope, seg)`` is the reverse sweep that recomputes the state segment by segment from the
