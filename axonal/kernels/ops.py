@@ -3,8 +3,9 @@
 Each family has a forward op and a backward op:
 
 * ``<family>_forward(x, *state0, *params, reset, detach, kind, slope, seg)`` checks that
-  ``x`` is finite (CPU; ``ValueError`` like ``check_sequence``) and returns the spikes, the final state, the spikes as uint8 and a checkpoint of the state every ``seg``
-  steps (``[n_state, ceil(T / seg), N]``);
+  ``x`` is finite (CPU; ``ValueError`` like ``check_sequence``) and returns the spikes, the
+  final state, the spikes as uint8 and a checkpoint of the state every ``seg`` steps
+  (``[n_state, ceil(T / seg), N]``);
 * ``<family>_backward(grad_out, *grad_state, x, ckpt, z, *params, reset, detach, kind,
   slope, seg)`` is the reverse sweep that recomputes the state segment by segment from the
   checkpoints, the saved input and the uint8 spikes; it returns the gradients w.r.t. the
