@@ -133,6 +133,28 @@ NEURONS: dict[str, Callable[[], Any]] = {
 
 
 # ------------------------------------------------------------------------------- worker
+def make_step(workload: str, x: Any, layers: list[Any], neurons: list[Any] | None,
+              labels: Any) -> Callable[[], None]:
+    """One training step of ``workload`` (forward + backward; gradients reset first); no
+    neurons: the floor."""
+    import torch
+
+    params = [p for layer in layers for p in layer.parameters()]
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        h = x
+        for k, layer in enumerate(layers):
+            h = layer(h)
+            if neurons is not None:
+                h = neurons[k](h)
+        loss = torch.nn.functional.cross_entropy(h.sum(0), labels) if workload == "shd" else h.sum()
+        loss.backward()
+
+    return step
+
+
 def _worker(lib: str, workload: str, threads: int) -> None:
     import torch
 
@@ -146,19 +168,11 @@ def _worker(lib: str, workload: str, threads: int) -> None:
         torch.nn.init.normal_(layer.weight, std=2.0 / math.sqrt(layer.in_features))
     neurons = [NEURONS[lib]() for _ in layers] if lib != "floor" else None
     labels = torch.randint(0, sizes[-1], (B,), generator=gen)
-    params = [p for layer in layers for p in layer.parameters()]
+    train_step = make_step(workload, x, layers, neurons, labels)
 
     def step() -> float:
-        for p in params:
-            p.grad = None
         start = time.perf_counter()
-        h = x
-        for k, layer in enumerate(layers):
-            h = layer(h)
-            if neurons is not None:
-                h = neurons[k](h)
-        loss = torch.nn.functional.cross_entropy(h.sum(0), labels) if workload == "shd" else h.sum()
-        loss.backward()
+        train_step()
         return time.perf_counter() - start
 
     step()  # warm-up (and, for axonal, loads the compiled kernel)

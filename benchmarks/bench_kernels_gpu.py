@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_kernels import WORKLOADS, _neuron_axonal, _neuron_spikingjelly  # noqa: E402
+from bench_kernels import WORKLOADS, _neuron_axonal, _neuron_spikingjelly, make_step  # noqa: E402
 
 GPU_WORKLOADS = {"onb16384": {"T": 500, "B": 16, "sizes": [16384, 16384]}, **WORKLOADS}
 
@@ -72,24 +72,13 @@ def measure(workload: str, reps: int, libs: list[str], device: str) -> list[str]
     for layer in layers:
         torch.nn.init.normal_(layer.weight, std=2.0 / math.sqrt(layer.in_features))
     labels = torch.randint(0, sizes[-1], (B,), generator=gen, device=dev)
-    params = [p for layer in layers for p in layer.parameters()]
     with torch.no_grad():
         h0 = layers[0](x)
     h0.requires_grad_(True)
     makers = {"axonal": _neuron_axonal("auto"), "spikingjelly": _neuron_spikingjelly}
 
     def whole(neurons: list[Any] | None) -> Callable[[], None]:
-        def step() -> None:
-            for p in params:
-                p.grad = None
-            h = x
-            for k, layer in enumerate(layers):
-                h = layer(h)
-                if neurons is not None:
-                    h = neurons[k](h)
-            loss = torch.nn.functional.cross_entropy(h.sum(0), labels) if workload == "shd" else h.sum()
-            loss.backward()
-        return step
+        return make_step(workload, x, layers, neurons, labels)
 
     def neuron_only(neuron: Any) -> Callable[[], None]:
         def step() -> None:
