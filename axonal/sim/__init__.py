@@ -32,6 +32,7 @@ from axonal.sim.network import (
     Projection,
     RunStats,
 )
+from axonal.sim.plastic import ProjectionLearner
 
 __all__ = [
     "AllToAll",
@@ -62,4 +63,5 @@ __all__ = [
     "Population",
     "Projection",
     "RunStats",
+    "ProjectionLearner",
 ]

@@ -15,6 +15,10 @@ Per step ``k`` (the update from ``k dt`` to ``(k + 1) dt``), :meth:`Network.run`
 
 So a spike of step ``k`` with delay ``d dt`` first acts on the update of step ``k + d + 1``,
 as in Brian2 and NEST with the same delay; delays must be whole multiples of ``dt``, >= dt.
+
+A plastic projection (one with a :class:`~axonal.sim.plastic.ProjectionLearner`) is handled by
+its learner between steps 2 and 3: it delivers its synapses at their arrival (reading the
+weights then, as Brian2's ``on_pre``) with the same timing, then applies its rule.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from axonal.sim.delivery import RingBuffer, SynapseTable, build_table
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator, steps_for
 from axonal.sim.monitors import Monitor
 from axonal.sim.native import NativeRunner, native_available, native_unsupported
+from axonal.sim.plastic import ProjectionLearner
 
 __all__ = [
     "Exponential",
@@ -330,7 +335,8 @@ class Network:
         memory_limit: bytes the network may use (default: the machine's available memory).
         backend: ``"torch"`` (per-step torch operations on the pure step functions),
             ``"native"`` (the compiled loop of :mod:`axonal.sim.native`, which must support the
-            network) or ``"auto"`` (native where supported, else torch).
+            network) or ``"auto"`` (native where supported, else torch). Networks with plastic
+            projections (:class:`~axonal.sim.plastic.ProjectionLearner`) run on torch.
     """
 
     def __init__(self, seed: int = 0, dtype: torch.dtype = torch.float32,
@@ -347,11 +353,12 @@ class Network:
         self.sources: list[Source] = []
         self.projections: list[Projection] = []
         self.monitors: list[Monitor] = []
+        self.learners: list[ProjectionLearner] = []
         self.dt: float | None = None
         self.step = 0
 
     def add(self, obj: Any) -> Any:
-        """Add a population, spike source, projection or monitor; returns it."""
+        """Add a population, spike source, projection, monitor or projection learner."""
         if self.dt is not None:
             raise ValueError("the network has already run; build a new Network to change it")
         if isinstance(obj, (Population, PoissonSource, SpikeGenerator)):
@@ -367,6 +374,13 @@ class Network:
             if not any(s is obj.source for s in self.sources):
                 raise ValueError(f"add {obj.source.name} to the network before its monitor")
             self.monitors.append(obj)
+        elif isinstance(obj, ProjectionLearner):
+            if not any(p is obj.projection for p in self.projections):
+                raise ValueError(f"add projection {obj.projection.name} to the network before "
+                                 f"its learner")
+            if any(other.projection is obj.projection for other in self.learners):
+                raise ValueError(f"projection {obj.projection.name} already has a learner")
+            self.learners.append(obj)
         else:
             raise TypeError(f"cannot add a {type(obj).__name__} to a Network")
         return obj
@@ -403,6 +417,8 @@ class Network:
             peak_build = max(peak_build, s * (8 if direct else 40))
         for src in self.sources:
             total += src.n * elem * 8
+        for learner in self.learners:
+            total += learner.projection.expected_synapses * learner.bytes_per_synapse(self.dtype)
         return total + peak_build
 
     def _build(self, dt: float) -> None:
@@ -434,6 +450,8 @@ class Network:
         for src in self.sources:
             if isinstance(src, Population):
                 src._initialise_channels(self.generator, self.dtype)
+        for learner in self.learners:
+            learner._prepare(dt, self.dtype)
 
     def run(self, duration: float, dt: float, progress: bool = True) -> RunStats:
         """Simulate ``duration`` seconds more (a multiple of ``dt``); callable repeatedly.
@@ -448,7 +466,12 @@ class Network:
             raise TypeError(f"duration must be a float in seconds, got {type(duration).__name__}")
         n_steps = steps_for(float(duration), dt)
         if self.dt is None:
-            reason = native_unsupported(self) if self.backend != "torch" else "torch chosen"
+            if self.backend == "torch":
+                reason: str | None = "torch chosen"
+            elif self.learners:
+                reason = "plastic projections (ProjectionLearner) run on the torch loop"
+            else:
+                reason = native_unsupported(self)
             if self.backend == "native" and reason is not None:
                 raise ValueError(f"backend 'native' cannot run this network: {reason}")
             self._build(dt)
@@ -507,7 +530,9 @@ class Network:
         start = self.step
         for mon in self.monitors:
             mon.prepare(start, n_steps, dt)
-        outgoing = {id(s): [p for p in self.projections if p.pre is s] for s in self.sources}
+        plastic = {id(learner.projection) for learner in self.learners}
+        outgoing = {id(s): [p for p in self.projections if p.pre is s and id(p) not in plastic]
+                    for s in self.sources}
         watched = {id(s): [m for m in self.monitors if m.source is s] for s in self.sources}
         populations = [s for s in self.sources if isinstance(s, Population)]
         channels = [ch for pop in populations for ch in pop.channels.values()]
@@ -545,6 +570,11 @@ class Network:
                             events += p.post.channels[p.synapse].ring.deliver(p.table, ids, k)
                     for mon in watched[id(src)]:
                         mon.record(k, ids)
+                if self.learners:
+                    now = {id(src): ids for src, ids in fired}
+                    for learner in self.learners:
+                        p = learner.projection
+                        events += learner._step(k, now[id(p.pre)], now[id(p.post)])
                 for ch in channels:
                     due = ch.ring.due(k)
                     if isinstance(ch.synapse, Delta):
