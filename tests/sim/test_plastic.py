@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ F64 = torch.float64
 FIRE = LIFParams(tau_mem=10e-3, v_th=1.0, v_reset=0.0, reset=ResetMode.ZERO)
 PLASTIC = Exponential(5e-3, "plastic")
 REF = Path(__file__).resolve().parents[1] / "data" / "reference" / "stdp.npz"
+REF_PROJ = REF.with_name("stdp_projection.npz")
 
 PAIR: dict[str, Any] = {"tau_plus": 20e-3, "tau_minus": 20e-3, "a_plus": 0.03, "a_minus": 0.035,
                         "w_min": 0.0, "w_max": 0.1}
@@ -48,16 +50,17 @@ PAIR: dict[str, Any] = {"tau_plus": 20e-3, "tau_minus": 20e-3, "a_plus": 0.03, "
 def driven(pre_ids: list[int], pre_steps: list[int], post_ids: list[int], post_steps: list[int],
            n_pre: int, n_post: int, pre_list: list[int], post_list: list[int],
            weight: float | torch.Tensor, delay: float | torch.Tensor, params: Any,
-           dtype: torch.dtype = F64, synapse: Any = PLASTIC, **kw: Any,
+           dtype: torch.dtype = F64, synapse: Any = PLASTIC, r: float = 1.0, **kw: Any,
            ) -> tuple[Network, ProjectionLearner, SpikeMonitor, SpikeMonitor]:
     """Generator ``pre`` -> plastic synapses -> ``post``; post neuron ``i`` is made to spike at
-    ``post_steps`` by a strong delta synapse from a driver (driver step = post step - 2)."""
+    ``post_steps`` by a strong delta synapse from a driver (driver step = post step - 2). A
+    small input resistance ``r`` (MOhm) keeps large plastic weights from adding spikes."""
     net = Network(dtype=dtype)
     pre = net.add(SpikeGenerator(n_pre, pre_ids, [s * DT for s in pre_steps], name="pre"))
     drive = net.add(SpikeGenerator(n_post, post_ids, [(s - 2) * DT for s in post_steps],
                                    name="drive"))
-    post = net.add(Population(FIRE, n_post, name="post"))
-    net.add(Projection(drive, post, OneToOne(), weight=1e4, delay=DT, synapse=Delta()))
+    post = net.add(Population(replace(FIRE, r=r), n_post, name="post"))
+    net.add(Projection(drive, post, OneToOne(), weight=1e4 / r, delay=DT, synapse=Delta()))
     proj = net.add(Projection(pre, post, FromArrays(pre_list, post_list), weight=weight,
                               delay=delay, synapse=synapse))
     learner = net.add(ProjectionLearner(proj, params, **kw))
@@ -167,6 +170,36 @@ def test_projection_reproduces_brian2_stdp_curve() -> None:
         zip(range(n), post_steps))
     np.testing.assert_allclose(learner.weight.numpy(), ref["dw_brian2"], rtol=0, atol=1e-12)
     assert float(learner.weight[delta == 0][0]) == pytest.approx(0.01, abs=1e-15)
+
+
+BRIAN2_RULES = {
+    "pair_all_to_all": P.STDPParams(a_plus=0.01, a_minus=0.0105, w_min=-10.0, w_max=10.0),
+    "pair_nearest": P.STDPParams(a_plus=0.01, a_minus=0.0105, w_min=-10.0, w_max=10.0,
+                                 mode=P.TraceMode.NEAREST),
+    "triplet_visual_all": replace(P.TRIPLET_VISUAL_CORTEX_ALL_TO_ALL, w_min=-10.0, w_max=10.0),
+    "triplet_hippocampal_nearest": replace(P.TRIPLET_HIPPOCAMPAL_NEAREST, w_min=-10.0,
+                                           w_max=10.0),
+}
+
+
+@pytest.mark.parametrize("rule", list(BRIAN2_RULES))
+def test_per_synapse_delays_match_brian2_synapses(rule: str) -> None:
+    """Brian2 (tests/data/reference/make_stdp_projection.py): generator -> generator synapses
+    with event-driven traces and a delay per synapse on ``on_pre``; multapse 0 -> 1."""
+    ref = np.load(REF_PROJ)
+    steps = int(json.loads(str(ref["params_json"]))["steps"])
+    syn_i = ref["syn_i"].tolist()
+    net, learner, _, mpost = driven(
+        ref["pre_ids"].tolist(), ref["pre_steps"].tolist(), ref["post_ids"].tolist(),
+        ref["post_steps"].tolist(), 4, 3, syn_i, ref["syn_j"].tolist(),
+        torch.tensor(ref["w0"]), torch.tensor(ref["syn_delay_steps"]) * DT, BRIAN2_RULES[rule],
+        r=1e-4)
+    net.run(steps * DT, DT, progress=False)
+    np.testing.assert_array_equal(mpost.steps, ref["post_steps"])
+    order = np.argsort(syn_i, kind="stable")  # CSR order
+    expected = ref[f"w_{rule}"][order]
+    assert np.abs(expected - ref["w0"][order]).min() > 1e-4
+    np.testing.assert_allclose(learner.weight.numpy(), expected, rtol=0, atol=1e-12)
 
 
 def test_delivery_reads_the_weight_at_arrival() -> None:
@@ -319,6 +352,26 @@ def test_recurrent_plastic_network_equals_the_pure_rule_on_its_spikes() -> None:
     (end,) = oracle(params, learner, arr, post, w0)
     torch.testing.assert_close(learner.weight, end, rtol=1e-12, atol=1e-14)
     assert float((end - w0).abs().max()) > 1e-3
+
+
+def test_poisson_counts_above_one_count_as_several_spikes() -> None:
+    """A Poisson source can emit several spikes of one neuron in a step: each is delivered,
+    and the rule sees the count (as the pure rule fed the count)."""
+    params = P.STDPParams(a_plus=0.01, a_minus=0.012, w_min=0.0, w_max=1.0)
+    net = Network(seed=5, dtype=F64)
+    src = net.add(PoissonSource(5, 3000.0, name="in"))
+    pop = net.add(Population(FIRE, 4, name="E"))
+    proj = net.add(Projection(src, pop, Bernoulli(0.6), weight=0.3, synapse=PLASTIC,
+                              delay=lambda g, n: (1 + torch.randint(0, 3, (n,), generator=g)) * DT))
+    learner = net.add(ProjectionLearner(proj, params))
+    mpre, mpost = net.add(SpikeMonitor(src)), net.add(SpikeMonitor(pop))
+    net.run(DT, DT, progress=False)
+    w0 = learner.weight.clone()
+    net.run(0.03 - DT, DT, progress=False)
+    arr = arrivals(learner, mpre, 300)
+    assert float(arr.max()) >= 2 and len(mpost.steps) > 20
+    (end,) = oracle(params, learner, arr, post_train(mpost, 4, 300), w0)
+    torch.testing.assert_close(learner.weight, end, rtol=1e-12, atol=1e-14)
 
 
 def test_debug_catches_a_non_finite_weight() -> None:
