@@ -2,18 +2,37 @@
  *
  * Mirrors, operation for operation in float32, axonal.functional.neurons.lif.lif_step,
  * axonal.functional.synapses (exp_synapse_step, conductance_current) and the ring-buffer
- * delivery of axonal/sim/delivery.py; tests check it against the torch path.
- * Compiled at first use by axonal/sim/native.py (plain C, no torch headers).
+ * delivery of axonal/sim/delivery.py; tests check it against the torch path bit for bit.
+ * Compiled at first use by axonal/sim/native.py (plain C, no torch headers; -march=native
+ * with -ffp-contract=off, so vector code rounds exactly like the scalar torch operations).
+ *
+ * Per step k:
+ *   1. every population in order: LIF populations run in blocks of BLK neurons; per block, each
+ *      input channel first finishes its update of step k-1 (g = g * decay + due row, due row
+ *      cleared: deferred from step k-1 so that it shares the pass over memory) and adds its
+ *      current to x, then a branch-free (vectorised) LIF pass updates v and the refractory
+ *      timers and writes one byte per neuron (spiked or not), then a scan of those bytes, eight
+ *      at a time, appends the spiking ids in ascending order; Poisson sources and spike
+ *      generators append their spikes;
+ *   2. delivery of this step's spikes into the ring buffers, source by source in order;
+ *   3. (deferred to step k+1, or to the end of the call) channel update of step k.
+ * Moving 3 into the next step's pass changes nothing: between the end of step k's delivery and
+ * step k+1's neuron update nothing else reads or writes the channels.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define RESTRICT __restrict__
+#define INLINE static inline __attribute__((always_inline))
+#define BLK 512
 
 typedef struct {
     int32_t kind;          /* 0 LIF, 1 Poisson, 2 spike generator */
     int32_t offset, n;     /* neurons [offset, offset + n) of the global arrays */
     int32_t has_ref;       /* t_ref > 0 */
     int32_t reset;         /* 0 subtract, 1 zero, 2 none */
+    int32_t uniform;       /* all neuron parameters equal within the population */
     int32_t n_channels;
     int32_t *channels;     /* channel indices feeding this population, in input order */
     int32_t n_proj;
@@ -37,6 +56,12 @@ typedef struct {
     const void *delay;
 } Proj;
 
+/* Neuron parameters and state, global arrays (index = global neuron id). */
+typedef struct {
+    float *v, *refr;
+    const float *v_leak, *r, *decay, *v_th, *reset_value, *t_ref, *current;
+} Neurons;
+
 static inline uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -56,23 +81,209 @@ static inline int32_t poisson(uint64_t *s, double lam, double emlam) {
 
 typedef struct { int64_t *steps; int32_t *ids; int64_t count, cap; } Out;
 
-static int push(Out *o, int64_t step, int32_t id) {
-    if (o->count == o->cap) {
-        int64_t cap = o->cap ? 2 * o->cap : 65536;
-        int64_t *s = (int64_t *)realloc(o->steps, cap * sizeof(int64_t));
-        if (!s) return -1;
-        o->steps = s;
-        int32_t *i = (int32_t *)realloc(o->ids, cap * sizeof(int32_t));
-        if (!i) return -1;
-        o->ids = i;
-        o->cap = cap;
-    }
+static int grow(Out *o) {
+    int64_t cap = o->cap ? 2 * o->cap : 65536;
+    int64_t *s = (int64_t *)realloc(o->steps, cap * sizeof(int64_t));
+    if (!s) return -1;
+    o->steps = s;
+    int32_t *i = (int32_t *)realloc(o->ids, cap * sizeof(int32_t));
+    if (!i) return -1;
+    o->ids = i;
+    o->cap = cap;
+    return 0;
+}
+
+static inline int push(Out *o, int64_t step, int32_t id) {
+    if (o->count == o->cap && grow(o)) return -1;
     o->steps[o->count] = step;
     o->ids[o->count++] = id;
     return 0;
 }
 
 void axonal_free(int64_t *steps, int32_t *ids) { free(steps); free(ids); }
+
+/* Channel update of one step for neurons [a0, a0 + m) of channel c from ring row `due_row`:
+ * g = g * decay + due (delta channels: g = due), due = 0. */
+static void chan_update(const Chan *c, int32_t a0, int32_t m, float *RESTRICT due_row)
+{
+    float *RESTRICT g = c->g + a0;
+    float *RESTRICT due = due_row + a0;
+    if (c->type == 2) {
+        for (int32_t i = 0; i < m; i++) { g[i] = due[i]; due[i] = 0.0f; }
+    } else {
+        const float d = c->decay;
+        for (int32_t i = 0; i < m; i++) { g[i] = g[i] * d + due[i]; due[i] = 0.0f; }
+    }
+}
+
+/* Input of channel c to neurons [a0, a0 + m) added to xb (after the channel's pending update
+ * of step k - 1 when `pending`): x += g, or x += g (e_rev - v) for conductances. */
+static void chan_input(const Chan *c, int pending, int64_t k, int32_t a0, int32_t m,
+                       const float *RESTRICT v, float *RESTRICT xb)
+{
+    if (pending) chan_update(c, a0, m, c->ring + ((k - 1) % c->depth) * c->n);
+    const float *RESTRICT g = c->g + a0;
+    if (c->type == 1) {
+        const float e = c->e_rev;
+        for (int32_t i = 0; i < m; i++) xb[i] += g[i] * (e - v[i]);
+    } else {
+        for (int32_t i = 0; i < m; i++) xb[i] += g[i];
+    }
+}
+
+/* Per-neuron parameters of a population: arrays, or (uniform) the values themselves. */
+typedef struct { const float *v_leak, *r, *decay, *v_th, *reset_value, *t_ref, *current; } ParamArrays;
+typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } ParamValues;
+
+/* LIF update of m neurons (lif_step in float32, same operations in the same order), branch-free
+ * so that it vectorises: v and the refractory timers in place, fl[i] = 1 where neuron i spiked.
+ * P is ParamValues (uniform population) or ParamArrays indexed from a0. */
+#define LIF_BODY(GET)                                                                       \
+    const float half_dt = 0.5f * dt;                                                        \
+    for (int32_t i = 0; i < m; i++) {                                                       \
+        const float xi = xb[i] + GET(current);                                              \
+        const float v_inf = GET(v_leak) + GET(r) * xi;                                      \
+        const float v0 = vv[i];                                                             \
+        float vn = v_inf + (v0 - v_inf) * GET(decay);                                       \
+        const int above = vn - GET(v_th) > 0.0f;                                            \
+        int fire;                                                                           \
+        if (has_ref) {                                                                      \
+            float rem = rr[i] - dt;                                                         \
+            rem = rem < 0.0f ? 0.0f : rem;                                                  \
+            const int active = rem <= half_dt;                                              \
+            /* the threshold test above used the updated v: equal to testing the selected \
+             * v when active, unused otherwise */                                           \
+            vn = active ? vn : v0;                                                          \
+            fire = active & above;                                                          \
+            rr[i] = fire ? GET(t_ref) : rem;                                                \
+        } else {                                                                            \
+            fire = above;                                                                   \
+        }                                                                                   \
+        if (reset == 0) vn = fire ? vn - GET(reset_value) : vn;                             \
+        else if (reset == 1) vn = fire ? GET(reset_value) : vn;                             \
+        vv[i] = vn;                                                                         \
+        fl[i] = (uint8_t)fire;                                                              \
+    }
+
+#define GET_VALUE(name) (P->name)
+#define GET_ARRAY(name) (P->name[a0 + i])
+
+INLINE void lif_values(int32_t m, float *RESTRICT vv, float *RESTRICT rr,
+                       const float *RESTRICT xb, uint8_t *RESTRICT fl,
+                       const ParamValues *RESTRICT P, float dt, const int has_ref,
+                       const int reset)
+{
+    LIF_BODY(GET_VALUE)
+}
+
+INLINE void lif_arrays(int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr,
+                       const float *RESTRICT xb, uint8_t *RESTRICT fl,
+                       const ParamArrays *RESTRICT P, float dt, const int has_ref,
+                       const int reset)
+{
+    LIF_BODY(GET_ARRAY)
+}
+
+/* One step of LIF population p, in blocks of BLK neurons: input of every channel (after
+ * finishing the channels' update of the previous step when `pending`), membrane update, then
+ * the spiking ids appended to `out` in ascending order. uniform and has_ref are literals at
+ * each call site, so each combination compiles to its own branch-free loop (reset is a
+ * loop-invariant select). */
+INLINE int lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neurons *RESTRICT nr,
+                   int pending, int64_t k, float dt, Out *RESTRICT out,
+                   const int uniform, const int has_ref, const int reset)
+{
+    const int32_t o = p->offset, n = p->n;
+    if (n <= 0) return 0;
+    float *RESTRICT v = nr->v + o;
+    float *RESTRICT refr = nr->refr + o;
+    const ParamArrays arr = {nr->v_leak + o, nr->r + o, nr->decay + o, nr->v_th + o,
+                             nr->reset_value + o, nr->t_ref + o, nr->current + o};
+    const ParamValues uni = {arr.v_leak[0], arr.r[0], arr.decay[0], arr.v_th[0],
+                             arr.reset_value[0], arr.t_ref[0], arr.current[0]};
+    float xb[BLK];
+    uint8_t fl[BLK] __attribute__((aligned(8)));
+    for (int32_t a0 = 0; a0 < n; a0 += BLK) {
+        const int32_t m = n - a0 < BLK ? n - a0 : BLK;
+        for (int32_t i = 0; i < m; i++) xb[i] = 0.0f;
+        for (int32_t cc = 0; cc < p->n_channels; cc++)
+            chan_input(&ch[p->channels[cc]], pending, k, a0, m, v + a0, xb);
+        if (uniform)
+            lif_values(m, v + a0, refr + a0, xb, fl, &uni, dt, has_ref, reset);
+        else
+            lif_arrays(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, has_ref, reset);
+        int32_t i = 0;
+        for (; i + 8 <= m; i += 8) {
+            uint64_t w;
+            memcpy(&w, fl + i, 8);
+            while (w) {
+                const int b = __builtin_ctzll(w) >> 3;
+                if (push(out, k, o + a0 + i + b)) return -1;
+                w &= w - 1;
+            }
+        }
+        for (; i < m; i++)
+            if (fl[i] && push(out, k, o + a0 + i)) return -1;
+    }
+    return 0;
+}
+
+static int lif_dispatch(const Pop *p, const Chan *ch, const Neurons *nr, int pending, int64_t k,
+                        float dt, Out *out)
+{
+    const int reset = p->reset;
+    if (p->uniform)
+        return p->has_ref ? lif_pop(p, ch, nr, pending, k, dt, out, 1, 1, reset)
+                          : lif_pop(p, ch, nr, pending, k, dt, out, 1, 0, reset);
+    return p->has_ref ? lif_pop(p, ch, nr, pending, k, dt, out, 0, 1, reset)
+                      : lif_pop(p, ch, nr, pending, k, dt, out, 0, 0, reset);
+}
+
+/* Delivery of the spikes ids[s, s_end) of population p (global ids) at step k. */
+static int64_t deliver(const Pop *p, const Proj *pr, const Chan *ch, const int32_t *ids,
+                       int64_t s, int64_t s_end, int64_t k)
+{
+    int64_t ev = 0;
+    for (int jj = 0; jj < p->n_proj; jj++) {
+        const Proj *j = &pr[p->projs[jj]];
+        const Chan *c = &ch[j->channel];
+        const int64_t base = k % c->depth;
+        const int32_t *RESTRICT post = j->post;
+        for (int64_t e = s; e < s_end; e++) {
+            const int32_t pre = ids[e] - p->offset;
+            const int64_t lo = j->indptr[pre], hi = j->indptr[pre + 1];
+            ev += hi - lo;
+            if (j->delay_type == 0) {
+                int64_t slot = base + j->delay_scalar;
+                if (slot >= c->depth) slot -= c->depth;
+                float *RESTRICT row = c->ring + slot * c->n;
+                if (j->weight_scalar) {
+                    const float w = j->w;
+                    for (int64_t y = lo; y < hi; y++) row[post[y]] += w;
+                } else {
+                    const float *RESTRICT w = j->weight;
+                    for (int64_t y = lo; y < hi; y++) row[post[y]] += w[y];
+                }
+            } else {
+                float *RESTRICT ring = c->ring;
+                const int64_t depth = c->depth, cn = c->n;
+                for (int64_t y = lo; y < hi; y++) {
+                    int64_t d;
+                    switch (j->delay_type) {
+                        case 1: d = ((const uint8_t *)j->delay)[y]; break;
+                        case 2: d = ((const int16_t *)j->delay)[y]; break;
+                        default: d = ((const int32_t *)j->delay)[y]; break;
+                    }
+                    int64_t slot = base + d;
+                    if (slot >= depth) slot -= depth;
+                    const float w = j->weight_scalar ? j->w : j->weight[y];
+                    ring[slot * cn + post[y]] += w;
+                }
+            }
+        }
+    }
+    return ev;
+}
 
 /* Run n_steps from step0. Returns 0, or -1 when out of memory.
  * Spikes (step, global id) are appended to the growable output (*out_*). */
@@ -87,24 +298,24 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
                const float *v_th, const float *reset_value, const float *t_ref, const float *current,
                const double *lam, uint64_t *rng,
                const int64_t *gen_steps, const int32_t *gen_ids, int64_t n_gen, int64_t *gen_pos,
-               float *x, int32_t *spiking,
                int64_t **out_steps, int32_t **out_ids, int64_t *out_count, int64_t *out_cap,
                int64_t *events)
 {
-    Pop *pops = (Pop *)calloc(n_pops, sizeof(Pop));
+    Pop *pops = (Pop *)calloc(n_pops > 0 ? n_pops : 1, sizeof(Pop));
     Chan *ch = (Chan *)calloc(n_chan > 0 ? n_chan : 1, sizeof(Chan));
     Proj *pr = (Proj *)calloc(n_proj > 0 ? n_proj : 1, sizeof(Proj));
     double *emlam = NULL;
     int rc = 0;
     Out out = {*out_steps, *out_ids, *out_count, *out_cap};
+    const Neurons nr = {v, refr, v_leak, r, decay, v_th, reset_value, t_ref, current};
     if (!pops || !ch || !pr) { rc = -1; goto done; }
     const int32_t *lists = pop_lists;
     int32_t n_total = 0;
     for (int i = 0; i < n_pops; i++) {
-        const int32_t *m = pop_meta + 7 * i;
+        const int32_t *m = pop_meta + 8 * i;
         Pop *p = &pops[i];
         p->kind = m[0]; p->offset = m[1]; p->n = m[2]; p->has_ref = m[3]; p->reset = m[4];
-        p->n_channels = m[5]; p->n_proj = m[6];
+        p->uniform = m[5]; p->n_channels = m[6]; p->n_proj = m[7];
         p->channels = (int32_t *)lists; lists += p->n_channels;
         p->projs = (int32_t *)lists; lists += p->n_proj;
         if (p->offset + p->n > n_total) n_total = p->offset + p->n;
@@ -126,52 +337,20 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
         pr[j].weight = proj_weight[j]; pr[j].delay = proj_delay[j];
     }
     int64_t ev = 0;
+    int pending = 0; /* channel update of step k-1 still to do */
     for (int64_t k = step0; k < step0 + n_steps; k++) {
-        /* 1. neuron updates; spiking ids per population into spiking[] (ascending) */
-        int64_t first_spike = out.count;
-        int64_t *pop_start = (int64_t *)x; /* not used: keep x for inputs */
-        (void)pop_start;
+        /* 1. neuron updates; spiking ids per population (ascending) appended to out */
+        const int64_t first_spike = out.count;
         for (int i = 0; i < n_pops; i++) {
-            Pop *p = &pops[i];
-            int32_t o = p->offset, n = p->n;
+            const Pop *p = &pops[i];
+            const int32_t o = p->offset, n = p->n;
             if (p->kind == 0) {
-                for (int32_t a = 0; a < n; a++) x[o + a] = 0.0f;
-                for (int cc = 0; cc < p->n_channels; cc++) {
-                    Chan *c = &ch[p->channels[cc]];
-                    if (c->type == 1) {
-                        for (int32_t a = 0; a < n; a++) x[o + a] += c->g[a] * (c->e_rev - v[o + a]);
-                    } else {
-                        for (int32_t a = 0; a < n; a++) x[o + a] += c->g[a];
-                    }
-                }
-                for (int32_t a = 0; a < n; a++) {
-                    int32_t q = o + a;
-                    float xi = x[q] + current[q];
-                    float v_inf = v_leak[q] + r[q] * xi;
-                    float vn = v_inf + (v[q] - v_inf) * decay[q];
-                    int fire;
-                    if (p->has_ref) {
-                        float rem = refr[q] - dt;
-                        if (rem < 0.0f) rem = 0.0f;
-                        int active = rem <= 0.5f * dt;
-                        if (!active) vn = v[q];
-                        fire = active && (vn - v_th[q] > 0.0f);
-                        refr[q] = fire ? t_ref[q] : rem;
-                    } else {
-                        fire = vn - v_th[q] > 0.0f;
-                    }
-                    if (fire) {
-                        if (p->reset == 0) vn = vn - reset_value[q];
-                        else if (p->reset == 1) vn = reset_value[q];
-                        if (push(&out, k, q)) { rc = -1; goto done; }
-                    }
-                    v[q] = vn;
-                }
+                if (lif_dispatch(p, ch, &nr, pending, k, dt, &out)) { rc = -1; goto done; }
             } else if (p->kind == 1) {
                 for (int32_t a = 0; a < n; a++) {
-                    int32_t q = o + a;
+                    const int32_t q = o + a;
                     if (lam[q] <= 0) continue;
-                    int32_t cnt = poisson(rng, lam[q], emlam[q]);
+                    const int32_t cnt = poisson(rng, lam[q], emlam[q]);
                     for (int32_t t = 0; t < cnt; t++)
                         if (push(&out, k, q)) { rc = -1; goto done; }
                 }
@@ -180,7 +359,7 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
                 while (*gen_pos < n_gen && gen_steps[*gen_pos] < k) (*gen_pos)++;
                 int32_t last = -1;
                 while (*gen_pos < n_gen && gen_steps[*gen_pos] == k) {
-                    int32_t q = gen_ids[*gen_pos];
+                    const int32_t q = gen_ids[*gen_pos];
                     if (q >= o && q < o + n && q != last) {
                         if (push(&out, k, q)) { rc = -1; goto done; }
                         last = q;
@@ -192,64 +371,29 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
         /* 2. delivery, source by source in order, projections in order */
         int64_t s = first_spike;
         for (int i = 0; i < n_pops; i++) {
-            Pop *p = &pops[i];
+            const Pop *p = &pops[i];
             int64_t s_end = s;
-            while (s_end < out.count && out.ids[s_end] < p->offset + p->n && out.ids[s_end] >= p->offset)
+            while (s_end < out.count && out.ids[s_end] < p->offset + p->n
+                   && out.ids[s_end] >= p->offset)
                 s_end++;
-            for (int jj = 0; jj < p->n_proj; jj++) {
-                Proj *j = &pr[p->projs[jj]];
-                Chan *c = &ch[j->channel];
-                int64_t base = k % c->depth;
-                for (int64_t e = s; e < s_end; e++) {
-                    int32_t pre = out.ids[e] - p->offset;
-                    int64_t lo = j->indptr[pre], hi = j->indptr[pre + 1];
-                    ev += hi - lo;
-                    const int32_t *post = j->post;
-                    if (j->delay_type == 0) {
-                        int64_t slot = base + j->delay_scalar;
-                        if (slot >= c->depth) slot -= c->depth;
-                        float *row = c->ring + slot * c->n;
-                        if (j->weight_scalar) {
-                            float w = j->w;
-                            for (int64_t y = lo; y < hi; y++) row[post[y]] += w;
-                        } else {
-                            const float *w = j->weight;
-                            for (int64_t y = lo; y < hi; y++) row[post[y]] += w[y];
-                        }
-                    } else {
-                        for (int64_t y = lo; y < hi; y++) {
-                            int64_t d;
-                            switch (j->delay_type) {
-                                case 1: d = ((const uint8_t *)j->delay)[y]; break;
-                                case 2: d = ((const int16_t *)j->delay)[y]; break;
-                                default: d = ((const int32_t *)j->delay)[y]; break;
-                            }
-                            int64_t slot = base + d;
-                            if (slot >= c->depth) slot -= c->depth;
-                            float w = j->weight_scalar ? j->w : j->weight[y];
-                            c->ring[slot * c->n + post[y]] += w;
-                        }
-                    }
-                }
-            }
+            if (s_end > s) ev += deliver(p, pr, ch, out.ids, s, s_end, k);
             s = s_end;
         }
-        /* 3. channels: decay and add what is due at the end of step k */
+        /* 3. the channel update of step k runs in the next step's neuron pass */
+        pending = 1;
+    }
+    if (pending) { /* finish the last step's channel update */
+        const int64_t k = step0 + n_steps;
         for (int cidx = 0; cidx < n_chan; cidx++) {
-            Chan *c = &ch[cidx];
-            float *due = c->ring + (int64_t)(k % c->depth) * c->n;
-            if (c->type == 2) {
-                for (int32_t a = 0; a < c->n; a++) { c->g[a] = due[a]; due[a] = 0.0f; }
-            } else {
-                for (int32_t a = 0; a < c->n; a++) { c->g[a] = c->g[a] * c->decay + due[a]; due[a] = 0.0f; }
-            }
+            const Chan *c = &ch[cidx];
+            float *due = c->ring + ((k - 1) % c->depth) * c->n;
+            chan_update(c, 0, c->n, due);
         }
     }
     *events += ev;
 done:
     *out_steps = out.steps; *out_ids = out.ids; *out_count = out.count; *out_cap = out.cap;
     free(pops); free(ch); free(pr); free(emlam);
-    (void)spiking;
     return rc;
 }
 

@@ -5,7 +5,11 @@ The loop of ``_native.c`` does per step exactly what the torch path does (the pu
 same order of operations, and the same CSR/ring-buffer delivery), without the per-operation
 overhead of Python and torch. It is compiled with the system C compiler at first use (plain
 C, no torch headers: well under a second) into ``$AXONAL_SIM_CACHE`` (default
-``~/.cache/axonal/sim``); without a compiler the torch path runs.
+``~/.cache/axonal/sim``); without a compiler the torch path runs. The build uses
+``-march=native`` (vector instructions for the per-neuron updates) with ``-ffp-contract=off``
+(no fused multiply-add, so results stay bit-identical to the torch path); the cached file's
+name carries a hash of the source, the flags and the CPU's instruction-set flags, so a cache
+shared between machines never loads a build made for another kind of CPU.
 
 Supported (else the torch path runs): float32 networks whose neuron populations are LIF,
 with constant injected currents, spike generators, Poisson sources, spike and rate monitors.
@@ -31,17 +35,24 @@ from torch import Tensor
 
 from axonal.functional.neurons import ResetMode, get_family
 from axonal.functional.neurons._common import exp_decay
+from axonal.kernels._build import _cpu_tag
 
 if TYPE_CHECKING:
     from axonal.sim.network import Network
 
-__all__ = ["native_available", "native_unsupported", "NativeRunner", "csr_order",
-           "csr_fill_indegree"]
+__all__ = [
+    "NativeRunner",
+    "csr_fill_indegree",
+    "csr_order",
+    "native_available",
+    "native_unsupported",
+]
 
 _SOURCE = Path(__file__).with_name("_native.c")
 _LIB: ctypes.CDLL | None = None
 _ERROR: str | None = None
 _P = ctypes.c_void_p
+_CFLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
 
 
 def _cache_dir() -> Path:
@@ -50,14 +61,19 @@ def _cache_dir() -> Path:
     return Path(root)
 
 
+def _library_path() -> Path:
+    """Where the build of this source, with these flags, for this kind of CPU is cached."""
+    key = _SOURCE.read_bytes() + sys.platform.encode() + " ".join(_CFLAGS).encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
+    return _cache_dir() / f"axonal_sim_{digest}_{_cpu_tag()}.so"
+
+
 def _load() -> ctypes.CDLL | None:
     global _LIB, _ERROR
     if _LIB is not None or _ERROR is not None:
         return _LIB
     try:
-        code = _SOURCE.read_bytes()
-        tag = hashlib.sha256(code + sys.platform.encode()).hexdigest()[:16]
-        target = _cache_dir() / f"axonal_sim_{tag}.so"
+        target = _library_path()
         if not target.exists():
             cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
             if cc is None:
@@ -65,8 +81,7 @@ def _load() -> ctypes.CDLL | None:
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
                 built = Path(tmp) / target.name
-                subprocess.run([cc, "-O3", "-ffp-contract=off", "-fno-fast-math", "-shared",
-                                "-fPIC", "-o", str(built), str(_SOURCE)],
+                subprocess.run([cc, *_CFLAGS, "-o", str(built), str(_SOURCE)],
                                check=True, capture_output=True, text=True)
                 os.replace(built, target)
         lib = ctypes.CDLL(str(target))
@@ -169,7 +184,6 @@ class NativeRunner:
         names = ("v_leak", "r", "decay", "v_th", "reset_value", "t_ref", "current")
         self.par = {k: torch.zeros(n_total, dtype=f32) for k in names}
         self.lam = np.zeros(n_total, dtype=np.float64)
-        self.x = torch.zeros(n_total, dtype=f32)
         self.offsets: dict[int, int] = {}
         seed = int(torch.randint(0, 2**62, (1,), generator=net.generator))
         self.rng = np.array([seed], dtype=np.uint64)
@@ -215,7 +229,10 @@ class NativeRunner:
                 gen_ids.append(src._ids + offset)
                 kind, has_ref, reset, chans = 2, 0, 2, []
             outgoing = [j for j, pr in enumerate(net.projections) if pr.pre is src]
-            pop_meta += [kind, offset, src.n, has_ref, reset, len(chans), len(outgoing)]
+            uniform = int(kind == 0 and src.n > 0 and all(
+                bool((self.par[key][sl] == self.par[key][offset]).all()) for key in names))
+            pop_meta += [kind, offset, src.n, has_ref, reset, uniform, len(chans),
+                         len(outgoing)]
             pop_lists += chans + outgoing
             offset += src.n
         self.pop_meta = np.array(pop_meta, dtype=np.int32)
@@ -285,7 +302,7 @@ class NativeRunner:
                                     self.par["reset_value"], self.par["t_ref"],
                                     self.par["current"], self.lam, self.rng,
                                     self.gen_steps, self.gen_ids)),
-            ctypes.c_int64(self.n_gen), _P(_ptr(self.gen_pos)), _P(_ptr(self.x)), _P(None),
+            ctypes.c_int64(self.n_gen), _P(_ptr(self.gen_pos)),
             ctypes.byref(self.out_steps), ctypes.byref(self.out_ids),
             ctypes.byref(self.out_count), ctypes.byref(self.out_cap), ctypes.byref(events))
         if rc != 0:

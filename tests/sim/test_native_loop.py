@@ -1,0 +1,119 @@
+"""The vectorised native LIF loop: every code path (uniform / per-neuron parameters, with and
+without refractoriness, each reset mode, block and tail boundaries) against the torch path,
+spike order, refractory periods, and the CPU-keyed build cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from axonal.functional.neurons import LIFParams, ResetMode
+from axonal.sim import (
+    ConstantCurrent,
+    Exponential,
+    FixedInDegree,
+    Network,
+    Population,
+    Projection,
+    SpikeMonitor,
+    native,
+)
+
+pytestmark = pytest.mark.skipif(not native.native_available(), reason="no C compiler here")
+DT = 1e-4
+N = 700  # one full block of 512 neurons, then a tail of 188 = 23 * 8 + 4
+T_REF = 2e-3  # 20 steps
+
+
+def variants(backend: str) -> tuple[Network, list[tuple[Population, SpikeMonitor]]]:
+    """Twelve populations: uniform or per-neuron parameters x refractory or not x the three
+    reset modes, strongly driven (several spikes per step) and coupled to each other."""
+    net = Network(seed=11, backend=backend)
+    pops = []
+    for uniform in (True, False):
+        for t_ref in (T_REF, 0.0):
+            for reset in (ResetMode.SUBTRACT, ResetMode.ZERO, ResetMode.NONE):
+                v_th = 1.0 if uniform else torch.linspace(0.8, 1.2, N)
+                params = LIFParams(tau_mem=10e-3, v_th=v_th, v_reset=0.1, t_ref=t_ref,
+                                   reset=reset)
+                pop = net.add(Population(
+                    params, N, name=f"u{int(uniform)}r{int(t_ref > 0)}{reset.name}",
+                    init={"v": lambda g, n: 1.2 * torch.rand(n, generator=g)}))
+                # uniform: from reset to threshold in ~8 steps; per-neuron: from subthreshold
+                # to firing as soon as the refractory period ends (~1.5 mV per step)
+                drive = 12.0 if uniform else torch.linspace(0.5, 150.0, N)
+                net.inject(pop, ConstantCurrent(drive))
+                pops.append(pop)
+    for i, post in enumerate(pops):
+        pre = pops[(i + 5) % len(pops)]
+        net.add(Projection(pre, post, FixedInDegree(8), weight=-0.02, delay=3e-4,
+                           synapse=Exponential(4e-3, "i")))
+        net.add(Projection(post, post, FixedInDegree(4), weight=0.2, delay=1e-4,
+                           synapse=Exponential(2e-3, "e")))
+    return net, [(pop, net.add(SpikeMonitor(pop))) for pop in pops]
+
+
+Pairs = list[tuple[Population, SpikeMonitor]]
+
+
+@pytest.fixture(scope="module")
+def native_run() -> tuple[Network, Pairs]:
+    net, pairs = variants("native")
+    net.run(0.012, DT, progress=False)
+    net.run(0.008, DT, progress=False)  # a continuation: the deferred channel update is closed
+    assert net.backend_used == "native"
+    return net, pairs
+
+
+def test_every_loop_variant_equals_torch_path(native_run: tuple[Network, Pairs]) -> None:
+    _, pn = native_run
+    ref, pt = variants("torch")
+    ref.run(0.02, DT, progress=False)
+    assert ref.backend_used == "torch"
+    for (pa, ma), (pb, mb) in zip(pn, pt):
+        assert mb.ids.size > 3 * N, pa.name  # several spikes per neuron
+        assert (mb.ids >= 512).any(), pa.name  # the tail block spikes too
+        np.testing.assert_array_equal(ma.steps, mb.steps, err_msg=pa.name)
+        np.testing.assert_array_equal(ma.ids, mb.ids, err_msg=pa.name)
+        assert torch.equal(pa.state.v, pb.state.v), pa.name
+        assert torch.equal(pa.state.refractory, pb.state.refractory), pa.name
+        for name in ("g_e", "g_i"):
+            assert torch.equal(pa.variable(name), pb.variable(name)), (pa.name, name)
+
+
+def test_spike_order_and_refractory_periods(native_run: tuple[Network, Pairs]) -> None:
+    for pop, mon in native_run[1]:
+        steps, ids = mon.steps, mon.ids
+        # ascending ids within a step, steps in order, no neuron twice in a step
+        key = steps.astype(np.int64) * N + ids
+        assert (np.diff(key) > 0).all(), pop.name
+        assert (np.bincount(steps)[steps] > 1).any(), pop.name  # several spikes per step
+        order = np.lexsort((steps, ids))
+        same = np.diff(ids[order]) == 0
+        isi = np.diff(steps[order])[same]
+        if pop.params.t_ref > 0:
+            # t_ref = 20 steps: a neuron fires again 20 steps after a spike at the earliest,
+            # and the strongest drive of the per-neuron populations makes it do so
+            assert isi.min() >= 20, pop.name
+            assert isi.min() == 20 or not isinstance(pop.params.v_th, torch.Tensor), pop.name
+        else:
+            assert isi.min() < 20, pop.name
+
+
+def test_build_cache_is_keyed_by_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AXONAL_SIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setattr(native, "_ERROR", None)
+    monkeypatch.setattr(native, "_cpu_tag", lambda: "cafef00d")
+    assert native._load() is not None, native._ERROR
+    built = sorted(p.name for p in tmp_path.iterdir())
+    assert len(built) == 1 and built[0].endswith("_cafef00d.so"), built
+    assert "-march=native" in native._CFLAGS and "-ffp-contract=off" in native._CFLAGS
+    first = native._library_path()
+    monkeypatch.setattr(native, "_cpu_tag", lambda: "0badc0de")
+    other = native._library_path()
+    assert other.parent == first.parent and other != first  # another CPU: another build
+    assert not other.exists()
