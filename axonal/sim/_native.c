@@ -26,6 +26,8 @@
 #define RESTRICT __restrict__
 #define INLINE static inline __attribute__((always_inline))
 #define BLK 512
+#define PF 32 /* synapses ahead whose ring element is prefetched in delivery */
+#define TMAX 8 /* most steps per pass over the neurons */
 
 typedef struct {
     int32_t kind;          /* 0 LIF, 1 Poisson, 2 spike generator */
@@ -116,18 +118,21 @@ static void chan_update(const Chan *c, int32_t a0, int32_t m, float *RESTRICT du
     }
 }
 
-/* Input of channel c to neurons [a0, a0 + m) added to xb (after the channel's pending update
- * of step k - 1 when `pending`): x += g, or x += g (e_rev - v) for conductances. */
-static void chan_input(const Chan *c, int pending, int64_t k, int32_t a0, int32_t m,
-                       const float *RESTRICT v, float *RESTRICT xb)
+/* Input of channel c to neurons [a0, a0 + m) added to xb (set, from 0, when `first`), after
+ * the channel's pending update of step k - 1 when `update`: x += g, or x += g (e_rev - v) for
+ * conductances. */
+static void chan_input(const Chan *c, int update, int64_t k, int32_t a0, int32_t m,
+                       const float *RESTRICT v, float *RESTRICT xb, int first)
 {
-    if (pending) chan_update(c, a0, m, c->ring + ((k - 1) % c->depth) * c->n);
+    if (update) chan_update(c, a0, m, c->ring + ((k - 1) % c->depth) * c->n);
     const float *RESTRICT g = c->g + a0;
     if (c->type == 1) {
         const float e = c->e_rev;
-        for (int32_t i = 0; i < m; i++) xb[i] += g[i] * (e - v[i]);
+        if (first) for (int32_t i = 0; i < m; i++) xb[i] = 0.0f + g[i] * (e - v[i]);
+        else for (int32_t i = 0; i < m; i++) xb[i] += g[i] * (e - v[i]);
     } else {
-        for (int32_t i = 0; i < m; i++) xb[i] += g[i];
+        if (first) for (int32_t i = 0; i < m; i++) xb[i] = 0.0f + g[i];
+        else for (int32_t i = 0; i < m; i++) xb[i] += g[i];
     }
 }
 
@@ -184,17 +189,25 @@ INLINE void lif_arrays(int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRIC
     LIF_BODY(GET_ARRAY)
 }
 
-/* One step of LIF population p, in blocks of BLK neurons: input of every channel (after
- * finishing the channels' update of the previous step when `pending`), membrane update, then
- * the spiking ids appended to `out` in ascending order. uniform and has_ref are literals at
- * each call site, so each combination compiles to its own branch-free loop (reset is a
- * loop-invariant select). */
-INLINE int lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neurons *RESTRICT nr,
-                   int pending, int64_t k, float dt, Out *RESTRICT out,
-                   const int uniform, const int has_ref, const int reset)
+/* Spiking ids of the LIF populations during one pass: per step t of the pass, ids[t] holds
+ * them population after population (ascending within each), seg[t * n_pops + i] where
+ * population i's run ends. */
+typedef struct { int32_t *ids[TMAX]; int64_t count[TMAX]; int64_t *seg; } PassSpikes;
+
+/* Steps k .. k + T - 1 of LIF population p, block of BLK neurons after block: per step, the
+ * input of every channel (after finishing the channels' update of the previous step, unless
+ * that is the step before the pass and not `pending`), the membrane update, then the spiking
+ * ids appended to sp->ids[t] in ascending order. Valid when no spike of these steps can reach
+ * a channel before step k + T (the caller's T <= shortest delay + 1): the T steps only read
+ * ring rows that are complete before the pass. uniform and has_ref are literals at each call
+ * site, so each combination compiles to its own branch-free loop (reset is a loop-invariant
+ * select). */
+INLINE void lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neurons *RESTRICT nr,
+                    int pending, int64_t k, int T, float dt, PassSpikes *RESTRICT sp,
+                    const int uniform, const int has_ref)
 {
-    const int32_t o = p->offset, n = p->n;
-    if (n <= 0) return 0;
+    const int32_t o = p->offset, n = p->n, reset = p->reset;
+    if (n <= 0) return;
     float *RESTRICT v = nr->v + o;
     float *RESTRICT refr = nr->refr + o;
     const ParamArrays arr = {nr->v_leak + o, nr->r + o, nr->decay + o, nr->v_th + o,
@@ -202,44 +215,58 @@ INLINE int lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neurons
     const ParamValues uni = {arr.v_leak[0], arr.r[0], arr.decay[0], arr.v_th[0],
                              arr.reset_value[0], arr.t_ref[0], arr.current[0]};
     float xb[BLK];
-    uint8_t fl[BLK] __attribute__((aligned(8)));
+    uint8_t fl[BLK] __attribute__((aligned(64)));
     for (int32_t a0 = 0; a0 < n; a0 += BLK) {
         const int32_t m = n - a0 < BLK ? n - a0 : BLK;
-        for (int32_t i = 0; i < m; i++) xb[i] = 0.0f;
-        for (int32_t cc = 0; cc < p->n_channels; cc++)
-            chan_input(&ch[p->channels[cc]], pending, k, a0, m, v + a0, xb);
-        if (uniform)
-            lif_values(m, v + a0, refr + a0, xb, fl, &uni, dt, has_ref, reset);
-        else
-            lif_arrays(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, has_ref, reset);
-        int32_t i = 0;
-        for (; i + 8 <= m; i += 8) {
-            uint64_t w;
-            memcpy(&w, fl + i, 8);
-            while (w) {
-                const int b = __builtin_ctzll(w) >> 3;
-                if (push(out, k, o + a0 + i + b)) return -1;
-                w &= w - 1;
+        for (int t = 0; t < T; t++) {
+            const int update = pending || t > 0;
+            if (p->n_channels == 0) memset(xb, 0, (size_t)m * sizeof(float));
+            for (int32_t cc = 0; cc < p->n_channels; cc++)
+                chan_input(&ch[p->channels[cc]], update, k + t, a0, m, v + a0, xb, cc == 0);
+            if (uniform)
+                lif_values(m, v + a0, refr + a0, xb, fl, &uni, dt, has_ref, reset);
+            else
+                lif_arrays(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, has_ref, reset);
+            /* the spiking ids, in ascending order: eight flags at a time, 64 at a time skipped */
+            int32_t *RESTRICT ids = sp->ids[t];
+            int64_t cnt = sp->count[t];
+            const int32_t base = o + a0;
+            int32_t i = 0;
+            for (; i + 64 <= m; i += 64) {
+                uint64_t w[8], any = 0;
+                memcpy(w, fl + i, 64);
+                for (int b = 0; b < 8; b++) any |= w[b];
+                if (!any) continue;
+                for (int b = 0; b < 8; b++) {
+                    uint64_t x = w[b];
+                    while (x) {
+                        ids[cnt++] = base + i + 8 * b + (__builtin_ctzll(x) >> 3);
+                        x &= x - 1;
+                    }
+                }
             }
+            for (; i < m; i++)
+                if (fl[i]) ids[cnt++] = base + i;
+            sp->count[t] = cnt;
         }
-        for (; i < m; i++)
-            if (fl[i] && push(out, k, o + a0 + i)) return -1;
     }
-    return 0;
 }
 
-static int lif_dispatch(const Pop *p, const Chan *ch, const Neurons *nr, int pending, int64_t k,
-                        float dt, Out *out)
+static void lif_dispatch(const Pop *p, const Chan *ch, const Neurons *nr, int pending,
+                         int64_t k, int T, float dt, PassSpikes *sp)
 {
-    const int reset = p->reset;
-    if (p->uniform)
-        return p->has_ref ? lif_pop(p, ch, nr, pending, k, dt, out, 1, 1, reset)
-                          : lif_pop(p, ch, nr, pending, k, dt, out, 1, 0, reset);
-    return p->has_ref ? lif_pop(p, ch, nr, pending, k, dt, out, 0, 1, reset)
-                      : lif_pop(p, ch, nr, pending, k, dt, out, 0, 0, reset);
+    if (p->uniform) {
+        if (p->has_ref) lif_pop(p, ch, nr, pending, k, T, dt, sp, 1, 1);
+        else lif_pop(p, ch, nr, pending, k, T, dt, sp, 1, 0);
+    } else {
+        if (p->has_ref) lif_pop(p, ch, nr, pending, k, T, dt, sp, 0, 1);
+        else lif_pop(p, ch, nr, pending, k, T, dt, sp, 0, 0);
+    }
 }
 
-/* Delivery of the spikes ids[s, s_end) of population p (global ids) at step k. */
+/* Delivery of the spikes ids[s, s_end) of population p (global ids) at step k: the targets of
+ * each spike's CSR rows get their weights added in the ring rows of their delays. The ring
+ * element PF synapses ahead is prefetched (the targets are scattered over the ring rows). */
 static int64_t deliver(const Pop *p, const Proj *pr, const Chan *ch, const int32_t *ids,
                        int64_t s, int64_t s_end, int64_t k)
 {
@@ -247,38 +274,54 @@ static int64_t deliver(const Pop *p, const Proj *pr, const Chan *ch, const int32
     for (int jj = 0; jj < p->n_proj; jj++) {
         const Proj *j = &pr[p->projs[jj]];
         const Chan *c = &ch[j->channel];
-        const int64_t base = k % c->depth;
+        const int64_t base = k % c->depth, depth = c->depth, cn = c->n;
         const int32_t *RESTRICT post = j->post;
+        const float *RESTRICT wt = j->weight;
+        const float w = j->w;
+        float *RESTRICT ring = c->ring;
         for (int64_t e = s; e < s_end; e++) {
             const int32_t pre = ids[e] - p->offset;
             const int64_t lo = j->indptr[pre], hi = j->indptr[pre + 1];
             ev += hi - lo;
+            int64_t y = lo;
             if (j->delay_type == 0) {
                 int64_t slot = base + j->delay_scalar;
-                if (slot >= c->depth) slot -= c->depth;
-                float *RESTRICT row = c->ring + slot * c->n;
+                if (slot >= depth) slot -= depth;
+                float *RESTRICT row = ring + slot * cn;
                 if (j->weight_scalar) {
-                    const float w = j->w;
-                    for (int64_t y = lo; y < hi; y++) row[post[y]] += w;
+                    for (; y + PF < hi; y++) {
+                        __builtin_prefetch(row + post[y + PF], 1, 3);
+                        row[post[y]] += w;
+                    }
+                    for (; y < hi; y++) row[post[y]] += w;
                 } else {
-                    const float *RESTRICT w = j->weight;
-                    for (int64_t y = lo; y < hi; y++) row[post[y]] += w[y];
+                    for (; y + PF < hi; y++) {
+                        __builtin_prefetch(row + post[y + PF], 1, 3);
+                        row[post[y]] += wt[y];
+                    }
+                    for (; y < hi; y++) row[post[y]] += wt[y];
                 }
             } else {
-                float *RESTRICT ring = c->ring;
-                const int64_t depth = c->depth, cn = c->n;
-                for (int64_t y = lo; y < hi; y++) {
-                    int64_t d;
-                    switch (j->delay_type) {
-                        case 1: d = ((const uint8_t *)j->delay)[y]; break;
-                        case 2: d = ((const int16_t *)j->delay)[y]; break;
-                        default: d = ((const int32_t *)j->delay)[y]; break;
-                    }
-                    int64_t slot = base + d;
-                    if (slot >= depth) slot -= depth;
-                    const float w = j->weight_scalar ? j->w : j->weight[y];
-                    ring[slot * cn + post[y]] += w;
+#define DELAY_LOOP(T)                                                                        \
+                {                                                                            \
+                    const T *RESTRICT dl = (const T *)j->delay;                              \
+                    for (; y < hi; y++) {                                                    \
+                        if (y + PF < hi) {                                                   \
+                            int64_t sf = base + dl[y + PF];                                  \
+                            if (sf >= depth) sf -= depth;                                    \
+                            __builtin_prefetch(ring + sf * cn + post[y + PF], 1, 3);         \
+                        }                                                                    \
+                        int64_t slot = base + dl[y];                                         \
+                        if (slot >= depth) slot -= depth;                                    \
+                        ring[slot * cn + post[y]] += j->weight_scalar ? w : wt[y];           \
+                    }                                                                        \
                 }
+                switch (j->delay_type) {
+                    case 1: DELAY_LOOP(uint8_t) break;
+                    case 2: DELAY_LOOP(int16_t) break;
+                    default: DELAY_LOOP(int32_t) break;
+                }
+#undef DELAY_LOOP
             }
         }
     }
@@ -287,7 +330,7 @@ static int64_t deliver(const Pop *p, const Proj *pr, const Chan *ch, const int32
 
 /* Run n_steps from step0. Returns 0, or -1 when out of memory.
  * Spikes (step, global id) are appended to the growable output (*out_*). */
-int axonal_run(int64_t step0, int64_t n_steps, float dt,
+int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
                int32_t n_pops, const int32_t *pop_meta, const int32_t *pop_lists,
                int32_t n_chan, const int32_t *chan_meta, const float *chan_f, float **chan_g,
                float **chan_ring,
@@ -305,6 +348,8 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
     Chan *ch = (Chan *)calloc(n_chan > 0 ? n_chan : 1, sizeof(Chan));
     Proj *pr = (Proj *)calloc(n_proj > 0 ? n_proj : 1, sizeof(Proj));
     double *emlam = NULL;
+    PassSpikes sp;
+    memset(&sp, 0, sizeof(sp));
     int rc = 0;
     Out out = {*out_steps, *out_ids, *out_count, *out_cap};
     const Neurons nr = {v, refr, v_leak, r, decay, v_th, reset_value, t_ref, current};
@@ -336,51 +381,72 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
         pr[j].indptr = proj_indptr[j]; pr[j].post = proj_post[j];
         pr[j].weight = proj_weight[j]; pr[j].delay = proj_delay[j];
     }
+    const int T = t_block < 1 ? 1 : t_block > TMAX ? TMAX : t_block;
+    sp.seg = (int64_t *)malloc((size_t)TMAX * (n_pops > 0 ? n_pops : 1) * sizeof(int64_t));
+    if (!sp.seg) { rc = -1; goto done; }
+    for (int t = 0; t < T; t++) {
+        sp.ids[t] = (int32_t *)malloc((size_t)(n_total > 0 ? n_total : 1) * sizeof(int32_t));
+        if (!sp.ids[t]) { rc = -1; goto done; }
+    }
     int64_t ev = 0;
-    int pending = 0; /* channel update of step k-1 still to do */
-    for (int64_t k = step0; k < step0 + n_steps; k++) {
-        /* 1. neuron updates; spiking ids per population (ascending) appended to out */
-        const int64_t first_spike = out.count;
+    int pending = 0; /* channel update of the step before this pass still to do */
+    for (int64_t k = step0; k < step0 + n_steps; k += T) {
+        const int Tk = step0 + n_steps - k < T ? (int)(step0 + n_steps - k) : T;
+        /* 1. LIF populations, steps k .. k + Tk - 1 in one pass over their neurons */
+        for (int t = 0; t < Tk; t++) sp.count[t] = 0;
         for (int i = 0; i < n_pops; i++) {
-            const Pop *p = &pops[i];
-            const int32_t o = p->offset, n = p->n;
-            if (p->kind == 0) {
-                if (lif_dispatch(p, ch, &nr, pending, k, dt, &out)) { rc = -1; goto done; }
-            } else if (p->kind == 1) {
-                for (int32_t a = 0; a < n; a++) {
-                    const int32_t q = o + a;
-                    if (lam[q] <= 0) continue;
-                    const int32_t cnt = poisson(rng, lam[q], emlam[q]);
-                    for (int32_t t = 0; t < cnt; t++)
-                        if (push(&out, k, q)) { rc = -1; goto done; }
-                }
-            } else {
-                /* generator: entries sorted by (step, id) */
-                while (*gen_pos < n_gen && gen_steps[*gen_pos] < k) (*gen_pos)++;
-                int32_t last = -1;
-                while (*gen_pos < n_gen && gen_steps[*gen_pos] == k) {
-                    const int32_t q = gen_ids[*gen_pos];
-                    if (q >= o && q < o + n && q != last) {
-                        if (push(&out, k, q)) { rc = -1; goto done; }
-                        last = q;
+            if (pops[i].kind == 0) lif_dispatch(&pops[i], ch, &nr, pending, k, Tk, dt, &sp);
+            for (int t = 0; t < Tk; t++) sp.seg[t * n_pops + i] = sp.count[t];
+        }
+        pending = 1;
+        for (int t = 0; t < Tk; t++) {
+            const int64_t kk = k + t;
+            /* 2. this step's spikes, population after population, appended to out */
+            const int64_t first_spike = out.count;
+            int64_t lif_from = 0;
+            for (int i = 0; i < n_pops; i++) {
+                const Pop *p = &pops[i];
+                const int32_t o = p->offset, n = p->n;
+                if (p->kind == 0) {
+                    const int64_t lif_to = sp.seg[t * n_pops + i];
+                    for (int64_t e = lif_from; e < lif_to; e++)
+                        if (push(&out, kk, sp.ids[t][e])) { rc = -1; goto done; }
+                    lif_from = lif_to;
+                } else if (p->kind == 1) {
+                    for (int32_t a = 0; a < n; a++) {
+                        const int32_t q = o + a;
+                        if (lam[q] <= 0) continue;
+                        const int32_t cnt = poisson(rng, lam[q], emlam[q]);
+                        for (int32_t c = 0; c < cnt; c++)
+                            if (push(&out, kk, q)) { rc = -1; goto done; }
                     }
-                    (*gen_pos)++;
+                } else {
+                    /* generator: entries sorted by (step, id) */
+                    while (*gen_pos < n_gen && gen_steps[*gen_pos] < kk) (*gen_pos)++;
+                    int32_t last = -1;
+                    while (*gen_pos < n_gen && gen_steps[*gen_pos] == kk) {
+                        const int32_t q = gen_ids[*gen_pos];
+                        if (q >= o && q < o + n && q != last) {
+                            if (push(&out, kk, q)) { rc = -1; goto done; }
+                            last = q;
+                        }
+                        (*gen_pos)++;
+                    }
                 }
             }
+            /* 3. delivery, source by source in order, projections in order */
+            int64_t s = first_spike;
+            for (int i = 0; i < n_pops; i++) {
+                const Pop *p = &pops[i];
+                int64_t s_end = s;
+                while (s_end < out.count && out.ids[s_end] < p->offset + p->n
+                       && out.ids[s_end] >= p->offset)
+                    s_end++;
+                if (s_end > s) ev += deliver(p, pr, ch, out.ids, s, s_end, kk);
+                s = s_end;
+            }
         }
-        /* 2. delivery, source by source in order, projections in order */
-        int64_t s = first_spike;
-        for (int i = 0; i < n_pops; i++) {
-            const Pop *p = &pops[i];
-            int64_t s_end = s;
-            while (s_end < out.count && out.ids[s_end] < p->offset + p->n
-                   && out.ids[s_end] >= p->offset)
-                s_end++;
-            if (s_end > s) ev += deliver(p, pr, ch, out.ids, s, s_end, k);
-            s = s_end;
-        }
-        /* 3. the channel update of step k runs in the next step's neuron pass */
-        pending = 1;
+        /* 4. the channel update of step k + Tk - 1 runs in the next pass */
     }
     if (pending) { /* finish the last step's channel update */
         const int64_t k = step0 + n_steps;
@@ -393,6 +459,8 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt,
     *events += ev;
 done:
     *out_steps = out.steps; *out_ids = out.ids; *out_count = out.count; *out_cap = out.cap;
+    for (int t = 0; t < TMAX; t++) free(sp.ids[t]);
+    free(sp.seg);
     free(pops); free(ch); free(pr); free(emlam);
     return rc;
 }

@@ -52,6 +52,7 @@ _SOURCE = Path(__file__).with_name("_native.c")
 _LIB: ctypes.CDLL | None = None
 _ERROR: str | None = None
 _P = ctypes.c_void_p
+_T_MAX = 8  # TMAX of _native.c
 _CFLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
 
 
@@ -257,6 +258,12 @@ class NativeRunner:
             proj_meta += [chan_index[(id(pr.post), pr.synapse)], scalar, dtype_code,
                           t.delay_steps]
             proj_w.append(float(t.weight) if scalar else 0.0)
+        # Steps per pass over the neurons: a spike of step k reaches a channel at the end of
+        # step k + d at the earliest (d the shortest delay), so steps k .. k + d can update the
+        # neurons before step k's delivery (see _native.c).
+        shortest = min((t.delay_steps if t.delay is None else int(t.delay.min())
+                        for t in self.tables if t.n_synapses > 0), default=_T_MAX)
+        self.t_block = max(1, min(_T_MAX, shortest + 1))
         self.proj_meta = np.array(proj_meta or [0], dtype=np.int32)
         self.proj_w = np.array(proj_w or [0.0], dtype=np.float32)
         if gen_steps:
@@ -289,6 +296,7 @@ class NativeRunner:
         tables = self.tables
         rc = lib.axonal_run(
             ctypes.c_int64(start), ctypes.c_int64(n_steps), ctypes.c_float(self.dt),
+            ctypes.c_int32(self.t_block),
             ctypes.c_int32(len(self.net.sources)), _P(_ptr(self.pop_meta)),
             _P(_ptr(self.pop_lists)),
             ctypes.c_int32(len(self.channels)), _P(_ptr(self.chan_meta)), _P(_ptr(self.chan_f)),

@@ -28,9 +28,12 @@ N = 700  # one full block of 512 neurons, then a tail of 188 = 23 * 8 + 4
 T_REF = 2e-3  # 20 steps
 
 
-def variants(backend: str) -> tuple[Network, list[tuple[Population, SpikeMonitor]]]:
+def variants(backend: str, long_delays: bool = False
+             ) -> tuple[Network, list[tuple[Population, SpikeMonitor]]]:
     """Twelve populations: uniform or per-neuron parameters x refractory or not x the three
-    reset modes, strongly driven (several spikes per step) and coupled to each other."""
+    reset modes, strongly driven (several spikes per step) and coupled to each other. Delays of
+    one step (the native loop updates the neurons two steps per pass), or of 4 to 9 steps per
+    synapse and 5 steps (five steps per pass)."""
     net = Network(seed=11, backend=backend)
     pops = []
     for uniform in (True, False):
@@ -49,9 +52,12 @@ def variants(backend: str) -> tuple[Network, list[tuple[Population, SpikeMonitor
                 pops.append(pop)
     for i, post in enumerate(pops):
         pre = pops[(i + 5) % len(pops)]
-        net.add(Projection(pre, post, FixedInDegree(8), weight=-0.02, delay=3e-4,
+        inh_delay = ((lambda g, n: (4 + torch.randint(0, 6, (n,), generator=g)) * DT)
+                     if long_delays else 3 * DT)
+        net.add(Projection(pre, post, FixedInDegree(8), weight=-0.02, delay=inh_delay,
                            synapse=Exponential(4e-3, "i")))
-        net.add(Projection(post, post, FixedInDegree(4), weight=0.2, delay=1e-4,
+        net.add(Projection(post, post, FixedInDegree(4), weight=0.2,
+                           delay=5 * DT if long_delays else DT,
                            synapse=Exponential(2e-3, "e")))
     return net, [(pop, net.add(SpikeMonitor(pop))) for pop in pops]
 
@@ -59,18 +65,21 @@ def variants(backend: str) -> tuple[Network, list[tuple[Population, SpikeMonitor
 Pairs = list[tuple[Population, SpikeMonitor]]
 
 
-@pytest.fixture(scope="module")
-def native_run() -> tuple[Network, Pairs]:
-    net, pairs = variants("native")
-    net.run(0.012, DT, progress=False)
-    net.run(0.008, DT, progress=False)  # a continuation: the deferred channel update is closed
+@pytest.fixture(scope="module", params=[False, True], ids=["delay1", "delay4to9"])
+def native_run(request: pytest.FixtureRequest) -> tuple[Network, Pairs, bool]:
+    net, pairs = variants("native", request.param)
+    # 123 + 77 steps: passes of 2 (or 5) steps end mid-way; the continuation closes the
+    # deferred channel update and starts again
+    net.run(0.0123, DT, progress=False)
+    net.run(0.0077, DT, progress=False)
     assert net.backend_used == "native"
-    return net, pairs
+    assert net._runner is not None and net._runner.t_block == (5 if request.param else 2)
+    return net, pairs, request.param
 
 
-def test_every_loop_variant_equals_torch_path(native_run: tuple[Network, Pairs]) -> None:
-    _, pn = native_run
-    ref, pt = variants("torch")
+def test_every_loop_variant_equals_torch_path(native_run: tuple[Network, Pairs, bool]) -> None:
+    _, pn, long_delays = native_run
+    ref, pt = variants("torch", long_delays)
     ref.run(0.02, DT, progress=False)
     assert ref.backend_used == "torch"
     for (pa, ma), (pb, mb) in zip(pn, pt):
@@ -84,7 +93,7 @@ def test_every_loop_variant_equals_torch_path(native_run: tuple[Network, Pairs])
             assert torch.equal(pa.variable(name), pb.variable(name)), (pa.name, name)
 
 
-def test_spike_order_and_refractory_periods(native_run: tuple[Network, Pairs]) -> None:
+def test_spike_order_and_refractory_periods(native_run: tuple[Network, Pairs, bool]) -> None:
     for pop, mon in native_run[1]:
         steps, ids = mon.steps, mon.ids
         # ascending ids within a step, steps in order, no neuron twice in a step
