@@ -1,8 +1,8 @@
 """Synaptic plasticity as pure functions: spike traces and weight-change rules.
 
 Every rule here is written once and used by the tensor-layer learners in
-:mod:`axonal.plasticity` and (later) by simulator projections. A rule step takes the pre- and
-postsynaptic spikes of one time step, its explicit state (traces, a NamedTuple) and frozen
+:mod:`axonal.plasticity` and by simulator projections (:class:`axonal.sim.ProjectionLearner`).
+A rule step takes the pre- and postsynaptic spikes of one time step, its explicit state (traces, a NamedTuple) and frozen
 validated parameters, and returns ``(dw, new_state)``; it never touches a weight. How the
 per-neuron factors become per-synapse changes is a **contraction** argument:
 
