@@ -3,8 +3,9 @@
 Every rule here is written once and used by the tensor-layer learners in
 :mod:`axonal.plasticity` and by simulator projections (:class:`axonal.sim.ProjectionLearner`).
 A rule step takes the pre- and postsynaptic spikes of one time step, its explicit state
-(traces, a NamedTuple) and frozen validated parameters, and returns ``(dw, new_state)``; it never touches a weight. How the
-per-neuron factors become per-synapse changes is a **contraction** argument:
+(traces, a NamedTuple) and frozen validated parameters, and returns ``(dw, new_state)``; it
+never touches a weight. How the per-neuron factors become per-synapse changes is a
+**contraction** argument:
 
 * :func:`outer` (default): dense ``[N_post, N_pre]`` (the layout of ``nn.Linear.weight``),
   summed over the batch;
