@@ -145,6 +145,8 @@ typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } Pa
  * P is ParamValues (uniform population) or ParamArrays indexed from a0. */
 #define LIF_BODY(GET)                                                                       \
     const float half_dt = 0.5f * dt;                                                        \
+    const int reset_sub = reset == 0, reset_zero = reset == 1;                              \
+    _Pragma("GCC ivdep") /* the arrays are distinct: no alias checks */                     \
     for (int32_t i = 0; i < m; i++) {                                                       \
         const float xi = xb[i] + GET(current);                                              \
         const float v_inf = GET(v_leak) + GET(r) * xi;                                      \
@@ -164,20 +166,23 @@ typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } Pa
         } else {                                                                            \
             fire = above;                                                                   \
         }                                                                                   \
-        if (reset == 0) vn = fire ? vn - GET(reset_value) : vn;                             \
-        else if (reset == 1) vn = fire ? GET(reset_value) : vn;                             \
+        /* reset: branch-free selects (not one loop copy per mode) */                      \
+        vn = (fire & reset_sub) ? vn - GET(reset_value) : vn;                               \
+        vn = (fire & reset_zero) ? GET(reset_value) : vn;                                   \
         vv[i] = vn;                                                                         \
         fl[i] = (uint8_t)fire;                                                              \
     }
 
-#define GET_VALUE(name) (P->name)
-#define GET_ARRAY(name) (P->name[a0 + i])
+#define GET_VALUE(name) (name##_v)
+#define GET_ARRAY(name) (name##_p[i])
 
 INLINE void lif_values(int32_t m, float *RESTRICT vv, float *RESTRICT rr,
                        const float *RESTRICT xb, uint8_t *RESTRICT fl,
                        const ParamValues *RESTRICT P, float dt, const int has_ref,
                        const int reset)
 {
+    const float current_v = P->current, v_leak_v = P->v_leak, r_v = P->r, decay_v = P->decay,
+                v_th_v = P->v_th, reset_value_v = P->reset_value, t_ref_v = P->t_ref;
     LIF_BODY(GET_VALUE)
 }
 
@@ -186,8 +191,30 @@ INLINE void lif_arrays(int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRIC
                        const ParamArrays *RESTRICT P, float dt, const int has_ref,
                        const int reset)
 {
+    const float *RESTRICT current_p = P->current + a0, *RESTRICT v_leak_p = P->v_leak + a0,
+                *RESTRICT r_p = P->r + a0, *RESTRICT decay_p = P->decay + a0,
+                *RESTRICT v_th_p = P->v_th + a0, *RESTRICT reset_value_p = P->reset_value + a0,
+                *RESTRICT t_ref_p = P->t_ref + a0;
     LIF_BODY(GET_ARRAY)
 }
+
+/* The four compiled LIF kernels: has_ref a constant in each, reset a loop-invariant select. */
+static __attribute__((noinline)) void lif_values_ref(
+    int32_t m, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
+    uint8_t *RESTRICT fl, const ParamValues *RESTRICT P, float dt, int reset)
+{ lif_values(m, vv, rr, xb, fl, P, dt, 1, reset); }
+static __attribute__((noinline)) void lif_values_noref(
+    int32_t m, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
+    uint8_t *RESTRICT fl, const ParamValues *RESTRICT P, float dt, int reset)
+{ lif_values(m, vv, rr, xb, fl, P, dt, 0, reset); }
+static __attribute__((noinline)) void lif_arrays_ref(
+    int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
+    uint8_t *RESTRICT fl, const ParamArrays *RESTRICT P, float dt, int reset)
+{ lif_arrays(m, a0, vv, rr, xb, fl, P, dt, 1, reset); }
+static __attribute__((noinline)) void lif_arrays_noref(
+    int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
+    uint8_t *RESTRICT fl, const ParamArrays *RESTRICT P, float dt, int reset)
+{ lif_arrays(m, a0, vv, rr, xb, fl, P, dt, 0, reset); }
 
 /* Spiking ids of the LIF populations during one pass: per step t of the pass, ids[t] holds
  * them population after population (ascending within each), seg[t * n_pops + i] where
@@ -202,10 +229,10 @@ typedef struct { int32_t *ids[TMAX]; int64_t count[TMAX]; int64_t *seg; } PassSp
  * ring rows that are complete before the pass. uniform and has_ref are literals at each call
  * site, so each combination compiles to its own branch-free loop (reset is a loop-invariant
  * select). */
-INLINE void lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neurons *RESTRICT nr,
-                    int pending, int64_t k, int T, float dt, PassSpikes *RESTRICT sp,
-                    const int uniform, const int has_ref)
+static void lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neurons *RESTRICT nr,
+                    int pending, int64_t k, int T, float dt, PassSpikes *RESTRICT sp)
 {
+    const int uniform = p->uniform, has_ref = p->has_ref;
     const int32_t o = p->offset, n = p->n, reset = p->reset;
     if (n <= 0) return;
     float *RESTRICT v = nr->v + o;
@@ -223,10 +250,13 @@ INLINE void lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neuron
             if (p->n_channels == 0) memset(xb, 0, (size_t)m * sizeof(float));
             for (int32_t cc = 0; cc < p->n_channels; cc++)
                 chan_input(&ch[p->channels[cc]], update, k + t, a0, m, v + a0, xb, cc == 0);
-            if (uniform)
-                lif_values(m, v + a0, refr + a0, xb, fl, &uni, dt, has_ref, reset);
-            else
-                lif_arrays(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, has_ref, reset);
+            if (uniform) {
+                if (has_ref) lif_values_ref(m, v + a0, refr + a0, xb, fl, &uni, dt, reset);
+                else lif_values_noref(m, v + a0, refr + a0, xb, fl, &uni, dt, reset);
+            } else {
+                if (has_ref) lif_arrays_ref(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, reset);
+                else lif_arrays_noref(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, reset);
+            }
             /* the spiking ids, in ascending order: eight flags at a time, 64 at a time skipped */
             int32_t *RESTRICT ids = sp->ids[t];
             int64_t cnt = sp->count[t];
@@ -249,18 +279,6 @@ INLINE void lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neuron
                 if (fl[i]) ids[cnt++] = base + i;
             sp->count[t] = cnt;
         }
-    }
-}
-
-static void lif_dispatch(const Pop *p, const Chan *ch, const Neurons *nr, int pending,
-                         int64_t k, int T, float dt, PassSpikes *sp)
-{
-    if (p->uniform) {
-        if (p->has_ref) lif_pop(p, ch, nr, pending, k, T, dt, sp, 1, 1);
-        else lif_pop(p, ch, nr, pending, k, T, dt, sp, 1, 0);
-    } else {
-        if (p->has_ref) lif_pop(p, ch, nr, pending, k, T, dt, sp, 0, 1);
-        else lif_pop(p, ch, nr, pending, k, T, dt, sp, 0, 0);
     }
 }
 
@@ -395,7 +413,7 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
         /* 1. LIF populations, steps k .. k + Tk - 1 in one pass over their neurons */
         for (int t = 0; t < Tk; t++) sp.count[t] = 0;
         for (int i = 0; i < n_pops; i++) {
-            if (pops[i].kind == 0) lif_dispatch(&pops[i], ch, &nr, pending, k, Tk, dt, &sp);
+            if (pops[i].kind == 0) lif_pop(&pops[i], ch, &nr, pending, k, Tk, dt, &sp);
             for (int t = 0; t < Tk; t++) sp.seg[t * n_pops + i] = sp.count[t];
         }
         pending = 1;
