@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from axonal.kernels._build import load_cpu_extension
-from axonal.kernels.linear import (
-    alif_run,
-    alif_unsupported,
-    cuba_lif_run,
-    cuba_lif_unsupported,
-    lif_run,
-    lif_unsupported,
-)
+from axonal.kernels.linear import ADAPTERS
 from axonal.kernels.registry import Kernel, register_kernel
 
 __all__ = ["cpu_available"]
@@ -21,8 +14,5 @@ def cpu_available() -> bool:
     return load_cpu_extension() is not None
 
 
-register_kernel(Kernel("lif", "cpp", "cpu", lif_run, lif_unsupported, cpu_available))
-register_kernel(Kernel("alif", "cpp", "cpu", alif_run, alif_unsupported, cpu_available))
-register_kernel(
-    Kernel("cuba_lif", "cpp", "cpu", cuba_lif_run, cuba_lif_unsupported, cpu_available)
-)
+for _family, (_run, _unsupported) in ADAPTERS.items():
+    register_kernel(Kernel(_family, "cpp", "cpu", _run, _unsupported, cpu_available))

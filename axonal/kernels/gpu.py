@@ -17,14 +17,7 @@ import torch
 from torch import Tensor
 
 from axonal.kernels import ops
-from axonal.kernels.linear import (
-    alif_run,
-    alif_unsupported,
-    cuba_lif_run,
-    cuba_lif_unsupported,
-    lif_run,
-    lif_unsupported,
-)
+from axonal.kernels.linear import ADAPTERS
 from axonal.kernels.registry import Kernel, register_kernel
 
 __all__ = ["triton_available"]
@@ -49,8 +42,5 @@ for _name in ops.FAMILIES:
     ops.LIB.impl(f"{_name}_forward", _cuda_impl(_name, "forward"), "CUDA")
     ops.LIB.impl(f"{_name}_backward", _cuda_impl(_name, "backward"), "CUDA")
 
-register_kernel(Kernel("lif", "triton", "cuda", lif_run, lif_unsupported, triton_available))
-register_kernel(Kernel("alif", "triton", "cuda", alif_run, alif_unsupported, triton_available))
-register_kernel(
-    Kernel("cuba_lif", "triton", "cuda", cuba_lif_run, cuba_lif_unsupported, triton_available)
-)
+for _family, (_run, _unsupported) in ADAPTERS.items():
+    register_kernel(Kernel(_family, "triton", "cuda", _run, _unsupported, triton_available))

@@ -41,6 +41,7 @@ from axonal.kernels import ops
 from axonal.scan import ScanResult, check_sequence, check_state
 
 __all__ = [
+    "ADAPTERS",
     "SURROGATE_CODES",
     "RESET_CODES",
     "lif_run",
@@ -220,3 +221,12 @@ def cuba_lif_run(
     )
     new_state = CubaLIFState(v=v.reshape(like.shape), i=i.reshape(like.shape))
     return ScanResult(out.reshape(x.shape), new_state, None)
+
+
+ADAPTERS: dict[str, tuple[Callable[..., ScanResult[Any]], Callable[[Any, Tensor], str | None]]] = {
+    "lif": (lif_run, lif_unsupported),
+    "alif": (alif_run, alif_unsupported),
+    "cuba_lif": (cuba_lif_run, cuba_lif_unsupported),
+}
+"""Family name -> (run, unsupported): what every backend registers for that family (the ops
+dispatch on the input's device)."""
