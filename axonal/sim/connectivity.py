@@ -235,8 +235,8 @@ def _check_degree(name: str, k: int, n_source: int, same: bool, autapses: bool,
 
 
 @dataclass(frozen=True)
-class FixedInDegree:
-    """Every target receives exactly ``k`` synapses from sources drawn uniformly."""
+class _FixedDegree:
+    """Shared fields and validation of the fixed in- and out-degree rules."""
 
     k: int
     autapses: bool = True
@@ -246,6 +246,11 @@ class FixedInDegree:
         check_int("k", self.k, minimum=0)
         check_bool("autapses", self.autapses)
         check_bool("multapses", self.multapses)
+
+
+@dataclass(frozen=True)
+class FixedInDegree(_FixedDegree):
+    """Every target receives exactly ``k`` synapses from sources drawn uniformly."""
 
     def check(self, n_pre: int, n_post: int, same: bool) -> None:
         _check_degree("FixedInDegree", self.k, n_pre, same, self.autapses, self.multapses)
@@ -282,17 +287,8 @@ class FixedInDegree:
 
 
 @dataclass(frozen=True)
-class FixedOutDegree:
+class FixedOutDegree(_FixedDegree):
     """Every source sends exactly ``k`` synapses to targets drawn uniformly."""
-
-    k: int
-    autapses: bool = True
-    multapses: bool = False
-
-    def __post_init__(self) -> None:
-        check_int("k", self.k, minimum=0)
-        check_bool("autapses", self.autapses)
-        check_bool("multapses", self.multapses)
 
     def check(self, n_pre: int, n_post: int, same: bool) -> None:
         _check_degree("FixedOutDegree", self.k, n_post, same, self.autapses, self.multapses)

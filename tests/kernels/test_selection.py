@@ -171,3 +171,10 @@ def test_without_compiler_warns_once_and_runs_reference(tmp_path: Path) -> None:
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "fallback ok" in done.stdout
+
+
+def test_load_extension_rejects_unknown_names() -> None:
+    from axonal.kernels._build import load_extension
+
+    with pytest.raises(ValueError, match="unknown extension 'nope'"):
+        load_extension("nope")
