@@ -51,8 +51,16 @@ def _simulate(args: argparse.Namespace) -> int:
                     progress=not args.no_progress, scale=args.scale)
     print(f"axonal simulate {r.name}: {r.neurons} neurons, {r.synapses} synapses, "
           f"{args.duration:g} s at dt = {args.dt:g} s")
+    if r.rates_from > 0:
+        print(f"rates over [{r.rates_from:g}, {args.duration:g}] s (initial transient left out)")
     for pop, hz in r.rates_hz.items():
-        print(f"  {pop}: mean rate {hz:.2f} Hz, CV ISI {r.cv_isi[pop]:.2f}")
+        line = f"  {pop}: mean rate {hz:.2f} Hz, CV ISI {r.cv_isi[pop]:.2f}"
+        refs = [f"{source} {rates[pop]:.2f} Hz ({hz / rates[pop]:.2f}x)"
+                for source, rates in r.published_hz.items() if pop in rates]
+        print(line + (f"; published: {', '.join(refs)}" if refs else ""))
+    if r.published_hz and args.scale != 1.0:
+        print(f"note: published rates are for the full-scale model; --scale {args.scale:g} keeps "
+              "in-degrees but shares inputs among fewer neurons, which changes rates")
     rate = r.events / r.loop_seconds if r.loop_seconds > 0 else 0.0
     print(f"build {r.build_seconds:.2f} s, loop {r.loop_seconds:.2f} s "
           f"({r.events} synaptic events, {rate / 1e6:.1f} M events/s)")

@@ -15,6 +15,8 @@ summarises one of them (used by ``axonal simulate``).
   ``C_I = C_E / 4`` (sources drawn with replacement), ``J = 0.1 mV``, ``g = 5``, ``eta = 2``, delay 1.5 ms, ``tau = 20 ms``,
   threshold 20 mV, reset 10 mV, 2 ms refractory, external Poisson drive of
   ``C_E eta nu_thr`` per neuron (asynchronous irregular regime).
+* Potjans & Diesmann 2014 cortical microcircuit (:func:`build_microcircuit`), whose rates
+  :func:`run_example` reports next to the published ones (:data:`MICROCIRCUIT_PUBLISHED_RATES`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from axonal.sim.inputs import PoissonSource, steps_for
 from axonal.sim.monitors import RateMonitor, SpikeMonitor, plot_raster
 from axonal.sim.network import Conductance, Delta, Exponential, Network, Population, Projection
 
-__all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_microcircuit", "build_brunel", "run_example", "ExampleResult", "EXAMPLES"]
+__all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_microcircuit", "build_brunel", "run_example", "ExampleResult", "EXAMPLES",
+           "published_rates"]
 
 
 def _uniform(low: float, high: float) -> Callable[[torch.Generator, int], Tensor]:
@@ -158,6 +161,17 @@ MICROCIRCUIT_P = (
     (0.0364, 0.0010, 0.0034, 0.0005, 0.0277, 0.0080, 0.0658, 0.1443),
 )
 MICROCIRCUIT_K_EXT = (1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100)
+# Published mean rates (Hz) of the full-scale model, by population (None: not reported).
+# "Potjans & Diesmann 2014": the original NEST simulation, excitatory populations, as
+# tabulated in Romaro et al. 2021 (Neural Computation 33(7), Table A.1, "NEST trial").
+# "NetPyNE 2021": Romaro et al.'s full-scale reimplementation with Poisson background,
+# 60 s of simulation (same table, 100 % row).
+MICROCIRCUIT_PUBLISHED_RATES: dict[str, tuple[float | None, ...]] = {
+    "Potjans & Diesmann 2014": (0.86, None, 4.45, None, 7.59, None, 1.09, None),
+    "NetPyNE 2021": (0.90, 2.80, 4.39, 5.70, 6.80, 8.22, 1.14, 7.60),
+}
+# Rates are compared after the initial transient (initial v far from the stationary state).
+MICROCIRCUIT_TRANSIENT = 0.1  # s
 
 
 def build_microcircuit(scale: float = 1.0, seed: int = 0, dt: float = 1e-4,
@@ -241,6 +255,18 @@ class ExampleResult:
     events: int
     table_bytes: int
     files: list[Path] = field(default_factory=list)
+    # published rates per source and population, and the window start used for rates_hz
+    published_hz: dict[str, dict[str, float]] = field(default_factory=dict)
+    rates_from: float = 0.0
+
+
+def published_rates(name: str) -> dict[str, dict[str, float]]:
+    """Published population rates (Hz) of example ``name``, by source; empty if none."""
+    if name != "microcircuit":
+        return {}
+    return {source: {pop: hz for pop, hz in zip(MICROCIRCUIT_POPULATIONS, rates)
+                     if hz is not None}
+            for source, rates in MICROCIRCUIT_PUBLISHED_RATES.items()}
 
 
 def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
@@ -265,16 +291,22 @@ def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 
     stats = net.run((total_steps - 1) * dt, dt, progress=progress) if total_steps > 1 else None
     loop = stats.seconds if stats else 0.0
     tables = [p.table for p in net.projections if p.table is not None]
+    published = published_rates(name)
+    # leave out the initial transient where published rates are to be compared, if it fits
+    start = MICROCIRCUIT_TRANSIENT if published and duration > 2 * MICROCIRCUIT_TRANSIENT \
+        else 0.0
     result = ExampleResult(
         name=name,
         neurons=sum(m.source.n for m in monitors),
         synapses=sum(t.n_synapses for t in tables),
-        rates_hz={m.source.name: m.mean_rate(duration) for m in monitors},
+        rates_hz={m.source.name: m.mean_rate(duration, start) for m in monitors},
         cv_isi={m.source.name: m.cv_isi() for m in monitors},
         build_seconds=build,
         loop_seconds=loop,
         events=stats.events if stats else 0,
         table_bytes=sum(t.nbytes for t in tables),
+        published_hz=published,
+        rates_from=start,
     )
     del rate_monitors
     if out is not None:

@@ -131,10 +131,20 @@ class SpikeMonitor(Monitor):
         """Spikes per neuron of the source, ``[n]``."""
         return np.bincount(self.ids, minlength=self.source.n)
 
-    def mean_rate(self, duration: float) -> float:
-        """Mean firing rate (Hz) over the recorded neurons and ``duration`` seconds."""
+    def mean_rate(self, duration: float, start: float = 0.0) -> float:
+        """Mean firing rate (Hz) over the recorded neurons between ``start`` and ``duration`` s.
+
+        ``start > 0`` leaves out an initial transient: only spikes at ``t >= start`` count, and
+        the window is ``duration - start`` long.
+        """
+        if not 0.0 <= start < duration:
+            raise ValueError(f"start must be in [0, duration = {duration}) s, got {start!r}")
         n = self.source.n if self.indices is None else int(self.indices.numel())
-        return self._count / (n * duration)
+        if start == 0.0:
+            return self._count / (n * duration)
+        first = int(round(start / self.dt))
+        count = int((self._steps[: self._count] >= first).sum())
+        return count / (n * (duration - start))
 
     def cv_isi(self, min_intervals: int = 2) -> float:
         """Mean over neurons (with at least ``min_intervals`` ISIs) of the ISI CV; nan if none."""

@@ -73,3 +73,32 @@ def test_microcircuit_structure_at_small_scale() -> None:
     assert w["l4e"] == pytest.approx(2 * w["l23e"], rel=0.05)
     assert w["l23i"] == pytest.approx(-4 * w["l23e"], rel=0.05)
     assert sum(m.ids.size for m in mons) > 0
+
+
+def test_published_microcircuit_rates_cover_every_population() -> None:
+    from axonal.sim.examples import MICROCIRCUIT_POPULATIONS, published_rates
+
+    refs = published_rates("microcircuit")
+    assert set(refs) == {"Potjans & Diesmann 2014", "NetPyNE 2021"}
+    assert list(refs["NetPyNE 2021"]) == list(MICROCIRCUIT_POPULATIONS)
+    assert list(refs["Potjans & Diesmann 2014"]) == ["L23E", "L4E", "L5E", "L6E"]
+    for rates in refs.values():  # L2/3 E lowest, and every inhibitory above its layer's E
+        assert min(rates.values()) == rates["L23E"]
+        for layer in ("L23", "L4", "L5", "L6"):
+            if layer + "I" in rates:
+                assert rates[layer + "I"] > rates[layer + "E"]
+    assert published_rates("cuba") == {}
+
+
+def test_cli_simulate_microcircuit_prints_published_rates(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code = main(["simulate", "microcircuit", "--duration", "0.3", "--scale", "0.004", "--out",
+                 str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "rates over [0.1, 0.3] s" in out
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if "mean rate" in line}
+    assert set(lines) == {"L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I"}
+    assert "Potjans & Diesmann 2014 0.86 Hz" in lines["L23E"] and "NetPyNE 2021 0.90" in lines["L23E"]
+    assert "Potjans & Diesmann" not in lines["L23I"] and "NetPyNE 2021 2.80" in lines["L23I"]
+    assert "published rates are for the full-scale model" in out

@@ -344,3 +344,15 @@ def test_memory_estimate_refuses_too_large_networks() -> None:
         net.run(1e-3, DT, progress=False)
     assert pop.state is None
     assert net.estimate_memory() > 100_000 * 100 * 4
+
+
+def test_mean_rate_leaves_out_a_transient() -> None:
+    net = Network()
+    # neuron 0 fires at 1, 2, 5 and 8 ms; neuron 1 at 3 ms: 5 spikes, 2 of them at t >= 5 ms
+    gen = net.add(SpikeGenerator(2, [0, 0, 1, 0, 0], [1e-3, 2e-3, 3e-3, 5e-3, 8e-3]))
+    mon = net.add(SpikeMonitor(gen))
+    net.run(10e-3, DT, progress=False)
+    assert mon.mean_rate(10e-3) == pytest.approx(5 / (2 * 10e-3))
+    assert mon.mean_rate(10e-3, start=5e-3) == pytest.approx(2 / (2 * 5e-3))
+    with pytest.raises(ValueError, match="start must be in"):
+        mon.mean_rate(10e-3, start=10e-3)
