@@ -17,8 +17,12 @@ Norse's Euler LIF scales the input by (1 - beta); its threshold and slope are sc
 Method: every (library, workload, threads) configuration lives in its own fresh worker
 process (so its RSS high-water mark is its own); the parent drives the workers of one
 workload in interleaved rounds (A B C A B C ...), one timed repetition per worker per round,
-after one untimed warm-up each. Reported: median, min and max wall time of the repetitions,
-the ratio to the floor, peak RSS and its increase over the floor process.
+after one untimed warm-up each. A repetition is the mean of k back-to-back iterations, k chosen
+per worker from one timed iteration after the warm-up so that a repetition lasts about
+``--rep-seconds`` (0.5 s; k = 1 for anything slower): on a shared machine a single 80 ms
+iteration is at the mercy of a neighbour's burst, a 0.5 s window much less so. Reported:
+median, min and max over the repetitions of the per-iteration time, k, the ratio to the floor,
+peak RSS and its increase over the floor process.
 
 Usage::
 
@@ -176,10 +180,12 @@ def _worker(lib: str, workload: str, threads: int) -> None:
         return time.perf_counter() - start
 
     step()  # warm-up (and, for axonal, loads the compiled kernel)
-    print("ready", flush=True)
+    print(f"ready {step():.6f}", flush=True)  # one timed iteration: the parent picks k from it
     for line in sys.stdin:
-        if line.strip() == "run":
-            print(f"time {step():.6f}", flush=True)
+        words = line.split()
+        if words and words[0] == "run":
+            k = int(words[1])
+            print(f"time {sum(step() for _ in range(k)) / k:.6f}", flush=True)
         else:
             break
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -196,6 +202,7 @@ class Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
         self.times: list[float] = []
+        self.iters = 1  # iterations per repetition
         self.rss_mb = float("nan")
         self.error: str | None = None
 
@@ -207,14 +214,18 @@ class Worker:
         self.error = f"worker exited with {self.proc.wait()}"
         return None
 
-    def ready(self) -> bool:
-        return self._read("ready") is not None
+    def ready(self, rep_seconds: float) -> bool:
+        value = self._read("ready")
+        if value is None:
+            return False
+        self.iters = max(1, min(100, round(rep_seconds / max(float(value), 1e-6))))
+        return True
 
     def run_once(self) -> None:
         if self.error:
             return
         assert self.proc.stdin is not None
-        self.proc.stdin.write("run\n")
+        self.proc.stdin.write(f"run {self.iters}\n")
         self.proc.stdin.flush()
         value = self._read("time ")
         if value is not None:
@@ -231,10 +242,11 @@ class Worker:
         self.proc.wait()
 
 
-def _measure(workload: str, threads: int, libs: list[str], reps: int) -> list[dict[str, Any]]:
+def _measure(workload: str, threads: int, libs: list[str], reps: int,
+             rep_seconds: float) -> list[dict[str, Any]]:
     workers = [Worker(lib, workload, threads) for lib in libs]
     for w in workers:  # warm-ups run one after the other (never two workers at once)
-        if not w.ready():
+        if not w.ready(rep_seconds):
             print(f"  {w.lib}: failed to start ({w.error})", file=sys.stderr)
     for _ in range(reps):
         for w in workers:  # interleaved: A B C A B C ...
@@ -242,14 +254,16 @@ def _measure(workload: str, threads: int, libs: list[str], reps: int) -> list[di
     rows = []
     for w in workers:
         w.finish()
-        rows.append({"lib": w.lib, "times": w.times, "rss": w.rss_mb, "error": w.error})
+        rows.append({"lib": w.lib, "times": w.times, "iters": w.iters, "rss": w.rss_mb,
+                     "error": w.error})
         if w.times:
             print(f"  {workload} t={threads} {w.lib:17s} median {1e3 * statistics.median(w.times):9.1f} ms"
                   f"  rss {w.rss_mb:7.1f} MB", file=sys.stderr)
     return rows
 
 
-def _table(results: dict[tuple[str, int], list[dict[str, Any]]], reps: int, load: str) -> str:
+def _table(results: dict[tuple[str, int], list[dict[str, Any]]], reps: int, load: str,
+           rep_seconds: float) -> str:
     lines = [
         "# Fused-kernel benchmark (CPU)",
         "",
@@ -257,7 +271,8 @@ def _table(results: dict[tuple[str, int], list[dict[str, Any]]], reps: int, load
         f"`python benchmarks/bench_kernels.py` ({platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; load average before the run: {load}). "
         f"Forward + backward per iteration; median of {reps} interleaved repetitions "
-        "(min-max); peak RSS of a fresh process per row and its increase over the floor process.",
+        f"(min-max), each the mean of k iterations (k: about {rep_seconds:g} s per repetition); "
+        "peak RSS of a fresh process per row and its increase over the floor process.",
         "",
     ]
     for (workload, threads), rows in results.items():
@@ -265,20 +280,20 @@ def _table(results: dict[tuple[str, int], list[dict[str, Any]]], reps: int, load
         lines += [
             f"## {workload} (T={spec['T']}, B={spec['B']}, sizes={spec['sizes']}), {threads} thread(s)",
             "",
-            "| library | median ms | min-max ms | x floor | peak RSS MB | RSS over floor MB |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| library | median ms | min-max ms | k | x floor | peak RSS MB | RSS over floor MB |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         floor = next((r for r in rows if r["lib"] == "floor" and r["times"]), None)
         f_med = statistics.median(floor["times"]) if floor else float("nan")
         f_rss = floor["rss"] if floor else float("nan")
         for r in rows:
             if not r["times"]:
-                lines.append(f"| {r['lib']} | failed: {r['error']} | | | | |")
+                lines.append(f"| {r['lib']} | failed: {r['error']} | | | | | |")
                 continue
             med = statistics.median(r["times"])
             lines.append(
                 f"| {r['lib']} | {1e3 * med:.1f} | {1e3 * min(r['times']):.1f}-{1e3 * max(r['times']):.1f}"
-                f" | {med / f_med:.2f} | {r['rss']:.0f} | {r['rss'] - f_rss:.0f} |"
+                f" | {r['iters']} | {med / f_med:.2f} | {r['rss']:.0f} | {r['rss'] - f_rss:.0f} |"
             )
         others = [r for r in rows if r["lib"] in ("snntorch", "norse", "spikingjelly") and r["times"]]
         ours = next((r for r in rows if r["lib"] == "axonal" and r["times"]), None)
@@ -304,6 +319,8 @@ def main() -> None:
     parser.add_argument("--libs", nargs="+", default=LIBS, choices=LIBS)
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--rep-seconds", type=float, default=0.5,
+                        help="target length of one repetition (k iterations, k >= 1)")
     parser.add_argument("--no-reference-on", nargs="*", default=["onb2048"], metavar="WORKLOAD",
                         help="workloads where axonal-reference is skipped (default: onb2048, "
                              "about a minute per repetition)")
@@ -315,6 +332,8 @@ def main() -> None:
         return
     if args.reps < 1:
         raise ValueError(f"--reps must be >= 1, got {args.reps}")
+    if args.rep_seconds <= 0:
+        raise ValueError(f"--rep-seconds must be > 0, got {args.rep_seconds}")
     libs = ["floor"] + [lib for lib in args.libs if lib != "floor"]
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -322,8 +341,9 @@ def main() -> None:
         for workload in args.workloads:
             chosen = [lib for lib in libs
                       if not (lib == "axonal-reference" and workload in args.no_reference_on)]
-            results[(workload, threads)] = _measure(workload, threads, chosen, args.reps)
-    text = _table(results, args.reps, load)
+            results[(workload, threads)] = _measure(workload, threads, chosen, args.reps,
+                                                    args.rep_seconds)
+    text = _table(results, args.reps, load, args.rep_seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

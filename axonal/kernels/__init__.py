@@ -8,6 +8,7 @@ from axonal.kernels import cpu as _cpu  # noqa: F401  (registers the "cpp" kerne
 from axonal.kernels import gpu as _gpu  # noqa: F401  (registers the "triton" kernels)
 
 from axonal.kernels._build import build_seconds, cpu_extension_error, load_cpu_extension
+from axonal.kernels.cache import cpu_cache_bytes, empty_cpu_cache, set_cpu_cache_limit
 from axonal.kernels.registry import (
     BACKENDS,
     Kernel,
@@ -23,10 +24,13 @@ __all__ = [
     "Kernel",
     "build_seconds",
     "check_backend",
+    "cpu_cache_bytes",
     "cpu_extension_error",
+    "empty_cpu_cache",
     "get_kernel",
     "kernels",
     "load_cpu_extension",
     "register_kernel",
     "select",
+    "set_cpu_cache_limit",
 ]

@@ -13,7 +13,12 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
+#include <c10/core/impl/alloc_cpu.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -132,6 +137,102 @@ T* ptr(const torch::Tensor& t) {
     }                                                                                 \
   }()
 
+// ------------------------------------------------------------------------ buffer cache
+// The [T, N] outputs (spikes, spike bytes, checkpoints, input gradients) are allocated every
+// step with the same sizes. From glibc, a freed block of that size (tens of MB) goes back to
+// the OS and the next step page-faults it in again, page by page: in a training step that
+// costs as much as the kernel itself. These buffers are kept instead, like a caching GPU
+// allocator: a freed one waits in the cache (at most `limit` bytes in all) for the next
+// request it fits (at most 1/8 larger). Smaller tensors go through torch's allocator.
+class BufferCache {
+ public:
+  static BufferCache& instance() {
+    static BufferCache* cache = new BufferCache();  // never destroyed: deleters may run late
+    return *cache;
+  }
+  void* take(size_t bytes, size_t& size) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= bytes + bytes / 8) {
+        size = it->first;
+        void* p = it->second;
+        cached_ -= size;
+        free_.erase(it);
+        return p;
+      }
+    }
+    size = bytes;
+    return c10::alloc_cpu(bytes);
+  }
+  void give(void* p, size_t size) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + size <= limit_) {
+        free_.emplace(size, p);
+        cached_ += size;
+        return;
+      }
+    }
+    c10::free_cpu(p);
+  }
+  // Frees every cached buffer; returns the bytes released.
+  int64_t clear() {
+    std::multimap<size_t, void*> old;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      old.swap(free_);
+      cached_ = 0;
+    }
+    int64_t released = 0;
+    for (auto& kv : old) {
+      released += static_cast<int64_t>(kv.first);
+      c10::free_cpu(kv.second);
+    }
+    return released;
+  }
+  void set_limit(size_t limit) {
+    { std::lock_guard<std::mutex> lock(mu_); limit_ = limit; }
+    if (limit == 0) clear();
+  }
+  int64_t cached() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int64_t>(cached_);
+  }
+
+ private:
+  BufferCache() {
+    const char* mb = std::getenv("AXONAL_CPU_CACHE_MB");
+    limit_ = (mb ? static_cast<size_t>(std::max(0LL, std::atoll(mb))) : size_t(1024)) << 20;
+  }
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+  size_t limit_ = 0;
+};
+
+constexpr size_t CACHE_MIN_BYTES = size_t(1) << 20;
+
+// torch::empty for the kernels' large outputs, served from the BufferCache.
+torch::Tensor cached_empty(at::IntArrayRef sizes, const torch::TensorOptions& options) {
+  int64_t numel = 1;
+  for (int64_t d : sizes) numel *= d;
+  const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(
+      c10::typeMetaToScalarType(options.dtype()));
+  if (bytes < CACHE_MIN_BYTES) return torch::empty(sizes, options);
+  size_t size = 0;
+  void* p = BufferCache::instance().take(bytes, size);
+  return torch::from_blob(p, sizes, [size](void* q) { BufferCache::instance().give(q, size); },
+                          options);
+}
+
+int64_t cache_clear() { return BufferCache::instance().clear(); }
+int64_t cache_bytes() { return BufferCache::instance().cached(); }
+void cache_set_limit(int64_t bytes) {
+  TORCH_CHECK(bytes >= 0, "the cache limit must be >= 0 bytes, got ", bytes);
+  BufferCache::instance().set_limit(static_cast<size_t>(bytes));
+}
+
 // Shared shape checks of a forward call; returns (T, N).
 std::pair<int64_t, int64_t> check_forward(const torch::Tensor& x,
                                           std::initializer_list<const torch::Tensor*> vecs,
@@ -248,10 +349,10 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch:
                                        torch::Tensor vr, int64_t reset, int64_t seg) {
   const auto tn = check_forward(x, {&v0, &al, &th, &vl, &r, &vr}, seg);
   const int64_t Tn = tn.first, N = tn.second;
-  auto out = torch::empty_like(x);
+  auto out = cached_empty(x.sizes(), x.options());
   auto vT = torch::empty_like(v0);
-  auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
-  auto ck = torch::empty({1, n_segments(Tn, seg), N}, x.options());
+  auto zs = cached_empty({Tn, N}, x.options().dtype(torch::kUInt8));
+  auto ck = cached_empty({1, n_segments(Tn, seg), N}, x.options());
   std::atomic<bool> bad{false};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     using T = scalar_t;
@@ -277,7 +378,7 @@ std::vector<torch::Tensor> lif_backward(torch::Tensor gout_, torch::Tensor gvT, 
   const torch::Tensor gout = rows.first;
   const int64_t gstride = rows.second;
   gvT = gvT.contiguous();
-  auto gx = torch::empty_like(x);
+  auto gx = cached_empty(x.sizes(), x.options());
   auto gv0 = torch::empty_like(al), gal = torch::empty_like(al), gth = torch::empty_like(al);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
     using T = scalar_t;
@@ -443,10 +544,10 @@ std::vector<torch::Tensor> alif_forward(torch::Tensor x, torch::Tensor v0, torch
                                         torch::Tensor dl, int64_t reset, int64_t seg) {
   const auto tn = check_forward(x, {&v0, &a0, &am, &aa, &th, &vl, &r, &vr, &dl}, seg);
   const int64_t Tn = tn.first, N = tn.second;
-  auto out = torch::empty_like(x);
+  auto out = cached_empty(x.sizes(), x.options());
   auto vT = torch::empty_like(v0), aT = torch::empty_like(v0);
-  auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
-  auto ck = torch::empty({2, n_segments(Tn, seg), N}, x.options());
+  auto zs = cached_empty({Tn, N}, x.options().dtype(torch::kUInt8));
+  auto ck = cached_empty({2, n_segments(Tn, seg), N}, x.options());
   std::atomic<bool> bad{false};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_forward", [&] {
     using T = scalar_t;
@@ -474,7 +575,7 @@ std::vector<torch::Tensor> alif_backward(
   const int64_t gstride = rows.second;
   gvT = gvT.contiguous();
   gaT = gaT.contiguous();
-  auto gx = torch::empty_like(x);
+  auto gx = cached_empty(x.sizes(), x.options());
   auto gv0 = torch::empty_like(am), ga0 = torch::empty_like(am), gam = torch::empty_like(am),
        gaa = torch::empty_like(am), gth = torch::empty_like(am), gdl = torch::empty_like(am);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_backward", [&] {
@@ -641,10 +742,10 @@ std::vector<torch::Tensor> cuba_lif_forward(torch::Tensor x, torch::Tensor v0, t
                                             torch::Tensor vr, int64_t reset, int64_t seg) {
   const auto tn = check_forward(x, {&v0, &i0, &am, &as, &K, &th, &vl, &r, &vr}, seg);
   const int64_t Tn = tn.first, N = tn.second;
-  auto out = torch::empty_like(x);
+  auto out = cached_empty(x.sizes(), x.options());
   auto vT = torch::empty_like(v0), iT = torch::empty_like(v0);
-  auto zs = torch::empty({Tn, N}, x.options().dtype(torch::kUInt8));
-  auto ck = torch::empty({2, n_segments(Tn, seg), N}, x.options());
+  auto zs = cached_empty({Tn, N}, x.options().dtype(torch::kUInt8));
+  auto ck = cached_empty({2, n_segments(Tn, seg), N}, x.options());
   std::atomic<bool> bad{false};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_forward", [&] {
     using T = scalar_t;
@@ -672,7 +773,7 @@ std::vector<torch::Tensor> cuba_lif_backward(
   const int64_t gstride = rows.second;
   gvT = gvT.contiguous();
   giT = giT.contiguous();
-  auto gx = torch::empty_like(x);
+  auto gx = cached_empty(x.sizes(), x.options());
   auto gv0 = torch::empty_like(am), gi0 = torch::empty_like(am), gam = torch::empty_like(am),
        gas = torch::empty_like(am), gK = torch::empty_like(am), gth = torch::empty_like(am);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_backward", [&] {
@@ -701,4 +802,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("alif_backward", &alif_backward);
   m.def("cuba_lif_forward", &cuba_lif_forward);
   m.def("cuba_lif_backward", &cuba_lif_backward);
+  m.def("cache_clear", &cache_clear);
+  m.def("cache_bytes", &cache_bytes);
+  m.def("cache_set_limit", &cache_set_limit);
 }
