@@ -22,7 +22,8 @@ per worker from one timed iteration after the warm-up so that a repetition lasts
 ``--rep-seconds`` (0.5 s; k = 1 for anything slower): on a shared machine a single 80 ms
 iteration is at the mercy of a neighbour's burst, a 0.5 s window much less so. Reported:
 median, min and max over the repetitions of the per-iteration time, k, the ratio to the floor,
-peak RSS and its increase over the floor process.
+peak RSS and its increase over the floor process. Every worker seeds torch (same weights in
+every library) and flushes denormal floats to zero (see ``_worker``).
 
 Usage::
 
@@ -163,6 +164,11 @@ def _worker(lib: str, workload: str, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    # Denormal floats flush to zero in every worker: the floor's cross-entropy on unbounded
+    # sums (shd) produces gradients below 1e-38, whose GEMMs then ran 1.7x slower (31 vs
+    # 18.5 ms), a cost no spiking library pays and no physical floor should include.
+    torch.set_flush_denormal(True)
+    torch.manual_seed(0)  # the same Linear weights in every library's worker
     spec = WORKLOADS[workload]
     T, B, sizes = spec["T"], spec["B"], spec["sizes"]
     gen = torch.Generator().manual_seed(0)
@@ -272,7 +278,8 @@ def _table(results: dict[tuple[str, int], list[dict[str, Any]]], reps: int, load
         f"{os.cpu_count()} cores; load average before the run: {load}). "
         f"Forward + backward per iteration; median of {reps} interleaved repetitions "
         f"(min-max), each the mean of k iterations (k: about {rep_seconds:g} s per repetition); "
-        "peak RSS of a fresh process per row and its increase over the floor process.",
+        "peak RSS of a fresh process per row and its increase over the floor process. "
+        "Every worker uses the same seeded weights and flushes denormal floats to zero.",
         "",
     ]
     for (workload, threads), rows in results.items():
