@@ -1,6 +1,9 @@
 """The CPU buffer cache's effect on a training step: ``onb`` n=512 with the cache on and off.
 
-Each setting runs in fresh worker processes, alternated (on, off, on, off, ...), 1 thread.
+Each setting runs in fresh worker processes, alternated (on, off, on, off, ...), 1 thread
+(``torch.set_num_threads(1)``), once with ``OMP_NUM_THREADS=1`` in the environment (as
+``bench_kernels.py`` runs its workers) and once without: glibc returns more memory to the
+system without it, and the cache matters more there.
 A worker times the floor (Linear alone) and the axonal step (Linear -> fused LIF) in turns,
 ``--rounds`` x ``--steps`` iterations each, and reports the median per-step time of both,
 their ratio and the page faults per step. The parent prints the median over workers.
@@ -66,11 +69,16 @@ def main() -> None:
         return
     if min(args.workers, args.rounds, args.steps) < 1:
         raise ValueError("--workers, --rounds and --steps must be >= 1")
-    rows: dict[str, list[tuple[float, float, float]]] = {"cache on": [], "cache off": []}
+    rows: dict[str, list[tuple[float, float, float]]] = {
+        f"cache {state}, {omp}": [] for omp in ("OMP_NUM_THREADS=1", "no OMP env")
+        for state in ("on", "off")}
     for _ in range(args.workers):
         for name in rows:
-            env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-            if name == "cache off":
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "AXONAL_CPU_CACHE_MB")}
+            if "OMP_NUM_THREADS=1" in name:
+                env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            if name.startswith("cache off"):
                 env["AXONAL_CPU_CACHE_MB"] = "0"
             out = subprocess.run([sys.executable, __file__, "--worker", str(args.rounds), str(args.steps)],
                                  env=env, capture_output=True, text=True, check=True).stdout.split()

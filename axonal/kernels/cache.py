@@ -3,10 +3,11 @@
 The fused CPU kernels allocate their large outputs (spikes ``[T, N]``, spike bytes, state
 checkpoints, input gradients: every buffer of 1 MiB or more) from a cache instead of from
 torch's CPU allocator. glibc gives a freed block of tens of megabytes back to the operating
-system, so the next training step, asking for the same sizes, page-faults every page in again;
-on the ``onb`` benchmark (T = 500, 8192 neurons) that was a tenth of the whole step. A freed
-buffer waits in the cache for the next request that it fits (at most 1/8 larger), like a
-caching GPU allocator.
+system, so the next training step, asking for the same sizes, writes into freshly mapped pages;
+from the cache it writes into the memory the previous step used. On the ``onb`` benchmark
+(T = 500, 8192 neurons, 1 thread) the step went from 1.16-1.24x to 1.09-1.13x the floor
+(``benchmarks/bench_cache.py``). A freed buffer waits in the cache for the next request that
+it fits (at most 1/8 larger), like a caching GPU allocator.
 
 The cache holds at most ``AXONAL_CPU_CACHE_MB`` megabytes of free buffers (default 1024; 0
 turns it off), read when the kernels load; :func:`set_cpu_cache_limit` changes it at run time
