@@ -165,8 +165,9 @@ def _worker(lib: str, workload: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     # Denormal floats flush to zero in every worker: the floor's cross-entropy on unbounded
-    # sums (shd) produces gradients below 1e-38, whose GEMMs then ran 1.7x slower (31 vs
-    # 18.5 ms), a cost no spiking library pays and no physical floor should include.
+    # sums (shd) produces gradients below 1e-38, whose GEMMs then ran 1.6x slower (30.6 vs
+    # 19.0 and 45.9 vs 27.9 ms in two runs of benchmarks/profile_step.py), a cost no spiking library pays and no physical
+    # floor should include.
     torch.set_flush_denormal(True)
     torch.manual_seed(0)  # the same Linear weights in every library's worker
     spec = WORKLOADS[workload]

@@ -27,7 +27,7 @@ from types import ModuleType
 
 import torch
 
-__all__ = ["load_extension", "load_cpu_extension", "cpu_extension_error", "build_seconds"]
+__all__ = ["load_extension", "loaded_extension", "load_cpu_extension", "cpu_extension_error", "build_seconds"]
 
 _HERE = Path(__file__).parent
 _SOURCES = {"fused": _HERE / "fused_cpu.cpp", "sparse": _HERE / "sparse_cpu.cpp"}
@@ -101,6 +101,13 @@ def load_extension(name: str) -> ModuleType | None:
             state["seconds"] = time.perf_counter() - start
         state["module"] = module
         return module
+
+
+def loaded_extension(name: str) -> ModuleType | None:
+    """Extension ``name`` if this process has already loaded it; never builds anything."""
+    with _LOCK:
+        module = _STATE.get(name, {}).get("module")
+    return module if isinstance(module, ModuleType) else None
 
 
 def load_cpu_extension() -> ModuleType | None:

@@ -18,25 +18,27 @@ Tensors from the cache are ordinary CPU tensors except that their storage cannot
 
 from __future__ import annotations
 
-from axonal.kernels._build import load_cpu_extension
+from axonal.kernels._build import load_cpu_extension, loaded_extension
 
 __all__ = ["cpu_cache_bytes", "empty_cpu_cache", "set_cpu_cache_limit"]
 
 
 def cpu_cache_bytes() -> int:
     """Bytes of free buffers held by the cache (0 if the CPU kernels are not loaded)."""
-    ext = load_cpu_extension()
+    ext = loaded_extension("fused")
     return int(ext.cache_bytes()) if ext is not None else 0
 
 
 def empty_cpu_cache() -> int:
-    """Free every buffer held by the cache; returns the bytes released."""
-    ext = load_cpu_extension()
+    """Free every buffer held by the cache; returns the bytes released (nothing to do, and
+    nothing built, if the CPU kernels are not loaded)."""
+    ext = loaded_extension("fused")
     return int(ext.cache_clear()) if ext is not None else 0
 
 
 def set_cpu_cache_limit(megabytes: float) -> None:
-    """Hold at most ``megabytes`` of free buffers from now on (0: no caching)."""
+    """Hold at most ``megabytes`` of free buffers from now on (0: no caching); loads (and on
+    first use builds) the CPU kernels so that the limit holds for them."""
     if isinstance(megabytes, bool) or not isinstance(megabytes, (int, float)) or not megabytes >= 0:
         raise ValueError(f"megabytes must be a number >= 0, got {megabytes!r}")
     ext = load_cpu_extension()

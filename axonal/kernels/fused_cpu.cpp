@@ -14,6 +14,7 @@
 #include <ATen/Parallel.h>
 
 #include <c10/core/impl/alloc_cpu.h>
+#include <c10/util/accumulate.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -216,9 +217,7 @@ constexpr size_t CACHE_MIN_BYTES = size_t(1) << 20;
 
 // torch::empty for the kernels' large outputs, served from the BufferCache.
 torch::Tensor cached_empty(at::IntArrayRef sizes, const torch::TensorOptions& options) {
-  int64_t numel = 1;
-  for (int64_t d : sizes) numel *= d;
-  const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(
+  const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) * c10::elementSize(
       c10::typeMetaToScalarType(options.dtype()));
   if (bytes < CACHE_MIN_BYTES) return torch::empty(sizes, options);
   size_t size = 0;
