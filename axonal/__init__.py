@@ -1,11 +1,14 @@
 """axonal: spiking neural networks on PyTorch.
 
-Submodules: :mod:`axonal.functional` (pure equations), :mod:`axonal.nn` (layers),
-:mod:`axonal.surrogate`, :mod:`axonal.encode`, :mod:`axonal.decode`, :mod:`axonal.train`,
+Submodules: :mod:`axonal.functional` (pure equations: neuron families, surrogate gradients,
+spike encoders and readouts, plasticity rules), :mod:`axonal.nn` (layers), :mod:`axonal.train`,
 :mod:`axonal.data`, :mod:`axonal.tasks`, :mod:`axonal.plot` (matplotlib, imported lazily).
+``axonal.encode``, ``axonal.decode`` and ``axonal.surrogate`` are the modules of
+:mod:`axonal.functional` of those names (one home per symbol), bound here for short access.
 """
 
-from axonal import decode, encode, nn, surrogate
+from axonal import nn
+from axonal.functional import decode, encode, surrogate
 from axonal.functional.neurons import ResetMode, family_names, get_family
 from axonal.scan import ScanResult, scan
 

@@ -46,7 +46,7 @@ from torch import Tensor
 
 from axonal._validate import check_dt, check_int, check_positive
 from axonal.data.mnist import MnistSplit
-from axonal.functional.neurons.li import leaky_membrane
+from axonal.functional.neurons import LIFParams, ResetMode, lif_initial_state, lif_step
 from axonal.functional.plasticity import (
     STDPParams,
     ThresholdParams,
@@ -144,6 +144,20 @@ def _poisson(x: Tensor, rate: float, steps: int, dt: float, gen: torch.Generator
     return (torch.rand((steps, *x.shape), generator=gen) < p).to(x.dtype)
 
 
+def _neuron_params(cfg: StdpMnistConfig, v_th: Tensor) -> LIFParams:
+    """The excitatory layer as the core LIF family (mV relative to rest, zero reset).
+
+    ``r = 1 / (1 - exp(-dt / tau_mem))`` makes one step add exactly the drive in mV. The
+    recipe's ``t_ref`` is the silence after the spike step (the paper's 5 ms); the core LIF
+    counts the spike step itself (Brian2's rule), hence ``t_ref + dt``.
+    """
+    decay = math.exp(-cfg.dt / cfg.tau_mem)
+    return LIFParams(
+        tau_mem=cfg.tau_mem, v_leak=0.0, v_th=v_th, v_reset=0.0, r=1.0 / (1.0 - decay),
+        t_ref=cfg.t_ref + cfg.dt if cfg.t_ref > 0 else 0.0, reset=ResetMode.ZERO,
+    )
+
+
 def _present(
     x: Tensor, weight: Tensor, theta: Tensor, cfg: StdpMnistConfig, gen: torch.Generator,
     learn: bool, boost: float = 0.0,
@@ -157,24 +171,19 @@ def _present(
         warnings.simplefilter("ignore", UserWarning)
         flat = s_in.reshape(-1, x.shape[1]).to_sparse_csr()
     drive = (flat @ weight.t()).reshape(steps, x.shape[0], -1) * cfg.gain
-    decay = math.exp(-dt / cfg.tau_mem)
-    r = 1.0 / (1.0 - decay)  # so that leaky_membrane adds exactly `drive` mV in a step
-    ref_steps = int(round(cfg.t_ref / dt))
-    v = torch.zeros_like(drive[0])
-    refractory = torch.zeros_like(v)
-    spikes = torch.zeros_like(v)
+    v_th = cfg.v_th + theta  # [N], held by `neuron` and moved in place by homeostasis
+    neuron = _neuron_params(cfg, v_th)
+    state = lif_initial_state(drive[0], neuron)
+    spikes = torch.zeros_like(drive[0])
     out = torch.empty_like(drive)
     theta_t = theta
+    theta_decay = math.exp(-dt / cfg.threshold.tau_theta)
     for t in range(steps):
         inhib = cfg.inhibition * (spikes.sum(1, keepdim=True) - spikes)
-        v = leaky_membrane(v, drive[t] - inhib, cfg.tau_mem, 0.0, r, dt)
-        active = refractory <= 0
-        v = torch.where(active, v, torch.zeros_like(v))
-        spikes = ((v > cfg.v_th + theta_t) & active).to(v.dtype)
-        v = torch.where(spikes > 0, torch.zeros_like(v), v)
-        refractory = torch.where(spikes > 0, torch.full_like(v, ref_steps), refractory - 1)
-        if learn:
-            theta_t = theta_t * math.exp(-dt / cfg.threshold.tau_theta) + cfg.threshold.theta_plus * spikes.sum(0)
+        spikes, state = lif_step(drive[t] - inhib, state, neuron, dt)
+        if learn:  # homeostasis: the thresholds move at once, shared by the batch
+            theta_t = theta_t * theta_decay + cfg.threshold.theta_plus * spikes.sum(0)
+            torch.add(theta_t, cfg.v_th, out=v_th)  # in place: no new params per step
         out[t] = spikes
     return s_in, out, theta_t
 
