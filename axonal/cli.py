@@ -195,6 +195,42 @@ def _add_interop(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     imp.set_defaults(func=_import)
 
 
+def _build_kernels(args: argparse.Namespace) -> int:
+    import os
+
+    from axonal.native_build import PIECES, BuildError, build, cache_root, kernels_disabled
+
+    root = cache_root(args.cache)
+    print(f"axonal build-kernels: cache {root}")
+    failed = 0
+    for name, piece in PIECES.items():
+        try:
+            result = build(name, cache=root)
+        except (BuildError, OSError) as err:
+            print(f"axonal build-kernels: error: could not compile {piece.what} ({name}): {err}",
+                  file=sys.stderr)
+            failed += 1
+            continue
+        how = "compiled" if result.compiled else "found cached"
+        print(f"  {name:<7} {how} in {result.seconds:.1f} s: {result.path}")
+    if kernels_disabled():
+        print("note: AXONAL_NO_KERNELS is set, so axonal will not load these builds")
+    if failed < len(PIECES) and args.cache is not None and os.environ.get("AXONAL_KERNEL_CACHE") != str(root):
+        print(f"to use them, set AXONAL_KERNEL_CACHE={root}")
+    if failed:
+        print(f"axonal build-kernels: {failed} of {len(PIECES)} pieces not built; without them "
+              "axonal uses its slower pure-torch paths", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_build_kernels(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    bk = sub.add_parser("build-kernels",
+                        help="compile the CPU kernels and the simulator's native loop ahead of time")
+    bk.add_argument("--cache", help="cache folder (default: $AXONAL_KERNEL_CACHE or ~/.cache/axonal)")
+    bk.set_defaults(func=_build_kernels)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axonal", description="Spiking neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_simulate)
     _add_train(sub)
     _add_interop(sub)
+    _add_build_kernels(sub)
     return parser
 
 

@@ -4,7 +4,7 @@ A dense layer computes ``x @ W.T`` for every input, spiking or not. When ``x`` h
 (every element -1, 0 or 1) the product is a sum of the weight columns of the inputs that fired:
 :func:`spike_linear` adds up only those columns, stored as rows of a contiguous ``W.T`` so each
 is one contiguous read. On CPU this is the compiled kernel ``axonal/kernels/sparse_cpu.cpp``
-(built at first use, :func:`axonal.kernels._build.load_extension`): one scan of each input row
+(built at first use, :func:`axonal.native_build.load_extension`): one scan of each input row
 finds the events and adds their weight rows into the output row, starting from the bias.
 Elsewhere (other devices, ``AXONAL_NO_KERNELS=1``, no compiler) the torch path runs:
 ``nonzero`` gives the events, and ``embedding_bag`` in ``sum`` mode (a CSR sparse-dense
@@ -41,7 +41,7 @@ from axonal.functional.neurons._common import ResetMode, exp_decay
 from axonal.functional.neurons.li import LIState
 from axonal.functional.neurons.lif import LIFState
 from axonal.functional.surrogate import Surrogate
-from axonal.kernels._build import load_extension
+from axonal.native_build import load_extension
 from axonal.nn.container import Sequential
 from axonal.nn.neuron import NeuronLayer
 from axonal.scan import check_state

@@ -7,7 +7,6 @@ Triton is importable, the GPU kernels. ``NeuronLayer(backend="auto")`` uses them
 from axonal.kernels import cpu as _cpu  # noqa: F401  (registers the "cpp" kernels)
 from axonal.kernels import gpu as _gpu  # noqa: F401  (registers the "triton" kernels)
 
-from axonal.kernels._build import build_seconds, cpu_extension_error, load_cpu_extension
 from axonal.kernels.cache import cpu_cache_bytes, empty_cpu_cache, set_cpu_cache_limit
 from axonal.kernels.registry import (
     BACKENDS,
@@ -18,6 +17,7 @@ from axonal.kernels.registry import (
     register_kernel,
     select,
 )
+from axonal.native_build import build_seconds, cpu_extension_error, load_cpu_extension
 
 __all__ = [
     "BACKENDS",

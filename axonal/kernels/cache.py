@@ -18,7 +18,7 @@ Tensors from the cache are ordinary CPU tensors except that their storage cannot
 
 from __future__ import annotations
 
-from axonal.kernels._build import load_cpu_extension, loaded_extension
+from axonal.native_build import load_cpu_extension, loaded_extension
 
 __all__ = ["cpu_cache_bytes", "empty_cpu_cache", "set_cpu_cache_limit"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from axonal.kernels._build import load_cpu_extension
 from axonal.kernels.linear import ADAPTERS
 from axonal.kernels.registry import Kernel, register_kernel
+from axonal.native_build import load_cpu_extension
 
 __all__ = ["cpu_available"]
 

@@ -11,7 +11,7 @@ Each family has a forward op and a backward op:
   checkpoints, the saved input and the uint8 spikes; it returns the gradients w.r.t. the
   input, the initial state and the family's differentiable parameters.
 
-The CPU implementation is the compiled extension (:mod:`axonal.kernels._build`); a GPU backend
+The CPU implementation is the compiled extension (:mod:`axonal.native_build`); a GPU backend
 registers a ``cuda`` implementation of the same ops (:mod:`axonal.kernels.gpu`). Fake-tensor
 registrations give output shapes without running anything (``torch.compile``); the autograd
 registration ties each forward op to its backward op.
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from axonal.kernels._build import cpu_extension_error, load_cpu_extension
+from axonal.native_build import cpu_extension_error, load_cpu_extension
 
 __all__ = [
     "SEG",

@@ -4,12 +4,11 @@ The loop of ``_native.c`` does per step exactly what the torch path does (the pu
 ``lif_step``, ``exp_synapse_step`` and ``conductance_current`` equations, in float32 and in the
 same order of operations, and the same CSR/ring-buffer delivery), without the per-operation
 overhead of Python and torch. It is compiled with the system C compiler at first use (plain
-C, no torch headers: well under a second) into ``$AXONAL_SIM_CACHE`` (default
-``~/.cache/axonal/sim``); without a compiler the torch path runs. The build uses
-``-march=native`` (vector instructions for the per-neuron updates) with ``-ffp-contract=off``
-(no fused multiply-add, so results stay bit-identical to the torch path); the cached file's
-name carries a hash of the source, the flags and the CPU's instruction-set flags, so a cache
-shared between machines never loads a build made for another kind of CPU.
+C, no torch headers: about a second) by :mod:`axonal.native_build` (piece ``"sim"``), into
+the same content-keyed cache as the kernels; without a compiler, or with
+``AXONAL_NO_KERNELS=1``, the torch path runs. The build uses ``-march=native`` (vector
+instructions for the per-neuron updates) with ``-ffp-contract=off`` (no fused multiply-add,
+so results stay bit-identical to the torch path).
 
 Supported (else the torch path runs): float32 networks whose neuron populations are LIF,
 with constant injected currents, spike generators, Poisson sources, spike and rate monitors.
@@ -20,13 +19,6 @@ spike trains differ from the torch path's; everything else is identical.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +27,7 @@ from torch import Tensor
 
 from axonal.functional.neurons import ResetMode, get_family
 from axonal.functional.neurons._common import exp_decay
-from axonal.kernels._build import _cpu_tag
+from axonal.native_build import cpu_extension_error, load_library
 
 if TYPE_CHECKING:
     from axonal.sim.network import Network
@@ -48,49 +40,24 @@ __all__ = [
     "native_unsupported",
 ]
 
-_SOURCE = Path(__file__).with_name("_native.c")
 _LIB: ctypes.CDLL | None = None
 _ERROR: str | None = None
 _P = ctypes.c_void_p
 _T_MAX = 8  # TMAX of _native.c
-_CFLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
-
-
-def _cache_dir() -> Path:
-    default = os.path.join(Path.home(), ".cache", "axonal", "sim")
-    root = os.environ.get("AXONAL_SIM_CACHE") or default
-    return Path(root)
-
-
-def _library_path() -> Path:
-    """Where the build of this source, with these flags, for this kind of CPU is cached."""
-    key = _SOURCE.read_bytes() + sys.platform.encode() + " ".join(_CFLAGS).encode()
-    digest = hashlib.sha256(key).hexdigest()[:16]
-    return _cache_dir() / f"axonal_sim_{digest}_{_cpu_tag()}.so"
 
 
 def _load() -> ctypes.CDLL | None:
+    """The compiled loop (built on first call), or ``None`` with the reason in ``_ERROR``."""
     global _LIB, _ERROR
     if _LIB is not None or _ERROR is not None:
         return _LIB
-    try:
-        target = _library_path()
-        if not target.exists():
-            cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-            if cc is None:
-                raise RuntimeError("no C compiler found (set CC)")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                built = Path(tmp) / target.name
-                subprocess.run([cc, *_CFLAGS, "-o", str(built), str(_SOURCE)],
-                               check=True, capture_output=True, text=True)
-                os.replace(built, target)
-        lib = ctypes.CDLL(str(target))
-        lib.axonal_run.restype = ctypes.c_int
-        lib.axonal_free.restype = None
-        _LIB = lib
-    except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
-        _ERROR = f"{type(err).__name__}: {getattr(err, 'stderr', '') or err}"
+    lib = load_library("sim")
+    if lib is None:
+        _ERROR = cpu_extension_error("sim") or "the native loop is unavailable"
+        return None
+    lib.axonal_run.restype = ctypes.c_int
+    lib.axonal_free.restype = None
+    _LIB = lib
     return _LIB
 
 

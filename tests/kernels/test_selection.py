@@ -174,7 +174,7 @@ def test_without_compiler_warns_once_and_runs_reference(tmp_path: Path) -> None:
 
 
 def test_load_extension_rejects_unknown_names() -> None:
-    from axonal.kernels._build import load_extension
+    from axonal.native_build import load_extension
 
     with pytest.raises(ValueError, match="unknown extension 'nope'"):
         load_extension("nope")

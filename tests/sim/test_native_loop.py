@@ -1,10 +1,8 @@
 """The vectorised native LIF loop: every code path (uniform / per-neuron parameters, with and
 without refractoriness, each reset mode, block and tail boundaries) against the torch path,
-spike order, refractory periods, and the CPU-keyed build cache."""
+spike order and refractory periods (the build cache: tests/test_native_build.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,19 +108,3 @@ def test_spike_order_and_refractory_periods(native_run: tuple[Network, Pairs, bo
             assert isi.min() == 20 or not isinstance(pop.params.v_th, torch.Tensor), pop.name
         else:
             assert isi.min() < 20, pop.name
-
-
-def test_build_cache_is_keyed_by_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AXONAL_SIM_CACHE", str(tmp_path))
-    monkeypatch.setattr(native, "_LIB", None)
-    monkeypatch.setattr(native, "_ERROR", None)
-    monkeypatch.setattr(native, "_cpu_tag", lambda: "cafef00d")
-    assert native._load() is not None, native._ERROR
-    built = sorted(p.name for p in tmp_path.iterdir())
-    assert len(built) == 1 and built[0].endswith("_cafef00d.so"), built
-    assert "-march=native" in native._CFLAGS and "-ffp-contract=off" in native._CFLAGS
-    first = native._library_path()
-    monkeypatch.setattr(native, "_cpu_tag", lambda: "0badc0de")
-    other = native._library_path()
-    assert other.parent == first.parent and other != first  # another CPU: another build
-    assert not other.exists()
