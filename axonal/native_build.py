@@ -268,29 +268,39 @@ def _stage(piece: NativePiece, package_root: Path, src: Path) -> None:
         os.replace(tmp, dest)
 
 
-# Torch extensions imported by this process, by library path (a module is imported once).
-_IMPORTED: dict[str, ModuleType] = {}
+# A torch extension is compiled in a child process: the caller's process never imports a
+# module it did not ask to load, and torch's in-process record of extensions built so far
+# (which skips a build whose sources it has seen, wherever its build folder) never applies.
+_TORCH_BUILD = """
+import json, sys
+import torch
+from torch.utils import cpp_extension
+job = json.loads(sys.argv[1])
+if torch.__version__ != job["torch"]:
+    sys.exit(f"the compiler process found torch {torch.__version__}, not {job['torch']}")
+module = cpp_extension.load(name=job["name"], sources=job["sources"], extra_cflags=job["cflags"],
+                            extra_ldflags=job["ldflags"], build_directory=job["out"],
+                            verbose=False)
+print(module.__file__)
+"""
 
 
 def _compile_torch(piece: NativePiece, src: Path, folder: Path) -> Path:
-    from torch.utils import cpp_extension
-
     out = folder / "build"
     out.mkdir(exist_ok=True)
     # torch's own lock file, left behind if a build was killed; we hold the flock, so no
     # other axonal process is building here
     (out / "lock").unlink(missing_ok=True)
-    module = cpp_extension.load(
-        name=piece.target,
-        sources=[str(src / piece.source)],
-        extra_cflags=list(piece.cflags),
-        extra_ldflags=list(piece.ldflags),
-        build_directory=str(out),
-        verbose=False,
-    )
-    library = Path(str(module.__file__))
-    _IMPORTED[str(library)] = module
-    return library
+    job = {"name": piece.target, "sources": [str(src / piece.source)], "cflags": list(piece.cflags),
+           "ldflags": list(piece.ldflags), "out": str(out), "torch": torch.__version__}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run([sys.executable, "-c", _TORCH_BUILD, json.dumps(job)], env=env,
+                          capture_output=True, text=True, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines or not Path(lines[-1]).is_file():
+        detail = (done.stderr.strip() or done.stdout.strip())[-3000:]
+        raise BuildError(f"compiling {src / piece.source} failed:\n{detail}")
+    return Path(lines[-1])
 
 
 def _compile_c(piece: NativePiece, src: Path, folder: Path) -> Path:
@@ -328,15 +338,8 @@ def build(name: str, cache: str | os.PathLike[str] | None = None,
               flush=True)
         src = folder / "src"
         _stage(piece, root, src)
-        try:
-            if piece.kind == "torch":
-                library = _compile_torch(piece, src, folder)
-            else:
-                library = _compile_c(piece, src, folder)
-        except BuildError:
-            raise
-        except Exception as exc:  # compile or link errors reported by torch
-            raise BuildError(f"{type(exc).__name__}: {exc}") from exc
+        compile_piece = _compile_torch if piece.kind == "torch" else _compile_c
+        library = compile_piece(piece, src, folder)
         seconds = time.perf_counter() - start
         record = {"piece": name, "library": library.relative_to(folder).as_posix(),
                   "sources": _input_files(piece, root), "seconds": round(seconds, 3)}
@@ -344,6 +347,10 @@ def build(name: str, cache: str | os.PathLike[str] | None = None,
         marker.write_text(json.dumps(record, indent=1))
         os.replace(marker, folder / _MARKER)
     return BuildResult(name, library, True, seconds)
+
+
+# Torch extensions imported by this process, by library path (a module is imported once).
+_IMPORTED: dict[str, ModuleType] = {}
 
 
 def _import(library: Path) -> ModuleType:
