@@ -121,6 +121,18 @@ def test_a_second_copy_loads_the_torch_extension_without_ninja(
     assert done.stderr == ""  # nothing printed on a cache hit
 
 
+def test_a_compile_error_is_reported_and_leaves_no_build(tmp_path: Path) -> None:
+    broken = _copy_sources(tmp_path / "broken")
+    source = broken / PIECES["sim"].source
+    source.write_text(source.read_text() + "\nthis is not C;\n")
+    with pytest.raises(native_build.BuildError, match="failed") as info:
+        build("sim", cache=tmp_path / "cache", package_root=broken)
+    assert "error:" in str(info.value)  # the compiler's own message
+    folder = build_dir("sim", tmp_path / "cache", broken)
+    assert not (folder / "built.json").exists() and not list(folder.glob("*.so"))
+    assert build("sim", cache=tmp_path / "cache").compiled  # the good source still builds
+
+
 def test_one_line_while_compiling_and_nothing_on_a_hit(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     build("sim", cache=tmp_path)
