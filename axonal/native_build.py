@@ -15,7 +15,8 @@ flags, the platform, the CPU's instruction-set flags (the code is built with
 install path is not part of it, so a second clone or virtual environment with the same source
 and torch reuses the build. The sources are copied into that folder and compiled there (torch's
 ``ninja`` build records the source path, so compiling from the install folder would rebuild
-for every new path), and a finished build is loaded directly, without ``ninja``.
+for every new path); a torch extension is compiled in a child process (with torch's
+``cpp_extension``), and a finished build is loaded directly, without ``ninja``.
 
 A build runs under an exclusive ``flock`` on a lock file in its folder, so processes started
 together (DataLoader workers, several ranks) compile once and the others wait for it. The
