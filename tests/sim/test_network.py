@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from axonal import plot
 from axonal.functional.neurons import (
     AdExParams,
     IFParams,
@@ -38,8 +40,6 @@ from axonal.sim import (
     SpikeMonitor,
     StateMonitor,
     StepCurrent,
-    plot_raster,
-    plot_traces,
 )
 
 DT = 1e-4
@@ -250,7 +250,7 @@ def test_event_count_is_spikes_times_fan_out() -> None:
     assert stats.events == int(fan_out[mon.ids].sum()) > 0
 
 
-def test_save_and_plots(tmp_path: Path) -> None:
+def test_save_and_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     net, sp, st, rate = recurrent(0)
     net.run(0.02, DT, progress=False)
     path = net.save(tmp_path / "run.npz")
@@ -258,9 +258,30 @@ def test_save_and_plots(tmp_path: Path) -> None:
     np.testing.assert_array_equal(data[f"{sp.name}/ids"], sp.ids)
     np.testing.assert_array_equal(data[f"{st.name}/v"], st.values("v"))
     assert float(data["dt"]) == DT
-    png = plot_raster([sp], tmp_path / "raster.png", 0.02)
-    png2 = plot_traces(st, "v", tmp_path / "v.png")
+    labels: list[tuple[str, list[tuple[str, str]]]] = []
+    save = plot._save
+
+    def spy(fig: Any, path: str | Path, title: str, dpi: int = 110) -> Path:
+        labels.append((title, [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]))
+        return save(fig, path, title, dpi)
+
+    monkeypatch.setattr(plot, "_save", spy)
+    png = plot.spike_raster([sp], tmp_path / "raster.png", 0.02)
+    png2 = plot.state_traces(st, "v", tmp_path / "v.png")
     assert png.stat().st_size > 1000 and png2.stat().st_size > 1000
+    (t1, axes1), (t2, axes2) = labels
+    assert t1 == "spike raster" and axes1 == [("", "neuron (index)"), ("time (s)", "rate (Hz)")]
+    assert t2 == f"v of {st.source.name}" and axes2 == [("time (s)", "v (mV)")]
+    with pytest.raises(ValueError, match="pass unit="):
+        plot.state_traces(_unknown_unit_monitor(), "w", tmp_path / "x.png")
+
+
+def _unknown_unit_monitor() -> StateMonitor:
+    net = Network()
+    pop = net.add(Population(AdExParams(), 3))
+    mon = net.add(StateMonitor(pop, ["w"]))
+    net.run(5 * DT, DT, progress=False)
+    return mon
 
 
 def test_autapses_switch_in_a_network() -> None:
