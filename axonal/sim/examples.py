@@ -47,7 +47,7 @@ from axonal.sim.projections import Projection
 from axonal.sim.synapses import Conductance, Delta, Exponential
 
 __all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_microcircuit", "build_brunel",
-           "run_example", "ExampleResult", "EXAMPLES", "published_rates"]
+           "build_example", "run_example", "ExampleResult", "EXAMPLES", "published_rates"]
 
 SHORT_DELAY = 0.1e-3
 """The delay (s) of the networks whose papers give none but a minimal one (one step of the
@@ -276,22 +276,28 @@ def published_rates(name: str) -> dict[str, dict[str, float]]:
             for source, rates in MICROCIRCUIT_PUBLISHED_RATES.items()}
 
 
-def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
-                out: str | Path | None = None, progress: bool = True,
-                scale: float = 1.0) -> ExampleResult:
-    """Build and run example ``name`` (``scale`` multiplies the neuron count)."""
+def build_example(name: str, seed: int = 0, scale: float = 1.0
+                  ) -> tuple[Network, list[SpikeMonitor]]:
+    """The network of example ``name`` at ``scale`` times its neuron count (not yet run: the
+    ``dt`` of its first run sets the resolution)."""
     if name not in EXAMPLES:
         raise ValueError(f"name must be one of {sorted(EXAMPLES)}, got {name!r}")
     if not (isinstance(scale, (int, float)) and 0 < scale <= 1000):
         raise ValueError(f"scale must be in (0, 1000], got {scale!r}")
+    if name == "brunel":
+        return build_brunel(n_e=max(8, int(10000 * scale)), seed=seed)
+    if name == "microcircuit":
+        return build_microcircuit(scale=scale, seed=seed)
+    return EXAMPLES[name](n=max(10, int(4000 * scale)), seed=seed)
+
+
+def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
+                out: str | Path | None = None, progress: bool = True,
+                scale: float = 1.0) -> ExampleResult:
+    """Build and run example ``name`` (``scale`` multiplies the neuron count) with step ``dt``."""
     total_steps = steps_for(duration, dt)
     t0 = time.perf_counter()
-    if name == "brunel":
-        net, monitors = build_brunel(n_e=max(8, int(10000 * scale)), seed=seed)
-    elif name == "microcircuit":
-        net, monitors = build_microcircuit(scale=scale, seed=seed)
-    else:
-        net, monitors = EXAMPLES[name](n=max(10, int(4000 * scale)), seed=seed)
+    net, monitors = build_example(name, seed=seed, scale=scale)
     rate_monitors = [net.add(RateMonitor(m.source)) for m in monitors]
     net.run(dt, dt, progress=False)  # builds the network (first step)
     build = time.perf_counter() - t0

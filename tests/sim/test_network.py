@@ -377,3 +377,50 @@ def test_mean_rate_leaves_out_a_transient() -> None:
     assert mon.mean_rate(10e-3, start=5e-3) == pytest.approx(2 / (2 * 5e-3))
     with pytest.raises(ValueError, match="start must be in"):
         mon.mean_rate(10e-3, start=10e-3)
+
+
+def _count_check_dt(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Replace every module's reference to ``axonal._validate.check_dt`` by a counting one."""
+    import sys
+
+    from axonal import _validate
+
+    original = _validate.check_dt
+    calls: list[float] = []
+
+    def counting(dt: Any) -> float:
+        calls.append(dt)
+        return original(dt)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("axonal") and \
+                getattr(module, "check_dt", None) is original:
+            monkeypatch.setattr(module, "check_dt", counting)
+    return calls
+
+
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_dt_is_validated_once_per_run_not_per_step(monkeypatch: pytest.MonkeyPatch,
+                                                    backend: str) -> None:
+    net = Network(backend=backend)
+    src = net.add(PoissonSource(20, 500.0))
+    pop = net.add(Population(FIRE, 10))
+    for syn in (Exponential(5e-3, "e"), Conductance(3e-3, 5.0, "c"), Delta("d")):
+        net.add(Projection(src, pop, Bernoulli(0.5), weight=0.2, synapse=syn))
+    mon = net.add(StateMonitor(pop, ["v"])) if backend == "torch" else net.add(SpikeMonitor(pop))
+    calls = _count_check_dt(monkeypatch)
+    net.run(10 * DT, DT, progress=False)
+    assert calls == [DT]  # 3 channels x 10 steps before: 30 calls
+    net.run(100 * DT, DT, progress=False)
+    assert calls == [DT, DT]
+    assert net.backend_used == backend and mon.name
+    with pytest.raises(ValueError, match="dt must be finite"):
+        net.run(DT, -DT, progress=False)
+
+
+def test_family_limits_on_dt_are_checked_at_the_run_boundary() -> None:
+    net = Network()
+    net.add(Population(AdExParams(), 3))
+    with pytest.raises(ValueError, match="tau_w|membrane time constant"):
+        net.run(0.4, 0.2, progress=False)  # AdEx's forward Euler needs dt < tau_w
+    assert net.dt is None and net.step == 0  # nothing was built or stepped
