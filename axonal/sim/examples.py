@@ -30,21 +30,27 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from axonal.functional.neurons import LIFParams, ResetMode
 from axonal.plot import spike_raster
-from axonal.sim.connectivity import Bernoulli, FixedInDegree, FixedTotalNumber, OneToOne
+from axonal.sim.connectivity import (
+    Bernoulli,
+    Connectivity,
+    FixedInDegree,
+    FixedTotalNumber,
+    OneToOne,
+)
 from axonal.sim.draws import ClippedNormal
 from axonal.sim.inputs import PoissonSource, steps_for
 from axonal.sim.monitors import RateMonitor, SpikeMonitor
 from axonal.sim.network import Network
 from axonal.sim.populations import Population
 from axonal.sim.projections import Projection
-from axonal.sim.synapses import Conductance, Delta, Exponential
+from axonal.sim.synapses import Conductance, Delta, Exponential, Synapse
 
 __all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_microcircuit", "build_brunel",
            "build_example", "run_example", "ExampleResult", "EXAMPLES", "published_rates"]
@@ -69,23 +75,33 @@ def _normal(mean: float, std: float) -> Callable[[torch.Generator, int], Tensor]
     return draw
 
 
+# CUBA's neurons (Vogels & Abbott 2005): with r = 1 MOhm the synaptic current in nA is mV.
+CUBA_LIF = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
+                     t_ref=5e-3, reset=ResetMode.ZERO)
+
+
+def _onto_both(net: Network, exc: Population, inh: Population,
+               drive: Sequence[tuple[Population, Connectivity, float, Synapse]]
+               ) -> list[SpikeMonitor]:
+    """Each ``(pre, rule, weight, synapse)`` of ``drive`` onto E, then I (delay 0.1 ms), in
+    order; returns the spike monitors of E and I."""
+    for pre, rule, w, syn in drive:
+        for post in (exc, inh):
+            net.add(Projection(pre, post, rule, weight=w, delay=SHORT_DELAY, synapse=syn))
+    return [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
+
+
 def build_cuba(n: int = 4000, p: float = 0.02, seed: int = 0,
                dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
     """Vogels & Abbott 2005 CUBA (``n`` neurons, 80 % excitatory); delay 0.1 ms."""
-    params = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
-                       t_ref=5e-3, reset=ResetMode.ZERO)
     net = Network(seed=seed, dtype=dtype)
     n_e = int(round(0.8 * n))
     init = {"v": _uniform(-60.0, -50.0)}
-    exc = net.add(Population(params, n_e, name="E", init=dict(init)))
-    inh = net.add(Population(params, n - n_e, name="I", init=dict(init)))
+    exc = net.add(Population(CUBA_LIF, n_e, name="E", init=dict(init)))
+    inh = net.add(Population(CUBA_LIF, n - n_e, name="I", init=dict(init)))
     syn_e, syn_i = Exponential(5e-3, name="e"), Exponential(10e-3, name="i")
-    for pre, w, syn in ((exc, 60 * 0.27 / 10, syn_e), (inh, -20 * 4.5 / 10, syn_i)):
-        for post in (exc, inh):
-            net.add(Projection(pre, post, Bernoulli(p), weight=w, delay=SHORT_DELAY,
-                               synapse=syn))
-    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
-    return net, monitors
+    return net, _onto_both(net, exc, inh, [(exc, Bernoulli(p), 60 * 0.27 / 10, syn_e),
+                                           (inh, Bernoulli(p), -20 * 4.5 / 10, syn_i)])
 
 
 def build_cuba_indegree(n: int = 4000, k_e: int = 80, k_i: int = 20, seed: int = 0,
@@ -94,20 +110,15 @@ def build_cuba_indegree(n: int = 4000, k_e: int = 80, k_i: int = 20, seed: int =
     """The CUBA neurons and synapses with fixed in-degrees (``k_e`` from E, ``k_i`` from I per
     neuron) instead of Bernoulli: the scaling benchmark (``k_e + k_i`` synapses per neuron at
     any size). Weights are CUBA's scaled by ``64 / k_e`` so the drive matches CUBA's."""
-    params = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
-                       t_ref=5e-3, reset=ResetMode.ZERO)
     net = Network(seed=seed, dtype=dtype)
     n_e = int(round(0.8 * n))
-    exc = net.add(Population(params, n_e, name="E", init={"v": _uniform(-60.0, -50.0)}))
-    inh = net.add(Population(params, n - n_e, name="I", init={"v": _uniform(-60.0, -50.0)}))
+    exc = net.add(Population(CUBA_LIF, n_e, name="E", init={"v": _uniform(-60.0, -50.0)}))
+    inh = net.add(Population(CUBA_LIF, n - n_e, name="I", init={"v": _uniform(-60.0, -50.0)}))
     syn_e, syn_i = Exponential(5e-3, name="e"), Exponential(10e-3, name="i")
     scale = 64.0 / k_e
-    for pre, k, w, syn in ((exc, k_e, 1.62 * scale, syn_e), (inh, k_i, -9.0 * scale, syn_i)):
-        for post in (exc, inh):
-            net.add(Projection(pre, post, FixedInDegree(k, multapses=True), weight=w,
-                               delay=SHORT_DELAY, synapse=syn))
-    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
-    return net, monitors
+    return net, _onto_both(net, exc, inh, [
+        (exc, FixedInDegree(k_e, multapses=True), 1.62 * scale, syn_e),
+        (inh, FixedInDegree(k_i, multapses=True), -9.0 * scale, syn_i)])
 
 
 def build_coba(n: int = 4000, p: float = 0.02, seed: int = 0,
@@ -125,12 +136,8 @@ def build_coba(n: int = 4000, p: float = 0.02, seed: int = 0,
     exc, inh = pops
     syn_e = Conductance(5e-3, 0.0, name="e")
     syn_i = Conductance(10e-3, -80.0, name="i")
-    for pre, w, syn in ((exc, 0.006, syn_e), (inh, 0.067, syn_i)):
-        for post in (exc, inh):
-            net.add(Projection(pre, post, Bernoulli(p), weight=w, delay=SHORT_DELAY,
-                               synapse=syn))
-    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
-    return net, monitors
+    return net, _onto_both(net, exc, inh, [(exc, Bernoulli(p), 0.006, syn_e),
+                                           (inh, Bernoulli(p), 0.067, syn_i)])
 
 
 def build_brunel(n_e: int = 10000, g: float = 5.0, eta: float = 2.0, j: float = 0.1,

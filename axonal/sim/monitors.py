@@ -78,6 +78,17 @@ class SpikeMonitor(Monitor):
     def record(self, step: int, ids: Tensor) -> None:
         if self._mask is not None:
             ids = ids[self._mask[ids]]
+        self._append(step, ids)
+
+    def record_many(self, steps: np.ndarray, ids: np.ndarray) -> None:
+        if self._mask is not None:
+            keep = self._mask.numpy()[ids]
+            steps, ids = steps[keep], ids[keep]
+        self._append(torch.from_numpy(steps.astype(np.int64)),
+                     torch.from_numpy(ids.astype(np.int64)))
+
+    def _append(self, steps: int | Tensor, ids: Tensor) -> None:
+        """Append ``ids`` (with their step, or one step for all), growing the buffers 2x."""
         m = int(ids.numel())
         if m == 0:
             return
@@ -89,27 +100,8 @@ class SpikeMonitor(Monitor):
                 new = torch.zeros(size, dtype=torch.int64)
                 new[: self._count] = old[: self._count]
                 setattr(self, attr, new)
-        self._steps[self._count : end] = step
+        self._steps[self._count : end] = steps
         self._ids[self._count : end] = ids
-        self._count = end
-
-    def record_many(self, steps: np.ndarray, ids: np.ndarray) -> None:
-        if self._mask is not None:
-            keep = self._mask.numpy()[ids]
-            steps, ids = steps[keep], ids[keep]
-        m = int(ids.size)
-        if m == 0:
-            return
-        end = self._count + m
-        if end > self._steps.numel():
-            size = max(end, 2 * self._steps.numel())
-            for attr in ("_steps", "_ids"):
-                old = getattr(self, attr)
-                new = torch.zeros(size, dtype=torch.int64)
-                new[: self._count] = old[: self._count]
-                setattr(self, attr, new)
-        self._steps[self._count : end] = torch.from_numpy(steps.astype(np.int64))
-        self._ids[self._count : end] = torch.from_numpy(ids.astype(np.int64))
         self._count = end
 
     @property

@@ -12,11 +12,6 @@ C, no torch headers: well under a second) into ``$AXONAL_SIM_CACHE`` (default
 (no fused multiply-add, so results stay bit-identical to the torch path); the cached file's
 name carries a hash of the source, the flags and the CPU's instruction-set flags, so a cache
 shared between machines never loads a build made for another kind of CPU.
-
-Supported (else the torch path runs): float32 networks whose neuron populations are LIF,
-with constant injected currents, spike generators, Poisson sources, spike and rate monitors.
-Poisson sources draw from the backend's own generator (seeded from the network's), so their
-spike trains differ from the torch path's; everything else is identical.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 :class:`NativeRunner` holds the flat arrays the loop of ``_native.c`` works on (aliased with
 the network's tensors) and calls it; :func:`native_unsupported` says which networks it runs
 (float32 LIF populations, constant currents, spike generators, Poisson sources, spike and
-rate monitors; see :mod:`axonal.sim.native` for the library and its build).
+rate monitors; see :mod:`axonal.sim.native` for the library and its build). Poisson sources
+draw from the backend's own generator (seeded from the network's), so their spike trains
+differ from the torch path's; everything else is identical.
 """
 
 from __future__ import annotations

@@ -72,6 +72,12 @@ def _available_memory() -> int | None:
     return None
 
 
+def _progress_bar(n_steps: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n_steps, unit="step", desc="simulate", leave=False)
+
+
 class Network:
     """A set of populations, spike sources, projections and monitors run on one clock.
 
@@ -248,11 +254,7 @@ class Network:
             mon.prepare(start, n_steps, dt)
         spikes = {s.name: 0 for s in self.sources}
         events = 0
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_steps, unit="step", desc="simulate", leave=False)
+        bar = _progress_bar(n_steps) if progress else None
         chunk = max(1000, n_steps // 50)
         t0 = time.perf_counter()
         done = 0
@@ -293,11 +295,7 @@ class Network:
                   for ch in channels]
         spikes = {s.name: 0 for s in self.sources}
         events = 0
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_steps, unit="step", desc="simulate", leave=False)
+        bar = _progress_bar(n_steps) if progress else None
         chunk = max(1, n_steps // 100)
         t0 = time.perf_counter()
         with torch.no_grad():
