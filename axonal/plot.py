@@ -1,6 +1,9 @@
 """Figures: spike rasters, membrane traces, training curves (matplotlib, imported lazily).
 
-Every function draws onto a new figure, saves it as PNG at ``path`` and returns the path.
+Every function draws onto a new figure with labelled axes (with units) and a title, saves it
+as PNG at ``path`` and returns the path. :func:`raster` and :func:`traces` take time-major
+``[T, N]`` arrays (layers); :func:`spike_raster` and :func:`state_traces` take the monitors
+of :mod:`axonal.sim` (events and sampled states of large networks).
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import numpy as np
 from torch import Tensor
 
 if TYPE_CHECKING:
+    from axonal.sim.monitors import SpikeMonitor, StateMonitor
     from axonal.train.loop import EpochLog
 
-__all__ = ["raster", "traces", "training_curve"]
+__all__ = ["raster", "traces", "training_curve", "spike_raster", "state_traces"]
 
 
 def _pyplot() -> Any:
@@ -24,6 +28,18 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig: Any, path: str | Path, title: str, dpi: int = 110) -> Path:
+    """Title, lay out, write ``fig`` as PNG to ``path``, close it; returns the path."""
+    if not title:
+        raise ValueError("title must be a non-empty string: every figure has one")
+    fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=dpi)
+    _pyplot().close(fig)
+    return out
 
 
 def _as_2d(name: str, x: Tensor | np.ndarray) -> np.ndarray:
@@ -37,7 +53,7 @@ def raster(
     groups: Sequence[tuple[str, Tensor | np.ndarray]],
     path: str | Path,
     dt: float,
-    title: str = "",
+    title: str = "spike raster",
 ) -> Path:
     """Spike raster, one panel per ``(label, spikes [T, N])`` group, with a rate histogram.
 
@@ -60,20 +76,14 @@ def raster(
         twin.plot(np.arange(s.shape[0]) * dt * 1e3, rate, color="tab:red", lw=1.0, alpha=0.7)
         twin.set_ylabel("rate (Hz)", color="tab:red")
     axes[-1, 0].set_xlabel("time (ms)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path, title)
 
 
 def traces(
     panels: Sequence[tuple[str, Tensor | np.ndarray, float | None]],
     path: str | Path,
     dt: float,
-    title: str = "",
+    title: str = "membrane traces",
 ) -> Path:
     """Membrane traces, one panel per ``(label, v [T, N], threshold or None)``; v in mV."""
     plt = _pyplot()
@@ -90,16 +100,11 @@ def traces(
         ax.set_ylabel(f"{label}\nv (mV)")
         ax.legend(fontsize=6, ncol=6, loc="upper left")
     axes[-1, 0].set_xlabel("time (ms)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path, title)
 
 
-def training_curve(history: Sequence[EpochLog], path: str | Path, title: str = "") -> Path:
+def training_curve(history: Sequence[EpochLog], path: str | Path,
+                   title: str = "training curve") -> Path:
     """Loss (left) and train/test accuracy (right) per epoch."""
     plt = _pyplot()
     if not history:
@@ -117,10 +122,70 @@ def training_curve(history: Sequence[EpochLog], path: str | Path, title: str = "
     ax_a.set_ylim(0.0, 1.0)
     ax_a.grid(alpha=0.3)
     ax_a.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, path, title)
+
+
+def spike_raster(
+    monitors: Sequence[SpikeMonitor],
+    path: str | Path,
+    duration: float,
+    bin_width: float = 1e-3,
+    max_neurons: int = 1000,
+    title: str = "spike raster",
+) -> Path:
+    """Raster of the spikes of simulator monitors above their population rates.
+
+    Each monitor's first ``max_neurons`` neurons are stacked in the order given; below, the
+    rate of each population (Hz) in bins of ``bin_width`` seconds over ``[0, duration]`` s.
+    """
+    plt = _pyplot()
+    if not monitors:
+        raise ValueError("monitors must hold at least one SpikeMonitor")
+    if not duration > 0 or not bin_width > 0:
+        raise ValueError(f"duration and bin_width must be > 0 s, got {duration}, {bin_width}")
+    fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    offset = 0
+    bins = np.arange(0.0, duration + bin_width, bin_width)
+    for mon in monitors:
+        times, ids = mon.times, mon.ids
+        keep = ids < max_neurons
+        ax.scatter(times[keep], ids[keep] + offset, s=0.5, marker=".", label=mon.source.name)
+        hist, _ = np.histogram(times, bins=bins)
+        ax_rate.plot(bins[:-1], hist / (mon.source.n * bin_width), lw=0.8,
+                     label=mon.source.name)
+        offset += min(max_neurons, mon.source.n)
+    ax.set_ylabel("neuron (index)")
+    ax_rate.set_xlabel("time (s)")
+    ax_rate.set_ylabel("rate (Hz)")
+    ax_rate.legend(loc="upper right", fontsize="small")
+    return _save(fig, path, title, dpi=120)
+
+
+def state_traces(
+    monitor: StateMonitor,
+    variable: str,
+    path: str | Path,
+    unit: str | None = None,
+    max_traces: int = 5,
+    title: str | None = None,
+) -> Path:
+    """Traces of a recorded ``variable`` of a simulator :class:`StateMonitor`, for up to
+    ``max_traces`` recorded neurons, against time in s.
+
+    ``unit``: the variable's unit for the axis label; by default the population's
+    (:meth:`axonal.sim.Population.unit`: mV, s, nA, uS), which must then be known.
+    """
+    plt = _pyplot()
+    values = monitor.values(variable)
+    if unit is None:
+        unit = monitor.source.unit(variable)
+        if unit is None:
+            raise ValueError(f"unit: the unit of {variable!r} of {monitor.source.name} is the "
+                             f"family's; pass unit= for the axis label")
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for i in range(min(max_traces, values.shape[1])):
+        ax.plot(monitor.times, values[:, i], lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(f"{variable} ({unit})")
+    return _save(fig, path, title or f"{variable} of {monitor.source.name}", dpi=120)

@@ -12,7 +12,7 @@ Usage::
     python benchmarks/bench_sim.py one cuba-axonal --duration 1.0
 
 Brian2 needs numpy < 2.4; keep it (and nest-simulator) in its own environment and point ``--brian2-python`` at it
-(that environment must also import axonal, for ``axonal.sim.brian2_ref``).
+(the Brian2/NEST side is ``cuba_reference.py`` next to this file, which does not import axonal).
 The whole-process wall time includes interpreter start, imports, build and run.
 """
 
@@ -45,8 +45,8 @@ def one_axonal(name: str, n: int, duration: float, dt: float, seed: int,
 
     t_import = time.perf_counter()
     builder = EXAMPLES[name]
-    net, monitors = builder(n=n, seed=seed, dt=dt) if name != "brunel" else builder(
-        n_e=int(n * 0.8), seed=seed, dt=dt)
+    net, monitors = builder(n=n, seed=seed) if name != "brunel" else builder(
+        n_e=int(n * 0.8), seed=seed)
     net.run(dt, dt, progress=False)  # builds
     t_build = time.perf_counter()
     stats = net.run(duration - dt, dt, progress=False)
@@ -69,7 +69,7 @@ def one_axonal(name: str, n: int, duration: float, dt: float, seed: int,
 
 def one_brian2(target: str, n: int, duration: float, dt: float, seed: int,
                indegree: bool = False) -> dict[str, Any]:
-    from axonal.sim.brian2_ref import brian2_cuba
+    from cuba_reference import brian2_cuba  # this folder is sys.path[0]: run as a script
 
     with tempfile.TemporaryDirectory() as folder:  # fresh cache for standalone
         out = brian2_cuba(n=n, duration=duration, dt=dt, seed=seed, target=target,
@@ -86,7 +86,7 @@ def one_brian2(target: str, n: int, duration: float, dt: float, seed: int,
 
 def one_nest(n: int, duration: float, dt: float, seed: int, threads: int,
              indegree: bool = False) -> dict[str, Any]:
-    from axonal.sim.brian2_ref import nest_cuba
+    from cuba_reference import nest_cuba
 
     out = nest_cuba(n=n, duration=duration, dt=dt, seed=seed, threads=threads,
                     indegree=(80, 20) if indegree else None)

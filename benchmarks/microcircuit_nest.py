@@ -7,10 +7,10 @@ same rounding), so the NEST process never imports axonal or torch.
 
 Both engines: LIF with exponential current synapses (NEST ``iaf_psc_exp``, exact integration;
 axonal holds the current over a step and scales weights by its charge factor, see
-examples.py), fixed total number connectivity with multapses and autapses, normal weights
+``Exponential(exact_charge=True)`` in examples.py), fixed total number connectivity with multapses and autapses, normal weights
 (87.81 pA, 10 % sd, clipped at 0; inhibitory -4x; L4E -> L23E 2x), normal delays (1.5 / 0.75
 ms, 50 % sd, rounded to dt and at least dt), independent Poisson background of K_ext x 8 Hz
-per neuron at weight 87.81 pA and delay dt, initial V normal(-58, 10) mV, 1 thread,
+per neuron at weight 87.81 pA and delay 0.1 ms, initial V normal(-58, 10) mV, 1 thread,
 dt = 0.1 ms. Rates are counted from ``--skip`` (0.1 s) to the end of the run.
 
 Usage::
@@ -65,6 +65,7 @@ def param_table(scale: float, dt: float) -> dict[str, Any]:
                 "d_mean_ms": 1.5 if exc else 0.75, "d_sd_ms": 0.75 if exc else 0.375})
     return {"scale": scale, "dt_ms": dt * 1e3, "populations": list(ex.MICROCIRCUIT_POPULATIONS),
             "sizes": sizes, "k_ext": list(ex.MICROCIRCUIT_K_EXT), "bg_rate_hz": 8.0,
+            "bg_delay_ms": ex.SHORT_DELAY * 1e3,
             "bg_weight_pa": W_MEAN_PA, "neuron": {
                 "C_m": 250.0, "tau_m": 10.0, "E_L": -65.0, "V_reset": -65.0, "V_th": -50.0,
                 "t_ref": 2.0, "tau_syn_ex": TAU_SYN_MS, "tau_syn_in": TAU_SYN_MS, "I_e": 0.0},
@@ -88,7 +89,7 @@ def run_axonal(duration: float, dt: float, scale: float, seed: int, skip: float,
     from axonal.sim.inputs import steps_for
 
     t_import = time.perf_counter()
-    net, monitors = build_microcircuit(scale=scale, seed=seed, dt=dt)
+    net, monitors = build_microcircuit(scale=scale, seed=seed)
     sizes = [m.source.n for m in monitors]
     if sizes != table["sizes"]:
         raise RuntimeError(f"population sizes differ from the table: {sizes}")
@@ -143,7 +144,7 @@ def run_nest(table: dict[str, Any], duration: float, seed: int, skip: float) -> 
         bg = nest.Create("poisson_generator", params={"rate": table["bg_rate_hz"] * k})
         nest.Connect(bg, pop, "all_to_all",
                      {"synapse_model": "static_synapse", "weight": table["bg_weight_pa"],
-                      "delay": dt_ms})
+                      "delay": table["bg_delay_ms"]})
     recorders = [nest.Create("spike_recorder") for _ in pops]
     for pop, rec in zip(pops, recorders):
         nest.Connect(pop, rec)

@@ -22,7 +22,13 @@ from torch import Tensor
 from axonal._validate import check_dt, check_finite_scalar, check_positive
 from axonal.functional.neurons._common import Scalar, exp_decay
 
-__all__ = ["exp_synapse_step", "conductance_current", "check_synapse_params"]
+__all__ = [
+    "exp_synapse_step",
+    "exp_synapse_decay",
+    "exp_synapse_advance",
+    "conductance_current",
+    "check_synapse_params",
+]
 
 
 def check_synapse_params(tau: Scalar, e_rev: Scalar | None = None) -> None:
@@ -30,6 +36,20 @@ def check_synapse_params(tau: Scalar, e_rev: Scalar | None = None) -> None:
     check_positive("tau", tau)
     if e_rev is not None:
         check_finite_scalar("e_rev", e_rev)
+
+
+def exp_synapse_decay(tau: Scalar, dt: float) -> Scalar:
+    """The per-step factor ``exp(-dt / tau)`` of :func:`exp_synapse_advance`.
+
+    Takes a ``dt`` its caller has validated (``axonal._validate.check_dt``) once, before a
+    loop of steps; :func:`exp_synapse_step` validates on every call.
+    """
+    return exp_decay(dt, tau)
+
+
+def exp_synapse_advance(g: Tensor, arrivals: Tensor, decay: Scalar) -> Tensor:
+    """``g * decay + arrivals``: one step with a precomputed :func:`exp_synapse_decay`."""
+    return g * decay + arrivals
 
 
 def exp_synapse_step(g: Tensor, arrivals: Tensor, tau: Scalar, dt: float) -> Tensor:
@@ -40,8 +60,7 @@ def exp_synapse_step(g: Tensor, arrivals: Tensor, tau: Scalar, dt: float) -> Ten
     Units:
         tau, dt in s; g and arrivals in the synapse's unit (nA or microsiemens).
     """
-    dt = check_dt(dt)
-    return g * exp_decay(dt, tau) + arrivals
+    return exp_synapse_advance(g, arrivals, exp_synapse_decay(tau, check_dt(dt)))
 
 
 def conductance_current(g: Tensor, v: Tensor, e_rev: Scalar) -> Tensor:

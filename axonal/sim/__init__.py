@@ -1,6 +1,11 @@
 """Large sparse spiking networks: populations, projections, event-driven delivery, monitors.
 
-See ``docs/sim.md`` for the design, the step order and the memory per synapse.
+See ``docs/sim.md`` for the design, the step order and the memory per synapse. Figures of the
+monitors: :func:`axonal.plot.spike_raster`, :func:`axonal.plot.state_traces`.
+
+Modules, each importing only those above it: ``inputs``, ``synapses``, ``draws``, ``native``
+(the C library), ``connectivity``, ``delivery``, ``populations``, ``projections``,
+``monitors``, ``plastic``, ``native_loop``, ``network``, ``examples``.
 """
 
 from axonal.sim.connectivity import (
@@ -14,6 +19,7 @@ from axonal.sim.connectivity import (
     OneToOne,
 )
 from axonal.sim.delivery import RingBuffer, SynapseTable
+from axonal.sim.draws import ClippedNormal
 from axonal.sim.inputs import (
     ArrayCurrent,
     ConstantCurrent,
@@ -22,17 +28,12 @@ from axonal.sim.inputs import (
     SpikeGenerator,
     StepCurrent,
 )
-from axonal.sim.monitors import RateMonitor, SpikeMonitor, StateMonitor, plot_raster, plot_traces
-from axonal.sim.network import (
-    Conductance,
-    Delta,
-    Exponential,
-    Network,
-    Population,
-    Projection,
-    RunStats,
-)
+from axonal.sim.monitors import RateMonitor, SpikeMonitor, StateMonitor
+from axonal.sim.network import Network, RunStats
 from axonal.sim.plastic import ProjectionLearner
+from axonal.sim.populations import Population
+from axonal.sim.projections import Projection
+from axonal.sim.synapses import Conductance, Delta, Exponential
 
 __all__ = [
     "AllToAll",
@@ -45,6 +46,7 @@ __all__ = [
     "OneToOne",
     "RingBuffer",
     "SynapseTable",
+    "ClippedNormal",
     "ArrayCurrent",
     "ConstantCurrent",
     "CurrentInput",
@@ -54,8 +56,6 @@ __all__ = [
     "RateMonitor",
     "SpikeMonitor",
     "StateMonitor",
-    "plot_raster",
-    "plot_traces",
     "Conductance",
     "Delta",
     "Exponential",

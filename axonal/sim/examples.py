@@ -1,20 +1,25 @@
 """Reference networks: Vogels & Abbott 2005 CUBA and COBA, Brunel 2000.
 
 Each ``build_*`` returns ``(network, spike monitors)``; :func:`run_example` builds, runs and
-summarises one of them (used by ``axonal simulate``).
+summarises one of them (used by ``axonal simulate``). Recipes state weights and delays in
+physical units and take no ``dt``: the ``dt`` of the run sets the resolution only (delays go
+on its grid, and the synapse models that need it turn weights into per-step currents when the
+tables are built: :meth:`Exponential.held_current_factor
+<axonal.sim.synapses.Exponential.held_current_factor>`, :meth:`Delta.pulse_current_factor
+<axonal.sim.synapses.Delta.pulse_current_factor>`).
 
 * CUBA (Vogels & Abbott 2005, as in Brian2's example): 3200 E + 800 I LIF neurons,
   ``tau_m = 20 ms``, ``E_L = -49 mV``, threshold -50 mV, reset -60 mV, 5 ms refractory,
   Bernoulli(0.02) connectivity, exponential current synapses (5 ms: +1.62 mV,
-  10 ms: -9 mV), initial ``v`` uniform in [-60, -50] mV. With ``r = 1 MOhm`` the synaptic
+  10 ms: -9 mV), delay 0.1 ms, initial ``v`` uniform in [-60, -50] mV. With ``r = 1 MOhm`` the synaptic
   current in nA is the drive in mV.
 * COBA (Brette et al. 2007 benchmark 1): same sizes, ``C = 200 pF``, ``g_L = 10 nS``
   (``tau_m = 20 ms``, ``r = 100 MOhm``), ``E_L = -60 mV``, conductance synapses 6 nS
-  (``E_e = 0 mV``, 5 ms) and 67 nS (``E_i = -80 mV``, 10 ms).
+  (``E_e = 0 mV``, 5 ms) and 67 nS (``E_i = -80 mV``, 10 ms), delay 0.1 ms.
 * Brunel 2000 (model A, delta synapses): ``N_E = 4 N_I``, in-degrees ``C_E = 0.1 N_E``,
   ``C_I = C_E / 4`` (sources drawn with replacement), ``J = 0.1 mV``, ``g = 5``, ``eta = 2``, delay 1.5 ms, ``tau = 20 ms``,
   threshold 20 mV, reset 10 mV, 2 ms refractory, external Poisson drive of
-  ``C_E eta nu_thr`` per neuron (asynchronous irregular regime).
+  ``C_E eta nu_thr`` per neuron (delay 0.1 ms; asynchronous irregular regime).
 * Potjans & Diesmann 2014 cortical microcircuit (:func:`build_microcircuit`), whose rates
   :func:`run_example` reports next to the published ones (:data:`MICROCIRCUIT_PUBLISHED_RATES`).
 """
@@ -25,19 +30,35 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from axonal.functional.neurons import LIFParams, ResetMode
-from axonal.sim.connectivity import Bernoulli, FixedInDegree, FixedTotalNumber, OneToOne
+from axonal.plot import spike_raster
+from axonal.sim.connectivity import (
+    Bernoulli,
+    Connectivity,
+    FixedInDegree,
+    FixedTotalNumber,
+    OneToOne,
+)
+from axonal.sim.draws import ClippedNormal
 from axonal.sim.inputs import PoissonSource, steps_for
-from axonal.sim.monitors import RateMonitor, SpikeMonitor, plot_raster
-from axonal.sim.network import Conductance, Delta, Exponential, Network, Population, Projection
+from axonal.sim.monitors import RateMonitor, SpikeMonitor
+from axonal.sim.network import Network
+from axonal.sim.populations import Population
+from axonal.sim.projections import Projection
+from axonal.sim.synapses import Conductance, Delta, Exponential, Synapse
 
-__all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_microcircuit", "build_brunel", "run_example", "ExampleResult", "EXAMPLES",
-           "published_rates"]
+__all__ = ["build_cuba", "build_cuba_indegree", "build_coba", "build_microcircuit", "build_brunel",
+           "build_example", "run_example", "ExampleResult", "EXAMPLES", "published_rates"]
+
+SHORT_DELAY = 0.1e-3
+"""The delay (s) of the networks whose papers give none but a minimal one (one step of the
+0.1 ms grid they were run on): CUBA, COBA, Brunel's external drive, the microcircuit's
+background."""
 
 
 def _uniform(low: float, high: float) -> Callable[[torch.Generator, int], Tensor]:
@@ -54,49 +75,55 @@ def _normal(mean: float, std: float) -> Callable[[torch.Generator, int], Tensor]
     return draw
 
 
-def build_cuba(n: int = 4000, p: float = 0.02, seed: int = 0, dt: float = 1e-4,
+# CUBA's neurons (Vogels & Abbott 2005): with r = 1 MOhm the synaptic current in nA is mV.
+CUBA_LIF = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
+                     t_ref=5e-3, reset=ResetMode.ZERO)
+
+
+def _onto_both(net: Network, exc: Population, inh: Population,
+               drive: Sequence[tuple[Population, Connectivity, float, Synapse]]
+               ) -> list[SpikeMonitor]:
+    """Each ``(pre, rule, weight, synapse)`` of ``drive`` onto E, then I (delay 0.1 ms), in
+    order; returns the spike monitors of E and I."""
+    for pre, rule, w, syn in drive:
+        for post in (exc, inh):
+            net.add(Projection(pre, post, rule, weight=w, delay=SHORT_DELAY, synapse=syn))
+    return [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
+
+
+def build_cuba(n: int = 4000, p: float = 0.02, seed: int = 0,
                dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
-    """Vogels & Abbott 2005 CUBA (``n`` neurons, 80 % excitatory); delay one step."""
-    params = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
-                       t_ref=5e-3, reset=ResetMode.ZERO)
+    """Vogels & Abbott 2005 CUBA (``n`` neurons, 80 % excitatory); delay 0.1 ms."""
     net = Network(seed=seed, dtype=dtype)
     n_e = int(round(0.8 * n))
     init = {"v": _uniform(-60.0, -50.0)}
-    exc = net.add(Population(params, n_e, name="E", init=dict(init)))
-    inh = net.add(Population(params, n - n_e, name="I", init=dict(init)))
+    exc = net.add(Population(CUBA_LIF, n_e, name="E", init=dict(init)))
+    inh = net.add(Population(CUBA_LIF, n - n_e, name="I", init=dict(init)))
     syn_e, syn_i = Exponential(5e-3, name="e"), Exponential(10e-3, name="i")
-    for pre, w, syn in ((exc, 60 * 0.27 / 10, syn_e), (inh, -20 * 4.5 / 10, syn_i)):
-        for post in (exc, inh):
-            net.add(Projection(pre, post, Bernoulli(p), weight=w, delay=dt, synapse=syn))
-    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
-    return net, monitors
+    return net, _onto_both(net, exc, inh, [(exc, Bernoulli(p), 60 * 0.27 / 10, syn_e),
+                                           (inh, Bernoulli(p), -20 * 4.5 / 10, syn_i)])
 
 
 def build_cuba_indegree(n: int = 4000, k_e: int = 80, k_i: int = 20, seed: int = 0,
-                        dt: float = 1e-4, dtype: torch.dtype = torch.float32
+                        dtype: torch.dtype = torch.float32
                         ) -> tuple[Network, list[SpikeMonitor]]:
     """The CUBA neurons and synapses with fixed in-degrees (``k_e`` from E, ``k_i`` from I per
     neuron) instead of Bernoulli: the scaling benchmark (``k_e + k_i`` synapses per neuron at
     any size). Weights are CUBA's scaled by ``64 / k_e`` so the drive matches CUBA's."""
-    params = LIFParams(tau_mem=20e-3, v_leak=-49.0, v_th=-50.0, v_reset=-60.0, r=1.0,
-                       t_ref=5e-3, reset=ResetMode.ZERO)
     net = Network(seed=seed, dtype=dtype)
     n_e = int(round(0.8 * n))
-    exc = net.add(Population(params, n_e, name="E", init={"v": _uniform(-60.0, -50.0)}))
-    inh = net.add(Population(params, n - n_e, name="I", init={"v": _uniform(-60.0, -50.0)}))
+    exc = net.add(Population(CUBA_LIF, n_e, name="E", init={"v": _uniform(-60.0, -50.0)}))
+    inh = net.add(Population(CUBA_LIF, n - n_e, name="I", init={"v": _uniform(-60.0, -50.0)}))
     syn_e, syn_i = Exponential(5e-3, name="e"), Exponential(10e-3, name="i")
     scale = 64.0 / k_e
-    for pre, k, w, syn in ((exc, k_e, 1.62 * scale, syn_e), (inh, k_i, -9.0 * scale, syn_i)):
-        for post in (exc, inh):
-            net.add(Projection(pre, post, FixedInDegree(k, multapses=True), weight=w,
-                               delay=dt, synapse=syn))
-    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
-    return net, monitors
+    return net, _onto_both(net, exc, inh, [
+        (exc, FixedInDegree(k_e, multapses=True), 1.62 * scale, syn_e),
+        (inh, FixedInDegree(k_i, multapses=True), -9.0 * scale, syn_i)])
 
 
-def build_coba(n: int = 4000, p: float = 0.02, seed: int = 0, dt: float = 1e-4,
+def build_coba(n: int = 4000, p: float = 0.02, seed: int = 0,
                dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
-    """Vogels & Abbott 2005 / Brette et al. 2007 COBA; conductances in uS; delay one step."""
+    """Vogels & Abbott 2005 / Brette et al. 2007 COBA; conductances in uS; delay 0.1 ms."""
     params = LIFParams(tau_mem=20e-3, v_leak=-60.0, v_th=-50.0, v_reset=-60.0, r=100.0,
                        t_ref=5e-3, reset=ResetMode.ZERO)
     net = Network(seed=seed, dtype=dtype)
@@ -109,39 +136,35 @@ def build_coba(n: int = 4000, p: float = 0.02, seed: int = 0, dt: float = 1e-4,
     exc, inh = pops
     syn_e = Conductance(5e-3, 0.0, name="e")
     syn_i = Conductance(10e-3, -80.0, name="i")
-    for pre, w, syn in ((exc, 0.006, syn_e), (inh, 0.067, syn_i)):
-        for post in (exc, inh):
-            net.add(Projection(pre, post, Bernoulli(p), weight=w, delay=dt, synapse=syn))
-    monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
-    return net, monitors
+    return net, _onto_both(net, exc, inh, [(exc, Bernoulli(p), 0.006, syn_e),
+                                           (inh, Bernoulli(p), 0.067, syn_i)])
 
 
 def build_brunel(n_e: int = 10000, g: float = 5.0, eta: float = 2.0, j: float = 0.1,
-                 delay: float = 1.5e-3, seed: int = 0, dt: float = 1e-4,
+                 delay: float = 1.5e-3, seed: int = 0,
                  dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
     """Brunel 2000 model A with ``n_e`` excitatory and ``n_e / 4`` inhibitory neurons.
 
-    A delta synapse of ``J`` mV is a one-step current pulse of ``J / (r (1 - exp(-dt/tau)))``
-    nA: the membrane is ``J`` higher at the end of that step than without it.
+    Weights are membrane jumps (``J`` mV, ``-g J``): ``Delta(jump=True)`` delivers each as the
+    one-step pulse of ``J / (r (1 - exp(-dt/tau)))`` nA that leaves the membrane ``J`` higher at
+    the end of that step than without it.
     """
     tau = 20e-3
     params = LIFParams(tau_mem=tau, v_leak=0.0, v_th=20.0, v_reset=10.0, r=1.0, t_ref=2e-3,
                        reset=ResetMode.ZERO)
     n_i = n_e // 4
     c_e, c_i = max(1, n_e // 10), max(1, n_i // 10)
-    to_current = 1.0 / (1.0 - math.exp(-dt / tau))
     net = Network(seed=seed, dtype=dtype)
     exc = net.add(Population(params, n_e, name="E", init={"v": _uniform(0.0, 20.0)}))
     inh = net.add(Population(params, n_i, name="I", init={"v": _uniform(0.0, 20.0)}))
     nu_thr = 20.0 / (j * c_e * tau)
-    syn = Delta(name="d")
+    syn = Delta(name="d", jump=True)
     for post in (exc, inh):
         ext = net.add(PoissonSource(post.n, eta * nu_thr * c_e, name=f"ext_{post.name}"))
-        net.add(Projection(ext, post, OneToOne(), weight=j * to_current, delay=dt, synapse=syn))
-        net.add(Projection(exc, post, FixedInDegree(c_e, multapses=True),
-                           weight=j * to_current, delay=delay, synapse=syn))
-        net.add(Projection(inh, post, FixedInDegree(c_i, multapses=True),
-                           weight=-g * j * to_current,
+        net.add(Projection(ext, post, OneToOne(), weight=j, delay=SHORT_DELAY, synapse=syn))
+        net.add(Projection(exc, post, FixedInDegree(c_e, multapses=True), weight=j,
+                           delay=delay, synapse=syn))
+        net.add(Projection(inh, post, FixedInDegree(c_i, multapses=True), weight=-g * j,
                            delay=delay, synapse=syn))
     monitors = [net.add(SpikeMonitor(exc)), net.add(SpikeMonitor(inh))]
     return net, monitors
@@ -174,30 +197,32 @@ MICROCIRCUIT_PUBLISHED_RATES: dict[str, tuple[float | None, ...]] = {
 MICROCIRCUIT_TRANSIENT = 0.1  # s
 
 
-def build_microcircuit(scale: float = 1.0, seed: int = 0, dt: float = 1e-4,
+def build_microcircuit(scale: float = 1.0, seed: int = 0,
                        dtype: torch.dtype = torch.float32) -> tuple[Network, list[SpikeMonitor]]:
     """Potjans & Diesmann 2014 cortical microcircuit (77,169 neurons at ``scale = 1``).
 
     LIF neurons (``C = 250 pF``, ``tau_m = 10 ms``, ``E_L = V_reset = -65 mV``,
     ``V_th = -50 mV``, 2 ms refractory), exponential current synapses (0.5 ms) with normal
     weights (87.8 pA, 10 % sd; inhibitory -4x; L4E -> L23E 2x) and normal delays (E 1.5 ms,
-    I 0.75 ms, 50 % sd, at least ``dt``); the number of synapses per projection is
-    ``log(1 - p) / log(1 - 1 / (N_pre N_post))`` with multapses (NEST's fixed total number),
-    times ``scale`` so in-degrees stay those of the full model; Poisson background of
-    ``K_ext x 8 Hz`` per neuron; initial ``v`` normal (-58, 10) mV.
+    I 0.75 ms, 50 % sd, put on the grid and raised to at least ``dt``); the number of
+    synapses per projection is ``log(1 - p) / log(1 - 1 / (N_pre N_post))`` with multapses
+    (NEST's fixed total number), times ``scale`` so in-degrees stay those of the full model;
+    Poisson background of ``K_ext x 8 Hz`` per neuron (delay 0.1 ms); initial ``v`` normal
+    (-58, 10) mV.
 
-    axonal holds the synaptic current constant over a step, so weights are multiplied by
-    ``tau_syn (1 - exp(-dt / tau_syn)) / dt`` (0.906 at dt = 0.1 ms): each PSC then carries
-    the charge of the exact exponential.
+    The weights are amplitudes of exact exponential currents (NEST's ``iaf_psc_exp``); axonal
+    holds a synaptic current constant over a step, so the synapse model is
+    ``Exponential(exact_charge=True)``: the tables hold the weights times
+    :meth:`~axonal.sim.synapses.Exponential.held_current_factor` (0.906 at dt = 0.1 ms), and
+    each PSC carries the charge of the exact exponential at any ``dt``.
     """
     if not (isinstance(scale, (int, float)) and 0 < scale <= 1):
         raise ValueError(f"scale must be in (0, 1], got {scale!r}")
     tau_syn, w_mean = 0.5e-3, 0.08781  # s, nA
-    charge = tau_syn * (1.0 - math.exp(-dt / tau_syn)) / dt
     params = LIFParams(tau_mem=10e-3, v_leak=-65.0, v_th=-50.0, v_reset=-65.0, r=40.0,
                        t_ref=2e-3, reset=ResetMode.ZERO)
     net = Network(seed=seed, dtype=dtype)
-    syn = Exponential(tau_syn, name="s")
+    syn = Exponential(tau_syn, name="s", exact_charge=True)
     pops = [net.add(Population(params, max(1, int(round(n * scale))), name=name,
                                init={"v": _normal(-58.0, 10.0)}))
             for name, n in zip(MICROCIRCUIT_POPULATIONS, MICROCIRCUIT_SIZES)]
@@ -209,27 +234,16 @@ def build_microcircuit(scale: float = 1.0, seed: int = 0, dt: float = 1e-4,
             n_pre, n_post = MICROCIRCUIT_SIZES[s_], MICROCIRCUIT_SIZES[t]
             k = math.log(1.0 - p) / math.log(1.0 - 1.0 / (n_pre * n_post))
             excitatory = s_ % 2 == 0
-            mean = w_mean * charge * (1.0 if excitatory else -4.0) * (2.0 if (t, s_) == (0, 2)
-                                                                       else 1.0)
+            mean = w_mean * (1.0 if excitatory else -4.0) * (2.0 if (t, s_) == (0, 2) else 1.0)
             net.add(Projection(pre, post, FixedTotalNumber(int(round(k * scale))),
-                               weight=_clipped_normal(mean, abs(mean) * 0.1, excitatory),
-                               delay=_clipped_normal(1.5e-3 if excitatory else 0.75e-3,
-                                                     0.75e-3 if excitatory else 0.375e-3, True),
+                               weight=ClippedNormal(mean, 0.1),
+                               delay=ClippedNormal(1.5e-3 if excitatory else 0.75e-3, 0.5),
                                synapse=syn))
     for post, k_ext in zip(pops, MICROCIRCUIT_K_EXT):
         bg = net.add(PoissonSource(post.n, 8.0 * k_ext, name=f"bg_{post.name}"))
-        net.add(Projection(bg, post, OneToOne(), weight=w_mean * charge, delay=dt,
+        net.add(Projection(bg, post, OneToOne(), weight=w_mean, delay=SHORT_DELAY,
                            synapse=syn))
     return net, [net.add(SpikeMonitor(pop)) for pop in pops]
-
-
-def _clipped_normal(mean: float, std: float, positive: bool
-                    ) -> Callable[[torch.Generator, int], Tensor]:
-    def draw(generator: torch.Generator, n: int) -> Tensor:
-        x = mean + std * torch.randn(n, generator=generator, dtype=torch.float32)
-        return x.clamp(min=0.0) if positive else x.clamp(max=0.0)
-
-    return draw
 
 
 EXAMPLES: dict[str, Callable[..., tuple[Network, list[SpikeMonitor]]]] = {
@@ -269,22 +283,28 @@ def published_rates(name: str) -> dict[str, dict[str, float]]:
             for source, rates in MICROCIRCUIT_PUBLISHED_RATES.items()}
 
 
-def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
-                out: str | Path | None = None, progress: bool = True,
-                scale: float = 1.0) -> ExampleResult:
-    """Build and run example ``name`` (``scale`` multiplies the neuron count)."""
+def build_example(name: str, seed: int = 0, scale: float = 1.0
+                  ) -> tuple[Network, list[SpikeMonitor]]:
+    """The network of example ``name`` at ``scale`` times its neuron count (not yet run: the
+    ``dt`` of its first run sets the resolution)."""
     if name not in EXAMPLES:
         raise ValueError(f"name must be one of {sorted(EXAMPLES)}, got {name!r}")
     if not (isinstance(scale, (int, float)) and 0 < scale <= 1000):
         raise ValueError(f"scale must be in (0, 1000], got {scale!r}")
+    if name == "brunel":
+        return build_brunel(n_e=max(8, int(10000 * scale)), seed=seed)
+    if name == "microcircuit":
+        return build_microcircuit(scale=scale, seed=seed)
+    return EXAMPLES[name](n=max(10, int(4000 * scale)), seed=seed)
+
+
+def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
+                out: str | Path | None = None, progress: bool = True,
+                scale: float = 1.0) -> ExampleResult:
+    """Build and run example ``name`` (``scale`` multiplies the neuron count) with step ``dt``."""
     total_steps = steps_for(duration, dt)
     t0 = time.perf_counter()
-    if name == "brunel":
-        net, monitors = build_brunel(n_e=max(8, int(10000 * scale)), seed=seed, dt=dt)
-    elif name == "microcircuit":
-        net, monitors = build_microcircuit(scale=scale, seed=seed, dt=dt)
-    else:
-        net, monitors = EXAMPLES[name](n=max(10, int(4000 * scale)), seed=seed, dt=dt)
+    net, monitors = build_example(name, seed=seed, scale=scale)
     rate_monitors = [net.add(RateMonitor(m.source)) for m in monitors]
     net.run(dt, dt, progress=False)  # builds the network (first step)
     build = time.perf_counter() - t0
@@ -312,7 +332,7 @@ def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 
     if out is not None:
         folder = Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        result.files.append(plot_raster(monitors, folder / f"{name}_raster.png", duration,
-                                        title=f"{name}: {result.neurons} neurons"))
+        result.files.append(spike_raster(monitors, folder / f"{name}_raster.png", duration,
+                                         title=f"{name}: {result.neurons} neurons"))
         result.files.append(net.save(folder / f"{name}_spikes.npz"))
     return result

@@ -2,7 +2,8 @@
 
 A monitor is added to a :class:`~axonal.sim.network.Network` and is told, at the start of every
 ``run``, how many steps follow (it allocates its buffers for them), then sees every step.
-Results are NumPy arrays (``arrays()``), saved by ``Network.save`` as one ``.npz``.
+Results are NumPy arrays (``arrays()``), saved by ``Network.save`` as one ``.npz``; figures
+of them are drawn by :func:`axonal.plot.spike_raster` and :func:`axonal.plot.state_traces`.
 
 Timing: step ``k`` is the update from ``k dt`` to ``(k + 1) dt``; a spike of step ``k`` is
 reported at ``k dt`` (the step index is stored as well); a state sample of step ``k`` is the
@@ -11,19 +12,16 @@ state after that update.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from axonal._validate import check_int
+from axonal.sim.populations import Population, Source
 
-if TYPE_CHECKING:
-    from axonal.sim.network import Source
-
-__all__ = ["Monitor", "SpikeMonitor", "StateMonitor", "RateMonitor", "plot_raster", "plot_traces"]
+__all__ = ["Monitor", "SpikeMonitor", "StateMonitor", "RateMonitor"]
 
 
 def _subset(name: str, indices: Sequence[int] | Tensor | None, n: int) -> Tensor | None:
@@ -80,6 +78,17 @@ class SpikeMonitor(Monitor):
     def record(self, step: int, ids: Tensor) -> None:
         if self._mask is not None:
             ids = ids[self._mask[ids]]
+        self._append(step, ids)
+
+    def record_many(self, steps: np.ndarray, ids: np.ndarray) -> None:
+        if self._mask is not None:
+            keep = self._mask.numpy()[ids]
+            steps, ids = steps[keep], ids[keep]
+        self._append(torch.from_numpy(steps.astype(np.int64)),
+                     torch.from_numpy(ids.astype(np.int64)))
+
+    def _append(self, steps: int | Tensor, ids: Tensor) -> None:
+        """Append ``ids`` (with their step, or one step for all), growing the buffers 2x."""
         m = int(ids.numel())
         if m == 0:
             return
@@ -91,27 +100,8 @@ class SpikeMonitor(Monitor):
                 new = torch.zeros(size, dtype=torch.int64)
                 new[: self._count] = old[: self._count]
                 setattr(self, attr, new)
-        self._steps[self._count : end] = step
+        self._steps[self._count : end] = steps
         self._ids[self._count : end] = ids
-        self._count = end
-
-    def record_many(self, steps: np.ndarray, ids: np.ndarray) -> None:
-        if self._mask is not None:
-            keep = self._mask.numpy()[ids]
-            steps, ids = steps[keep], ids[keep]
-        m = int(ids.size)
-        if m == 0:
-            return
-        end = self._count + m
-        if end > self._steps.numel():
-            size = max(end, 2 * self._steps.numel())
-            for attr in ("_steps", "_ids"):
-                old = getattr(self, attr)
-                new = torch.zeros(size, dtype=torch.int64)
-                new[: self._count] = old[: self._count]
-                setattr(self, attr, new)
-        self._steps[self._count : end] = torch.from_numpy(steps.astype(np.int64))
-        self._ids[self._count : end] = torch.from_numpy(ids.astype(np.int64))
         self._count = end
 
     @property
@@ -172,6 +162,8 @@ class StateMonitor(Monitor):
     """State ``variables`` (fields of the family's state, or a synapse channel's ``g_<i>``) of
     ``indices`` (default all), every ``every`` steps."""
 
+    source: Population
+
     def __init__(self, source: Source, variables: Sequence[str],
                  indices: Sequence[int] | Tensor | None = None, every: int = 1,
                  name: str | None = None) -> None:
@@ -179,7 +171,7 @@ class StateMonitor(Monitor):
             raise TypeError("variables must be a sequence of names")
         if not variables:
             raise ValueError("variables must not be empty")
-        if not isinstance(source.n, int) or source.__class__.__name__ != "Population":
+        if not isinstance(source, Population):
             raise TypeError(f"source must be a neuron Population, got {type(source).__name__}")
         self.source = source
         self.variables = tuple(variables)
@@ -268,58 +260,3 @@ class RateMonitor(Monitor):
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"rate": self.rate, "times": self.times}
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_raster(spikes: Sequence[SpikeMonitor], path: str | Path, duration: float,
-                bin_width: float = 1e-3, max_neurons: int = 1000, title: str = "") -> Path:
-    """Raster of up to ``max_neurons`` per monitor (stacked) above a rate histogram; PNG."""
-    plt = _pyplot()
-    fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(8, 6), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
-    offset = 0
-    bins = np.arange(0.0, duration + bin_width, bin_width)
-    for mon in spikes:
-        keep = mon.ids < max_neurons
-        ax.scatter(mon.times[keep], mon.ids[keep] + offset, s=0.5, marker=".",
-                   label=mon.source.name)
-        hist, _ = np.histogram(mon.times, bins=bins)
-        ax_rate.plot(bins[:-1], hist / (mon.source.n * bin_width), lw=0.8,
-                     label=mon.source.name)
-        offset += min(max_neurons, mon.source.n)
-    ax.set_ylabel("neuron")
-    ax.set_title(title)
-    ax_rate.set_xlabel("time (s)")
-    ax_rate.set_ylabel("rate (Hz)")
-    ax_rate.legend(loc="upper right", fontsize="small")
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
-
-
-def plot_traces(monitor: StateMonitor, variable: str, path: str | Path, max_traces: int = 5,
-                title: str = "") -> Path:
-    """Traces of ``variable`` for up to ``max_traces`` recorded neurons; PNG."""
-    plt = _pyplot()
-    values = monitor.values(variable)
-    fig, ax = plt.subplots(figsize=(8, 3))
-    for i in range(min(max_traces, values.shape[1])):
-        ax.plot(monitor.times, values[:, i], lw=0.8)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel(variable)
-    ax.set_title(title)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out

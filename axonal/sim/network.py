@@ -1,4 +1,4 @@
-"""Populations, projections and the network that runs them.
+"""The network: populations, spike sources, projections and monitors run on one clock.
 
 Per step ``k`` (the update from ``k dt`` to ``(k + 1) dt``), :meth:`Network.run` does, in order:
 
@@ -10,11 +10,15 @@ Per step ``k`` (the update from ``k dt`` to ``(k + 1) dt``), :meth:`Network.run`
 2. every projection queues the synapses of the neurons that spiked (CSR rows, event-driven)
    into the ring buffer of its target channel, ``d`` steps ahead for a delay of ``d dt``;
 3. every channel decays exactly over the step and adds the weights due at step ``k``
-   (:func:`axonal.functional.synapses.exp_synapse_step`);
+   (:func:`axonal.functional.synapses.exp_synapse_advance` with the decay of its synapse
+   model, computed once per run);
 4. the monitors record.
 
 So a spike of step ``k`` with delay ``d dt`` first acts on the update of step ``k + d + 1``,
 as in Brian2 and NEST with the same delay; delays must be whole multiples of ``dt``, >= dt.
+
+Validation happens once per call at the boundary (:meth:`Network.run`: ``dt``, the delays on
+its grid, each family's own ``check_dt``), never inside the step loop.
 
 A plastic projection (one with a :class:`~axonal.sim.plastic.ProjectionLearner`) is handled by
 its learner between steps 2 and 3: it delivers its synapses at their arrival (reading the
@@ -23,285 +27,28 @@ weights then, as Brian2's ``on_pre``) with the same timing, then applies its rul
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from axonal._validate import check_dt, check_int, check_positive
-from axonal.functional.neurons import NeuronFamily, family_names, get_family
-from axonal.functional.synapses import check_synapse_params, conductance_current, exp_synapse_step
-from axonal.sim.connectivity import Connectivity, FromArrays
-from axonal.sim.delivery import RingBuffer, SynapseTable, build_table
+from axonal._validate import check_dt, check_int
+from axonal.functional.synapses import exp_synapse_advance
+from axonal.sim.delivery import RingBuffer
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator, steps_for
 from axonal.sim.monitors import Monitor
-from axonal.sim.native import NativeRunner, native_available, native_unsupported
+from axonal.sim.native import native_available
+from axonal.sim.native_loop import NativeRunner, native_unsupported
 from axonal.sim.plastic import ProjectionLearner
+from axonal.sim.populations import Channel, Population, Source
+from axonal.sim.projections import Projection
+from axonal.sim.synapses import Conductance, Delta, Synapse
 
-__all__ = [
-    "Exponential",
-    "Conductance",
-    "Delta",
-    "Population",
-    "Projection",
-    "Network",
-    "RunStats",
-    "Source",
-]
-
-Draw = Callable[[torch.Generator, int], Tensor]
-"""A random value per synapse: ``draw(generator, count) -> [count]`` tensor."""
-
-
-@dataclass(frozen=True)
-class Exponential:
-    """Current-based exponential synapse: ``g`` in nA decays with ``tau`` (s); input ``g``."""
-
-    tau: float = 5e-3
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        check_synapse_params(self.tau)
-
-
-@dataclass(frozen=True)
-class Conductance:
-    """Conductance-based exponential synapse: ``g`` in uS, input ``g (e_rev - v)`` in nA."""
-
-    tau: float = 5e-3
-    e_rev: float = 0.0
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        check_synapse_params(self.tau, self.e_rev)
-
-
-@dataclass(frozen=True)
-class Delta:
-    """The weights (nA) that arrive are the input of the next update only (one-step pulse)."""
-
-    name: str = ""
-
-
-Synapse = Union[Exponential, Conductance, Delta]
-
-
-def _family_of(params: object) -> NeuronFamily[Any, Any]:
-    matches = [get_family(n) for n in family_names() if isinstance(params, get_family(n).params_type)]
-    if len(matches) != 1:
-        raise TypeError(f"params must be the parameters of one registered neuron family "
-                        f"({family_names()}), got {type(params).__name__}")
-    return matches[0]
-
-
-@dataclass
-class _Channel:
-    synapse: Synapse
-    g: Tensor
-    ring: RingBuffer
-
-
-class Population:
-    """``n`` neurons of one family (found from the type of ``params``).
-
-    Args:
-        params: a family's parameter record (e.g. ``LIFParams``); tensor fields broadcast to
-            ``[n]``.
-        n: number of neurons.
-        name: label for monitors and saved files.
-        init: initial values of state fields: a float, an ``[n]`` tensor, or
-            ``draw(generator, n)`` (e.g. random initial membranes).
-    """
-
-    def __init__(self, params: object, n: int, name: str | None = None,
-                 init: Mapping[str, float | Tensor | Draw] | None = None) -> None:
-        self.family = _family_of(params)
-        self.params = params
-        self.n = check_int("n", n)
-        self.name = name or f"{self.family.name}{id(self) % 10000}"
-        fields = self.family.state_type._fields
-        for key in init or {}:
-            if key not in fields and not key.startswith("g_"):
-                raise ValueError(f"init: {key!r} is not a state field of {self.family.name} "
-                                 f"({fields})")
-        self.init = dict(init or {})
-        self.state: Any = None
-        self.channels: dict[Synapse, _Channel] = {}
-        self.currents: list[CurrentInput] = []
-
-    def variable(self, name: str) -> Tensor:
-        """A state field (``v``, ...) or a channel's ``g`` (``"g_" + synapse.name``)."""
-        if self.state is not None and name in self.state._fields:
-            return getattr(self.state, name)  # type: ignore[no-any-return]
-        for syn, ch in self.channels.items():
-            if name == f"g_{syn.name}":
-                return ch.g
-        raise ValueError(f"{self.name} has no variable {name!r}")
-
-    def _initialise(self, generator: torch.Generator, dtype: torch.dtype) -> None:
-        state = self.family.initial_state(torch.zeros(self.n, dtype=dtype), self.params)
-        values: dict[str, Tensor] = {}
-        for key, value in self.init.items():
-            if key.startswith("g_") and key not in state._fields:
-                continue  # a synapse channel's initial value: set once channels exist
-            if callable(value):
-                t = torch.as_tensor(value(generator, self.n), dtype=dtype)
-            else:
-                t = torch.as_tensor(value, dtype=dtype)
-            if t.ndim > 1 or (t.ndim == 1 and t.numel() != self.n):
-                raise ValueError(f"init[{key!r}] must be a scalar or [{self.n}], got "
-                                 f"{tuple(t.shape)}")
-            values[key] = torch.zeros(self.n, dtype=dtype) + t
-        self.state = state._replace(**values)
-
-    def _initialise_channels(self, generator: torch.Generator, dtype: torch.dtype) -> None:
-        names = {f"g_{syn.name}": ch for syn, ch in self.channels.items()}
-        for key, value in self.init.items():
-            if key in self.state._fields:
-                continue
-            if key not in names:
-                raise ValueError(f"init: {key!r} is neither a state field of {self.family.name} "
-                                 f"nor a synapse channel of {self.name} ({sorted(names)})")
-            t = value(generator, self.n) if callable(value) else value
-            t = torch.as_tensor(t, dtype=dtype)
-            if t.ndim > 1 or (t.ndim == 1 and t.numel() != self.n):
-                raise ValueError(f"init[{key!r}] must be a scalar or [{self.n}]")
-            names[key].g = torch.zeros(self.n, dtype=dtype) + t
-
-    def _input(self, step: int, dt: float) -> Tensor:
-        x = torch.zeros(self.n, dtype=self.state.v.dtype)
-        for syn, ch in self.channels.items():
-            if isinstance(syn, Conductance):
-                x += conductance_current(ch.g, self.state.v, syn.e_rev)
-            else:
-                x += ch.g
-        for cur in self.currents:
-            x += cur.value(step, dt, self.n, x.dtype)
-        return x
-
-
-Source = Union[Population, PoissonSource, SpikeGenerator]
-
-
-def _check_delay_value(delay: float, dt: float) -> int:
-    d = delay / dt
-    k = round(d)
-    if k < 1 or abs(d - k) > 1e-6 * max(k, 1):
-        raise ValueError(f"delay must be a whole multiple of dt={dt} s and >= dt, got {delay} s")
-    return int(k)
-
-
-class Projection:
-    """Synapses from ``pre`` to ``post`` (a neuron population).
-
-    Args:
-        pre: source population (neurons or a spike source).
-        post: target neuron population.
-        connectivity: a rule of :mod:`axonal.sim.connectivity`.
-        weight: one float, a tensor with one weight per synapse (in the order of
-            :class:`FromArrays`), or ``draw(generator, count)``. nA for current-based and delta
-            synapses, uS for conductance-based ones.
-        delay: seconds: one float, one per synapse, or ``draw(generator, count)`` (drawn delays
-            are rounded to the ``dt`` grid and raised to at least ``dt``, as NEST does).
-        synapse: the target channel (projections with equal synapses share one channel).
-    """
-
-    def __init__(self, pre: Source, post: Population, connectivity: Connectivity,
-                 weight: float | Tensor | Draw, delay: float | Tensor | Draw = 1e-4,
-                 synapse: Synapse | None = None, name: str | None = None) -> None:
-        if not isinstance(pre, (Population, PoissonSource, SpikeGenerator)):
-            raise TypeError(f"pre must be a Population or a spike source, got "
-                            f"{type(pre).__name__}")
-        if not isinstance(post, Population):
-            raise TypeError(f"post must be a Population, got {type(post).__name__}")
-        if not hasattr(connectivity, "build"):
-            raise TypeError(f"connectivity must be a connectivity rule, got "
-                            f"{type(connectivity).__name__}")
-        synapse = Exponential() if synapse is None else synapse
-        if not isinstance(synapse, (Exponential, Conductance, Delta)):
-            raise TypeError(f"synapse must be Exponential, Conductance or Delta, got "
-                            f"{type(synapse).__name__}")
-        same = pre is post
-        connectivity.check(pre.n, post.n, same)
-        count = connectivity.expected_count(pre.n, post.n, same)
-        for arg, value in (("weight", weight), ("delay", delay)):
-            if isinstance(value, Tensor):
-                if value.ndim > 1 or (value.ndim == 1 and not isinstance(connectivity, FromArrays)):
-                    raise ValueError(f"{arg}: a per-synapse tensor needs FromArrays connectivity")
-                if value.ndim == 1 and value.numel() != count:
-                    raise ValueError(f"{arg} must have one value per synapse ({count}), got "
-                                     f"{value.numel()}")
-                if not bool(torch.isfinite(value).all()):
-                    raise ValueError(f"{arg} must be finite")
-            elif callable(value):
-                pass
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{arg} must be a float, a tensor or a draw function, got "
-                                f"{type(value).__name__}")
-            elif not math.isfinite(value):
-                raise ValueError(f"{arg} must be finite, got {value}")
-        if isinstance(delay, (int, float)) and not isinstance(delay, bool):
-            check_positive("delay", float(delay))
-        if isinstance(delay, Tensor) and bool((delay <= 0).any()):
-            raise ValueError("delay must be > 0 s")
-        self.pre, self.post, self.connectivity = pre, post, connectivity
-        self.weight, self.delay, self.synapse = weight, delay, synapse
-        self.name = name or f"{pre.name}->{post.name}"
-        self.expected_synapses = count
-        self.table: SynapseTable | None = None
-
-    def bytes_per_synapse(self, dtype: torch.dtype) -> int:
-        """Final table bytes per synapse (without row pointers)."""
-        w = 0 if isinstance(self.weight, (int, float)) else torch.finfo(dtype).bits // 8
-        d = 0 if isinstance(self.delay, (int, float)) else 2
-        return 4 + w + d
-
-    def check_dt(self, dt: float) -> None:
-        if isinstance(self.delay, (int, float)):
-            _check_delay_value(float(self.delay), dt)
-        elif isinstance(self.delay, Tensor):
-            d = self.delay.to(torch.float64) / dt
-            k = torch.round(d)
-            if bool((k < 1).any()) or bool((torch.abs(d - k) > 1e-6 * k.clamp(min=1)).any()):
-                raise ValueError(f"delay must be whole multiples of dt={dt} s and >= dt")
-
-    def build(self, dt: float, generator: torch.Generator, dtype: torch.dtype) -> SynapseTable:
-        same = self.pre is self.post
-        direct = getattr(self.connectivity, "build_csr", None)
-        w0, d0 = self.weight, self.delay
-        if isinstance(w0, (int, float)) and isinstance(d0, (int, float)) and direct is not None:
-            csr = direct(self.pre.n, self.post.n, same, generator)
-            if csr is not None:
-                self.table = SynapseTable(csr[0], csr[1], torch.tensor(float(w0), dtype=dtype),
-                                          None, _check_delay_value(float(d0), dt))
-                return self.table
-        pre, post = self.connectivity.build(self.pre.n, self.post.n, same, generator)
-        count = int(pre.numel())
-        if isinstance(self.weight, Tensor):
-            w = self.weight.to(dtype)
-        elif callable(self.weight):
-            w = torch.as_tensor(self.weight(generator, count), dtype=dtype)
-            if w.shape != (count,):
-                raise ValueError(f"weight draw must return [{count}], got {tuple(w.shape)}")
-        else:
-            w = torch.tensor(float(self.weight), dtype=dtype)
-        delay: Tensor | int
-        if isinstance(self.delay, Tensor):
-            delay = torch.round(self.delay.to(torch.float64) / dt).to(torch.int64)
-        elif callable(self.delay):
-            drawn = torch.as_tensor(self.delay(generator, count), dtype=torch.float64)
-            if drawn.shape != (count,):
-                raise ValueError(f"delay draw must return [{count}], got {tuple(drawn.shape)}")
-            delay = torch.round(drawn / dt).clamp(min=1).to(torch.int64)
-        else:
-            delay = _check_delay_value(float(self.delay), dt)
-        self.table = build_table(self.pre.n, pre, post, w, delay)
-        return self.table
+__all__ = ["Network", "RunStats"]
 
 
 @dataclass
@@ -323,6 +70,12 @@ def _available_memory() -> int | None:
     except OSError:
         return None
     return None
+
+
+def _progress_bar(n_steps: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n_steps, unit="step", desc="simulate", leave=False)
 
 
 class Network:
@@ -423,7 +176,7 @@ class Network:
 
     def _build(self, dt: float) -> None:
         for p in self.projections:
-            p.check_dt(dt)
+            p.check_delay_grid(dt)
         estimate = self.estimate_memory()
         limit = self.memory_limit if self.memory_limit is not None else _available_memory()
         if limit is not None and estimate > limit:
@@ -444,7 +197,7 @@ class Network:
         for p in self.projections:
             key = (id(p.post), p.synapse)
             if p.synapse not in p.post.channels:
-                p.post.channels[p.synapse] = _Channel(
+                p.post.channels[p.synapse] = Channel(
                     p.synapse, torch.zeros(p.post.n, dtype=self.dtype),
                     RingBuffer(depth[key], p.post.n, self.dtype))
         for src in self.sources:
@@ -456,8 +209,10 @@ class Network:
     def run(self, duration: float, dt: float, progress: bool = True) -> RunStats:
         """Simulate ``duration`` seconds more (a multiple of ``dt``); callable repeatedly.
 
-        The first call builds the network (validates delays against ``dt``, checks the memory
-        estimate, draws connectivity); later calls must use the same ``dt``.
+        Every call validates ``dt`` (and each family's limits on it) here, once; the first
+        call builds the network (puts delays on the ``dt`` grid, checks the memory estimate,
+        draws connectivity, scales weights by their synapse model's factor); later calls must
+        use the same ``dt``.
         """
         dt = check_dt(dt)
         if self.dt is not None and abs(dt - self.dt) > 1e-12 * self.dt:
@@ -465,19 +220,22 @@ class Network:
         if not isinstance(duration, (int, float)) or isinstance(duration, bool):
             raise TypeError(f"duration must be a float in seconds, got {type(duration).__name__}")
         n_steps = steps_for(float(duration), dt)
+        for src in self.sources:  # each family's own limits on dt (AdEx, Izhikevich: stability)
+            if isinstance(src, Population) and src.family.check_dt is not None:
+                src.family.check_dt(src.params, dt)
         if self.dt is None:
             if self.backend == "torch":
                 reason: str | None = "torch chosen"
             elif self.learners:
                 reason = "plastic projections (ProjectionLearner) run on the torch loop"
             else:
-                reason = native_unsupported(self)
+                reason = native_unsupported(self.dtype, self.sources, self.monitors)
             if self.backend == "native" and reason is not None:
                 raise ValueError(f"backend 'native' cannot run this network: {reason}")
             self._build(dt)
             self.dt = dt
             if reason is None:
-                self._runner = NativeRunner(self, dt)
+                self._runner = NativeRunner(self.sources, self.projections, self.generator, dt)
         if self._runner is not None:
             return self._loop_native(n_steps, dt, progress)
         return self._loop(n_steps, dt, progress)
@@ -496,11 +254,7 @@ class Network:
             mon.prepare(start, n_steps, dt)
         spikes = {s.name: 0 for s in self.sources}
         events = 0
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_steps, unit="step", desc="simulate", leave=False)
+        bar = _progress_bar(n_steps) if progress else None
         chunk = max(1000, n_steps // 50)
         t0 = time.perf_counter()
         done = 0
@@ -536,13 +290,12 @@ class Network:
         watched = {id(s): [m for m in self.monitors if m.source is s] for s in self.sources}
         populations = [s for s in self.sources if isinstance(s, Population)]
         channels = [ch for pop in populations for ch in pop.channels.values()]
+        # the decay of each channel's synapse model, once per run (validates dt here only)
+        decays = [0.0 if isinstance(ch.synapse, Delta) else ch.synapse.decay(dt)
+                  for ch in channels]
         spikes = {s.name: 0 for s in self.sources}
         events = 0
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_steps, unit="step", desc="simulate", leave=False)
+        bar = _progress_bar(n_steps) if progress else None
         chunk = max(1, n_steps // 100)
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -575,12 +328,12 @@ class Network:
                     for learner in self.learners:
                         p = learner.projection
                         events += learner._step(k, now[id(p.pre)], now[id(p.post)])
-                for ch in channels:
+                for ch, decay in zip(channels, decays):
                     due = ch.ring.due(k)
                     if isinstance(ch.synapse, Delta):
                         ch.g = due.clone()
                     else:
-                        ch.g = exp_synapse_step(ch.g, due, ch.synapse.tau, dt)
+                        ch.g = exp_synapse_advance(ch.g, due, decay)
                     ch.ring.clear(k)
                 self.step = k + 1
                 if bar is not None and (k + 1 - start) % chunk == 0:

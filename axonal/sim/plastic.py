@@ -1,6 +1,6 @@
 """Plastic projections: the rules of :mod:`axonal.functional.plasticity` on simulator synapses.
 
-A :class:`ProjectionLearner` makes one :class:`~axonal.sim.network.Projection` plastic with
+A :class:`ProjectionLearner` makes one :class:`~axonal.sim.projections.Projection` plastic with
 pair STDP (:class:`STDPParams`), triplet STDP (:class:`TripletParams`) or reward-modulated
 STDP (:class:`RSTDPParams`). It calls the same pure step functions as the tensor-layer
 learners of :mod:`axonal.plasticity`, with a contraction onto the synapses that had an event
@@ -45,7 +45,7 @@ both an arrival and a postsynaptic spike.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -68,9 +68,8 @@ from axonal.functional.plasticity import (
     triplet_step,
 )
 from axonal.sim.delivery import RingBuffer, SynapseTable, synapse_positions
-
-if TYPE_CHECKING:
-    from axonal.sim.network import Projection
+from axonal.sim.projections import Projection
+from axonal.sim.synapses import Conductance
 
 __all__ = ["ProjectionLearner", "Rule"]
 
@@ -118,8 +117,6 @@ class ProjectionLearner:
 
     def __init__(self, projection: Projection, params: Rule, lr: float = 1.0,
                  enabled: bool = True, debug: bool = False) -> None:
-        from axonal.sim.network import Conductance, Projection
-
         if not isinstance(projection, Projection):
             raise TypeError(f"projection must be a Projection, got {type(projection).__name__}")
         if not isinstance(params, (STDPParams, TripletParams, RSTDPParams)):
@@ -130,6 +127,11 @@ class ProjectionLearner:
             raise ValueError(f"lr must be >= 0, got {lr}")
         check_bool("enabled", enabled)
         check_bool("debug", debug)
+        if projection.synapse.rescales_weights:
+            raise ValueError(f"{projection.name}: a plastic projection's weights are what its "
+                             f"synapses deliver per step; its synapse model "
+                             f"{projection.synapse!r} rescales weights by dt "
+                             f"(exact_charge or jump), so it cannot learn")
         w_min, w_max = _bounds(params)
         if isinstance(projection.synapse, Conductance) and w_min < 0:
             raise ValueError(f"params: w_min={w_min} would allow negative conductances on "

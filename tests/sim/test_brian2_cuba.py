@@ -7,16 +7,16 @@ values drawn independently by each simulator).
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pytest
 
 from axonal.sim.examples import run_example
 
 
-def test_cuba_rate_and_cv_match_brian2() -> None:
+def test_cuba_rate_and_cv_match_brian2(cuba_reference: ModuleType) -> None:
     pytest.importorskip("brian2")
-    from axonal.sim.brian2_ref import brian2_cuba
-
-    ref = brian2_cuba(n=4000, duration=1.0, dt=1e-4, seed=1, target="numpy")
+    ref = cuba_reference.brian2_cuba(n=4000, duration=1.0, dt=1e-4, seed=1, target="numpy")
     ours = run_example("cuba", duration=1.0, dt=1e-4, seed=1, progress=False)
     for pop in ("E", "I"):
         rate, ref_rate = ours.rates_hz[pop], ref["rates_hz"][pop]
@@ -26,11 +26,9 @@ def test_cuba_rate_and_cv_match_brian2() -> None:
         assert abs(cv - ref_cv) <= 0.20 * ref_cv, (pop, cv, ref_cv)
 
 
-def test_cuba_rate_and_cv_match_nest() -> None:
+def test_cuba_rate_and_cv_match_nest(cuba_reference: ModuleType) -> None:
     pytest.importorskip("nest")
-    from axonal.sim.brian2_ref import nest_cuba
-
-    ref = nest_cuba(n=4000, duration=1.0, dt=1e-4, seed=1)
+    ref = cuba_reference.nest_cuba(n=4000, duration=1.0, dt=1e-4, seed=1)
     ours = run_example("cuba", duration=1.0, dt=1e-4, seed=1, progress=False)
     for pop in ("E", "I"):
         rate, ref_rate = ours.rates_hz[pop], ref["rates_hz"][pop]

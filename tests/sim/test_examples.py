@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from axonal.cli import main
 from axonal.sim.examples import build_brunel, run_example
@@ -102,3 +103,50 @@ def test_cli_simulate_microcircuit_prints_published_rates(
     assert "Potjans & Diesmann 2014 0.86 Hz" in lines["L23E"] and "NetPyNE 2021 0.90" in lines["L23E"]
     assert "Potjans & Diesmann" not in lines["L23I"] and "NetPyNE 2021 2.80" in lines["L23I"]
     assert "published rates are for the full-scale model" in out
+
+
+@pytest.mark.parametrize("name", ["cuba", "coba", "cuba-indegree", "brunel", "microcircuit"])
+def test_recipes_state_the_same_network_at_any_dt(name: str) -> None:
+    """``dt`` changes the resolution, not the network: the same synapses, the same stated
+    weights and delays; the tables hold the delays in steps of that dt (the same seconds, or
+    within the grid for drawn delays) and the weights times their synapse model's factor."""
+    import inspect
+
+    from axonal.sim.examples import EXAMPLES, build_example
+
+    assert "dt" not in inspect.signature(EXAMPLES[name]).parameters
+    scale = {"brunel": 0.01, "microcircuit": 0.002}.get(name, 0.05)
+    nets = {}
+    for dt in (1e-4, 5e-5):
+        net, _ = build_example(name, seed=2, scale=scale)
+        net.run(2e-4, dt, progress=False)
+        nets[dt] = net
+    coarse, fine = nets[1e-4].projections, nets[5e-5].projections
+    assert len(coarse) == len(fine) > 0
+    for pc, pf in zip(coarse, fine):
+        assert pc.synapse == pf.synapse
+        assert pc.weight == pf.weight and pc.delay == pf.delay  # floats or ClippedNormal records
+        assert pc.table is not None and pf.table is not None
+        pre_c, post_c, w_c, d_c = pc.table.to_arrays()
+        pre_f, post_f, w_f, d_f = pf.table.to_arrays()
+        assert torch.equal(pre_c, pre_f) and torch.equal(post_c, post_f)
+        factor_c = pc.synapse.weight_factor(1e-4, pc.post.params)
+        factor_f = pf.synapse.weight_factor(5e-5, pf.post.params)
+        torch.testing.assert_close(w_c.double() / factor_c, w_f.double() / factor_f,
+                                   rtol=1e-6, atol=0.0)
+        seconds_c, seconds_f = d_c.double() * 1e-4, d_f.double() * 5e-5
+        if isinstance(pc.delay, float):
+            torch.testing.assert_close(seconds_c, seconds_f, rtol=1e-9, atol=0.0)
+            assert int(d_f[0]) == 2 * int(d_c[0])
+        else:  # drawn delays: each rounded to its own grid (and raised to one step)
+            assert float((seconds_c - seconds_f).abs().max()) <= 0.75e-4 + 1e-12
+            assert bool((d_f % 2 == 1).any())  # the finer grid is used
+    if name == "brunel":  # the jump of a J = 0.1 mV synapse is 0.1 mV at both dt
+        lif = coarse[1].post.params
+        for dt, proj in ((1e-4, coarse[1]), (5e-5, fine[1])):
+            assert proj.table is not None
+            w = float(proj.table.weight)
+            assert w * lif.r * (1 - math.exp(-dt / lif.tau_mem)) == pytest.approx(0.1, rel=1e-6)
+    if name == "microcircuit":  # held-current weights: 0.906 of the stated amplitude at 0.1 ms
+        syn = coarse[0].synapse
+        assert syn.held_current_factor(1e-4) == pytest.approx(0.9063, abs=1e-4)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from axonal import plot
 from axonal.functional.neurons import (
     AdExParams,
     IFParams,
@@ -38,8 +40,6 @@ from axonal.sim import (
     SpikeMonitor,
     StateMonitor,
     StepCurrent,
-    plot_raster,
-    plot_traces,
 )
 
 DT = 1e-4
@@ -250,7 +250,7 @@ def test_event_count_is_spikes_times_fan_out() -> None:
     assert stats.events == int(fan_out[mon.ids].sum()) > 0
 
 
-def test_save_and_plots(tmp_path: Path) -> None:
+def test_save_and_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     net, sp, st, rate = recurrent(0)
     net.run(0.02, DT, progress=False)
     path = net.save(tmp_path / "run.npz")
@@ -258,9 +258,30 @@ def test_save_and_plots(tmp_path: Path) -> None:
     np.testing.assert_array_equal(data[f"{sp.name}/ids"], sp.ids)
     np.testing.assert_array_equal(data[f"{st.name}/v"], st.values("v"))
     assert float(data["dt"]) == DT
-    png = plot_raster([sp], tmp_path / "raster.png", 0.02)
-    png2 = plot_traces(st, "v", tmp_path / "v.png")
+    labels: list[tuple[str, list[tuple[str, str]]]] = []
+    save = plot._save
+
+    def spy(fig: Any, path: str | Path, title: str, dpi: int = 110) -> Path:
+        labels.append((title, [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes]))
+        return save(fig, path, title, dpi)
+
+    monkeypatch.setattr(plot, "_save", spy)
+    png = plot.spike_raster([sp], tmp_path / "raster.png", 0.02)
+    png2 = plot.state_traces(st, "v", tmp_path / "v.png")
     assert png.stat().st_size > 1000 and png2.stat().st_size > 1000
+    (t1, axes1), (t2, axes2) = labels
+    assert t1 == "spike raster" and axes1 == [("", "neuron (index)"), ("time (s)", "rate (Hz)")]
+    assert t2 == f"v of {st.source.name}" and axes2 == [("time (s)", "v (mV)")]
+    with pytest.raises(ValueError, match="pass unit="):
+        plot.state_traces(_unknown_unit_monitor(), "w", tmp_path / "x.png")
+
+
+def _unknown_unit_monitor() -> StateMonitor:
+    net = Network()
+    pop = net.add(Population(AdExParams(), 3))
+    mon = net.add(StateMonitor(pop, ["w"]))
+    net.run(5 * DT, DT, progress=False)
+    return mon
 
 
 def test_autapses_switch_in_a_network() -> None:
@@ -356,3 +377,50 @@ def test_mean_rate_leaves_out_a_transient() -> None:
     assert mon.mean_rate(10e-3, start=5e-3) == pytest.approx(2 / (2 * 5e-3))
     with pytest.raises(ValueError, match="start must be in"):
         mon.mean_rate(10e-3, start=10e-3)
+
+
+def _count_check_dt(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Replace every module's reference to ``axonal._validate.check_dt`` by a counting one."""
+    import sys
+
+    from axonal import _validate
+
+    original = _validate.check_dt
+    calls: list[float] = []
+
+    def counting(dt: Any) -> float:
+        calls.append(dt)
+        return original(dt)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("axonal") and \
+                getattr(module, "check_dt", None) is original:
+            monkeypatch.setattr(module, "check_dt", counting)
+    return calls
+
+
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_dt_is_validated_once_per_run_not_per_step(monkeypatch: pytest.MonkeyPatch,
+                                                    backend: str) -> None:
+    net = Network(backend=backend)
+    src = net.add(PoissonSource(20, 500.0))
+    pop = net.add(Population(FIRE, 10))
+    for syn in (Exponential(5e-3, "e"), Conductance(3e-3, 5.0, "c"), Delta("d")):
+        net.add(Projection(src, pop, Bernoulli(0.5), weight=0.2, synapse=syn))
+    mon = net.add(StateMonitor(pop, ["v"])) if backend == "torch" else net.add(SpikeMonitor(pop))
+    calls = _count_check_dt(monkeypatch)
+    net.run(10 * DT, DT, progress=False)
+    assert calls == [DT]  # 3 channels x 10 steps before: 30 calls
+    net.run(100 * DT, DT, progress=False)
+    assert calls == [DT, DT]
+    assert net.backend_used == backend and mon.name
+    with pytest.raises(ValueError, match="dt must be finite"):
+        net.run(DT, -DT, progress=False)
+
+
+def test_family_limits_on_dt_are_checked_at_the_run_boundary() -> None:
+    net = Network()
+    net.add(Population(AdExParams(), 3))
+    with pytest.raises(ValueError, match="tau_w|membrane time constant"):
+        net.run(0.4, 0.2, progress=False)  # AdEx's forward Euler needs dt < tau_w
+    assert net.dt is None and net.step == 0  # nothing was built or stepped

@@ -1,12 +1,13 @@
-"""The same reference networks written for Brian2 and NEST (optional: ``pip install brian2``,
-``pip install nest-simulator``).
+"""The CUBA reference network written for Brian2 and NEST (optional: ``pip install brian2``,
+``pip install nest-simulator``); not part of the installed package.
 
-Used by the validation test and ``benchmarks/bench_sim.py`` to compare axonal with Brian2 on
-identical models. Brian2 is imported inside the functions only.
+Used by ``tests/sim/test_brian2_cuba.py`` (loaded by path) and by ``bench_sim.py`` (imported
+as its sibling, so the Brian2/NEST environment does not need axonal) to compare axonal with
+Brian2 and NEST on identical models. Brian2 and NEST are imported inside the functions only.
 
-Correspondence with :func:`axonal.sim.examples.build_cuba`: the same equations
+Correspondence with ``axonal.sim.examples.build_cuba``: the same equations
 (``dv/dt = (ge + gi - (v - E_L)) / tau_m``, exact integration, ``v`` clamped while
-refractory), the same parameters and a synaptic delay of one step (Brian2 and axonal count a
+refractory), the same parameters and a synaptic delay of 0.1 ms (Brian2 and axonal count a
 delay the same way); the random connectivity and initial values differ (other generators).
 """
 
@@ -20,6 +21,10 @@ import numpy as np
 __all__ = ["brian2_cuba", "nest_cuba"]
 
 
+DELAY = 0.1e-3
+"""Synaptic delay (s) of CUBA, as ``axonal.sim.examples.SHORT_DELAY``."""
+
+
 def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
                 target: str = "numpy", p: float = 0.02,
                 standalone_dir: str | None = None,
@@ -28,7 +33,7 @@ def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: in
 
     ``target``: ``"numpy"``, ``"cython"`` (runtime) or ``"cpp_standalone"``.
     ``indegree=(k_e, k_i)``: fixed in-degrees (sources drawn with replacement, weights scaled
-    by ``64 / k_e``) instead of Bernoulli(p), as :func:`axonal.sim.examples.build_cuba_indegree`.
+    by ``64 / k_e``) instead of Bernoulli(p), as ``axonal.sim.examples.build_cuba_indegree``.
     """
     t_start = time.perf_counter()
     import brian2 as b2
@@ -55,9 +60,9 @@ def brian2_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: in
     group.v = "Vr + rand() * (Vt - Vr)"
     scale = 64.0 / indegree[0] if indegree else 1.0
     we, wi = scale * (60 * 0.27 / 10) * mv, scale * (-20 * 4.5 / 10) * mv
-    ce = b2.Synapses(group, group, on_pre="ge += we", delay=dt * b2.second,
+    ce = b2.Synapses(group, group, on_pre="ge += we", delay=DELAY * b2.second,
                      namespace={"we": we})
-    ci = b2.Synapses(group, group, on_pre="gi += wi", delay=dt * b2.second,
+    ci = b2.Synapses(group, group, on_pre="gi += wi", delay=DELAY * b2.second,
                      namespace={"wi": wi})
     if indegree is None:
         ce.connect("i < n_e", p=p, namespace={"n_e": n_e})
@@ -102,7 +107,7 @@ def nest_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int 
     """Vogels & Abbott CUBA in NEST (``iaf_psc_exp``), the same model as :func:`brian2_cuba`.
 
     Brian2's ``ge`` (mV) is the current ``I = ge C_m / tau_m``: with ``C_m = 200 pF`` and
-    ``tau_m = 20 ms`` the jumps are 16.2 pA and -90 pA. Delay one step (NEST's minimum).
+    ``tau_m = 20 ms`` the jumps are 16.2 pA and -90 pA. Delay 0.1 ms.
     """
     t_start = time.perf_counter()
     import nest
@@ -124,7 +129,7 @@ def nest_cuba(n: int = 4000, duration: float = 1.0, dt: float = 1e-4, seed: int 
         rule = ({"rule": "fixed_indegree", "indegree": k} if indegree
                 else {"rule": "pairwise_bernoulli", "p": p})
         nest.Connect(src, pop, rule, {"synapse_model": "static_synapse", "weight": w,
-                                      "delay": dt * 1e3})
+                                      "delay": DELAY * 1e3})
     rec = nest.Create("spike_recorder")
     nest.Connect(pop, rec)
     t_build = time.perf_counter()
