@@ -101,7 +101,7 @@ def _lif_fwd(  # type: ignore[no-untyped-def]
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = offs < tl.where(valid, N, 0)  # the interpreter mis-splats a scalar bool
             row = tl.cast(t, tl.int64) * N
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
             vinf = vl + r * x
@@ -138,7 +138,7 @@ def _lif_bwd(  # type: ignore[no-untyped-def]
         v = tl.load(ck_ptr + tl.cast(s, tl.int64) * N + offs, mask=mask, other=0.0)
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):  # recompute; park v[t-1]
             t = s * SEG + i
-            m = mask & (t < T)
+            m = offs < tl.where(t < T, N, 0)
             row = tl.cast(t, tl.int64) * N
             tl.store(buf_ptr + i * N + offs, v, mask=m)
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
@@ -150,7 +150,7 @@ def _lif_bwd(  # type: ignore[no-untyped-def]
             i = SEG - 1 - ii
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = offs < tl.where(valid, N, 0)  # the interpreter mis-splats a scalar bool
             row = tl.cast(t, tl.int64) * N
             vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
@@ -196,7 +196,7 @@ def _alif_fwd(  # type: ignore[no-untyped-def]
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = offs < tl.where(valid, N, 0)  # the interpreter mis-splats a scalar bool
             row = tl.cast(t, tl.int64) * N
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
             vinf = vl + r * x
@@ -245,7 +245,7 @@ def _alif_bwd(  # type: ignore[no-untyped-def]
         a = tl.load(ck_ptr + S * N + c + offs, mask=mask, other=0.0)
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             t = s * SEG + i
-            m = mask & (t < T)
+            m = offs < tl.where(t < T, N, 0)
             row = tl.cast(t, tl.int64) * N
             tl.store(buf_ptr + i * N + offs, v, mask=m)
             tl.store(buf_ptr + (SEG + i) * N + offs, a, mask=m)
@@ -260,7 +260,7 @@ def _alif_bwd(  # type: ignore[no-untyped-def]
             i = SEG - 1 - ii
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = offs < tl.where(valid, N, 0)  # the interpreter mis-splats a scalar bool
             row = tl.cast(t, tl.int64) * N
             vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
             ap = tl.load(buf_ptr + (SEG + i) * N + offs, mask=m, other=0.0)
@@ -318,7 +318,7 @@ def _cuba_fwd(  # type: ignore[no-untyped-def]
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = offs < tl.where(valid, N, 0)  # the interpreter mis-splats a scalar bool
             row = tl.cast(t, tl.int64) * N
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
             d = c - x
@@ -366,7 +366,7 @@ def _cuba_bwd(  # type: ignore[no-untyped-def]
         c = tl.load(ck_ptr + S * N + cr + offs, mask=mask, other=0.0)
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             t = s * SEG + i
-            m = mask & (t < T)
+            m = offs < tl.where(t < T, N, 0)
             row = tl.cast(t, tl.int64) * N
             tl.store(buf_ptr + i * N + offs, v, mask=m)
             tl.store(buf_ptr + (SEG + i) * N + offs, c, mask=m)
@@ -381,7 +381,7 @@ def _cuba_bwd(  # type: ignore[no-untyped-def]
             i = SEG - 1 - ii
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = offs < tl.where(valid, N, 0)  # the interpreter mis-splats a scalar bool
             row = tl.cast(t, tl.int64) * N
             vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
             iprev = tl.load(buf_ptr + (SEG + i) * N + offs, mask=m, other=0.0)
