@@ -16,6 +16,13 @@ its own state and coefficients. A family has the membrane ``v``, at most one sec
 own, ``p`` and ``q`` (ALIF: ``alpha_adapt``, ``delta_th``; CubaLIF: ``alpha_syn``, the
 synaptic ``kernel``), besides the shared ``alpha``, ``v_th``, ``v_leak``, ``r``, ``v_reset``.
 
+The forward kernel is compiled without floating-point contraction (``enable_fp_fusion=False``,
+as the CPU kernels build with ``-ffp-contract=off``; Triton < 3.10 fuses by default): it
+rounds every operation as the reference steps and the CPU kernels do, the arithmetic that the
+interpreter test checks bit for bit. It is bound by memory; the unfused multiply-adds cost no
+registers. The backward pass keeps fused multiply-adds: its gradients need only agree with
+the reference to rounding.
+
 This module imports Triton at import time; :mod:`axonal.kernels.gpu` imports it lazily. It
 runs under Triton's interpreter too (``TRITON_INTERPRET=1``, CPU tensors), which is how its
 arithmetic is tested on machines without a GPU (``tests/kernels/test_triton.py``).
@@ -347,7 +354,7 @@ def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
     _forward_kernel[(triton.cdiv(N, _BLOCK),)](
         x, state0[0], state0[-1], *_coefficients(name, params), out, finals[0], finals[-1], z,
         ckpt, T, N, S, FAMILY=_LAYOUT[name][0], RESET=reset, SEG=seg, BLOCK=_BLOCK,
-        UNROLL=_UNROLL, num_warps=_NUM_WARPS,
+        UNROLL=_UNROLL, num_warps=_NUM_WARPS, enable_fp_fusion=False,
     )
     return (out, *finals, z, ckpt)
 
