@@ -188,7 +188,7 @@ def _row(i, N, WIDE: tl.constexpr):  # type: ignore[no-untyped-def]
 @triton.jit  # type: ignore[untyped-decorator, misc]
 def _step_lanes(offs, N, t, T):  # type: ignore[no-untyped-def]
     """The lanes of step ``t``: the program's neurons below ``N`` while ``t < T``, none past
-    the end. (Not ``(offs < N) & (t < T)``: Triton 3.7-3.9's interpreter splats a scalar
+    the end. (Not ``(offs < N) & (t < T)``: Triton 3.9's interpreter splats a scalar
     comparison as int32 and rejects it as a mask.)"""
     return offs < tl.where(t < T, N, 0)
 
