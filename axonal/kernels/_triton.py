@@ -7,9 +7,25 @@ backward pass walks the segments from the last: it recomputes a segment's states
 its checkpoint into a ``[n_state, SEG, N]`` scratch buffer (the only extra memory, independent
 of T), then sweeps the segment in reverse.
 
+Each equation is written once, as a ``@triton.jit`` helper: the membrane's relaxation, the
+spike, the reset and its gradient, the five surrogate gradients, ALIF's adaptation and
+CubaLIF's synaptic current. One forward and one backward kernel walk time for every family;
+the family is a compile-time code (``FAMILY``), so each family's kernel is compiled with only
+its own state and coefficients. A family has the membrane ``v``, at most one second state
+``w`` (ALIF's adaptation ``a``, CubaLIF's current ``i``) and at most two coefficients of its
+own, ``p`` and ``q`` (ALIF: ``alpha_adapt``, ``delta_th``; CubaLIF: ``alpha_syn``, the
+synaptic ``kernel``), besides the shared ``alpha``, ``v_th``, ``v_leak``, ``r``, ``v_reset``.
+
+The forward kernel is compiled without floating-point contraction (``enable_fp_fusion=False``,
+as the CPU kernels build with ``-ffp-contract=off``; Triton < 3.10 fuses by default): it
+rounds every operation as the reference steps and the CPU kernels do, the arithmetic that the
+interpreter test checks bit for bit. It is bound by memory; the unfused multiply-adds cost no
+registers. The backward pass keeps fused multiply-adds: its gradients need only agree with
+the reference to rounding.
+
 This module imports Triton at import time; :mod:`axonal.kernels.gpu` imports it lazily. It
 runs under Triton's interpreter too (``TRITON_INTERPRET=1``, CPU tensors), which is how its
-arithmetic is tested on machines without a GPU.
+arithmetic is tested on machines without a GPU (``tests/kernels/test_triton.py``).
 """
 
 from __future__ import annotations
@@ -22,15 +38,55 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from axonal.kernels import ops
+
 __all__ = ["FORWARD", "BACKWARD"]
 
 _BLOCK = 128
 _UNROLL = 4
 _NUM_WARPS = 4
+_INT32_LIMIT = 2**31  # index counts from which offsets are computed in int64
+
+# Kernel family codes (compile-time constants of the kernels below).
+_LIF = tl.constexpr(0)
+_ALIF = tl.constexpr(1)
+_CUBA = tl.constexpr(2)
+
+
+# ------------------------------------------------------------------------------ equations
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _relax(v, x, al, vl, r):  # type: ignore[no-untyped-def]
+    """The membrane relaxed for one step toward ``v_leak + r x`` by ``alpha``: returns
+    ``(v_pre, v - v_inf)``."""
+    vinf = vl + r * x
+    d = v - vinf
+    return vinf + d * al, d
+
+
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _adapt(a, aa, th):  # type: ignore[no-untyped-def]
+    """ALIF: the decayed adaptation ``a alpha_adapt`` and the threshold it raises."""
+    ad = a * aa
+    return ad, th + ad
+
+
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _synapse(c, x, asy):  # type: ignore[no-untyped-def]
+    """CubaLIF: the synaptic current relaxed toward ``x`` by ``alpha_syn``: returns
+    ``(i_new, i - x)``."""
+    d = c - x
+    return x + d * asy, d
+
+
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _fire(vp, thr):  # type: ignore[no-untyped-def]
+    """The spike (0 / 1 in the membrane's dtype): ``v_pre - threshold > 0``."""
+    return tl.where(vp - thr > 0, 1.0, 0.0).to(vp.dtype)
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
 def _reset(vp, zf, gap, vr, RESET: tl.constexpr):  # type: ignore[no-untyped-def]
+    """The membrane after the reset (0 subtract ``gap``, 1 to ``v_reset``, 2 none)."""
     if RESET == 0:
         out = vp - zf * gap
     elif RESET == 1:
@@ -59,6 +115,7 @@ def _reset_grad(gv, gz, zf, gap, vr, vp, attached, RESET: tl.constexpr):  # type
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
 def _surrogate_grad(k, u, half_pi, KIND: tl.constexpr):  # type: ignore[no-untyped-def]
+    """The surrogate's derivative at ``u = v_pre - threshold`` (slope ``k``)."""
     if KIND == 0:  # fast sigmoid
         d = 1.0 + k * tl.abs(u)
         g = 1.0 / (d * d)
@@ -75,366 +132,229 @@ def _surrogate_grad(k, u, half_pi, KIND: tl.constexpr):  # type: ignore[no-untyp
     return g
 
 
-# Every kernel walks time as S segments of SEG steps (the last one partly past T: those steps
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _spike_grad(  # type: ignore[no-untyped-def]
+    gv, gz, zf, vp, thr, vr, k, attached, half_pi, RESET: tl.constexpr, KIND: tl.constexpr
+):
+    """Through the reset and the spike: (dL/dv_pre, dL/dthreshold) from dL/dv_new, dL/dz."""
+    gp, gz, ggap = _reset_grad(gv, gz, zf, thr - vr, vr, vp, attached, RESET)
+    sg = gz * _surrogate_grad(k, vp - thr, half_pi, KIND)
+    return gp + sg, ggap - sg
+
+
+# --------------------------------------------------------------------------- family steps
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _charge(v, w, x, al, th, vl, r, p, q, FAMILY: tl.constexpr):  # type: ignore[no-untyped-def]
+    """One step up to the spike: ``(v_pre, v - v_inf, threshold, w before the spike's
+    effect, i - x)`` (the last is CubaLIF's; the others return ``v - v_inf`` there)."""
+    vp, d = _relax(v, x, al, vl, r)
+    thr = th
+    wn = w
+    e = d
+    if FAMILY == _ALIF:
+        wn, thr = _adapt(w, p, th)
+    elif FAMILY == _CUBA:
+        wn, e = _synapse(w, x, p)
+        vp = vp + (r * e) * q
+    return vp, d, thr, wn, e
+
+
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _after_spike(vp, wn, zf, thr, vr, q, FAMILY: tl.constexpr, RESET: tl.constexpr):  # type: ignore[no-untyped-def]
+    """The state ``(v, w)`` after the spike ``zf``: the reset, ALIF's ``+ delta_th z``."""
+    v = _reset(vp, zf, thr - vr, vr, RESET)
+    if FAMILY == _ALIF:
+        wn = wn + q * zf
+    return v, wn
+
+
+# -------------------------------------------------------------------------------- kernels
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _vec(ptr, offs, mask):  # type: ignore[no-untyped-def]
+    return tl.load(ptr + offs, mask=mask, other=0.0)
+
+
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _row(i, N, WIDE: tl.constexpr):  # type: ignore[no-untyped-def]
+    """Offset of row ``i`` of the ``[n_state * SEG, N]`` scratch buffer: int32 (fewer
+    registers in the backward sweep) unless the buffer has 2^31 elements or more."""
+    if WIDE:
+        out = tl.cast(i, tl.int64) * N
+    else:
+        out = i * N
+    return out
+
+
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _step_lanes(offs, N, t, T):  # type: ignore[no-untyped-def]
+    """The lanes of step ``t``: the program's neurons below ``N`` while ``t < T``, none past
+    the end. (Not ``(offs < N) & (t < T)``: Triton 3.9's interpreter splats a scalar
+    comparison as int32 and rejects it as a mask.)"""
+    return offs < tl.where(t < T, N, 0)
+
+
+# Both kernels walk time as S segments of SEG steps (the last one partly past T: those steps
 # are masked and leave the state alone). Segment loops are unrolled UNROLL times so that the
-# loads of several steps, which do not depend on the state, are in flight together.
-# ``coef`` holds (surrogate slope, 1 if the reset is attached else 0, pi / 2) in the input's
-# dtype (Python floats would reach the kernel as float32).
-
-
-# ------------------------------------------------------------------------------------ LIF
-@triton.jit  # type: ignore[untyped-decorator, misc]
-def _lif_fwd(  # type: ignore[no-untyped-def]
-    x_ptr, v0_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, out_ptr, vt_ptr, z_ptr, ck_ptr, T, N, S,
-    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr,
-):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    al = tl.load(al_ptr + offs, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs, mask=mask, other=1.0)
-    vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
-    r = tl.load(r_ptr + offs, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    for s in range(S):
-        tl.store(ck_ptr + tl.cast(s, tl.int64) * N + offs, v, mask=mask)
-        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
-            t = s * SEG + i
-            valid = t < T
-            m = mask & valid
-            row = tl.cast(t, tl.int64) * N
-            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
-            vinf = vl + r * x
-            vp = vinf + (v - vinf) * al
-            zf = tl.where(vp - th > 0, 1.0, 0.0).to(vp.dtype)
-            v = tl.where(valid, _reset(vp, zf, th - vr, vr, RESET), v)
-            tl.store(out_ptr + row + offs, zf, mask=m)
-            tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=m)
-    tl.store(vt_ptr + offs, v, mask=mask)
+# loads of several steps, which do not depend on the state, are in flight together. For LIF
+# the second state and the coefficients p, q are neither loaded nor stored (their pointers are
+# placeholders).
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
-def _lif_bwd(  # type: ignore[no-untyped-def]
-    gout_ptr, gstride, gvt_ptr, x_ptr, ck_ptr, z_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr,
-    gx_ptr, buf_ptr, gv0_ptr, gal_ptr, gth_ptr, coef_ptr, T, N, S,
-    RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
+def _forward_kernel(  # type: ignore[no-untyped-def]
+    x_ptr, v0_ptr, w0_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, p_ptr, q_ptr,
+    out_ptr, vt_ptr, wt_ptr, z_ptr, ck_ptr, T, N, S,
+    FAMILY: tl.constexpr, RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
     UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    k = tl.load(coef_ptr)
-    attached = tl.load(coef_ptr + 1)
-    half_pi = tl.load(coef_ptr + 2)
-    al = tl.load(al_ptr + offs, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs, mask=mask, other=1.0)
-    vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
-    r = tl.load(r_ptr + offs, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    gv = tl.load(gvt_ptr + offs, mask=mask, other=0.0)
-    ga = gv * 0.0
-    gt = gv * 0.0
-    for ss in range(S):
-        s = S - 1 - ss
-        v = tl.load(ck_ptr + tl.cast(s, tl.int64) * N + offs, mask=mask, other=0.0)
-        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):  # recompute; park v[t-1]
-            t = s * SEG + i
-            m = mask & (t < T)
-            row = tl.cast(t, tl.int64) * N
-            tl.store(buf_ptr + i * N + offs, v, mask=m)
-            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
-            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(v.dtype)
-            vinf = vl + r * x
-            vp = vinf + (v - vinf) * al
-            v = _reset(vp, zf, th - vr, vr, RESET)
-        for ii in tl.range(0, SEG, loop_unroll_factor=UNROLL):
-            i = SEG - 1 - ii
-            t = s * SEG + i
-            valid = t < T
-            m = mask & valid
-            row = tl.cast(t, tl.int64) * N
-            vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
-            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
-            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(vprev.dtype)
-            gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=m, other=0.0)
-            vinf = vl + r * x
-            d = vprev - vinf
-            vp = vinf + d * al
-            gp, gz, ggap = _reset_grad(gv, gz, zf, th - vr, vr, vp, attached, RESET)
-            sg = gz * _surrogate_grad(k, vp - th, half_pi, KIND)
-            gp = gp + sg
-            tl.store(gx_ptr + row + offs, gp * (1.0 - al) * r, mask=m)
-            gt = gt + tl.where(valid, ggap - sg, 0.0)
-            ga = ga + tl.where(valid, gp * d, 0.0)
-            gv = tl.where(valid, gp * al, gv)
-    tl.store(gv0_ptr + offs, gv, mask=mask)
-    tl.store(gal_ptr + offs, ga, mask=mask)
-    tl.store(gth_ptr + offs, gt, mask=mask)
-
-
-# ----------------------------------------------------------------------------------- ALIF
-@triton.jit  # type: ignore[untyped-decorator, misc]
-def _alif_fwd(  # type: ignore[no-untyped-def]
-    x_ptr, v0_ptr, a0_ptr, am_ptr, aa_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, dl_ptr,
-    out_ptr, vt_ptr, at_ptr, z_ptr, ck_ptr, T, N, S,
-    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr,
-):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    a = tl.load(a0_ptr + offs, mask=mask, other=0.0)
-    am = tl.load(am_ptr + offs, mask=mask, other=0.0)
-    aa = tl.load(aa_ptr + offs, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs, mask=mask, other=1.0)
-    vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
-    r = tl.load(r_ptr + offs, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    dl = tl.load(dl_ptr + offs, mask=mask, other=0.0)
+    al, th = _vec(al_ptr, offs, mask), _vec(th_ptr, offs, mask)
+    vl, r, vr = _vec(vl_ptr, offs, mask), _vec(r_ptr, offs, mask), _vec(vr_ptr, offs, mask)
+    v = _vec(v0_ptr, offs, mask)
+    w, p, q = v, al, al
+    if FAMILY != _LIF:
+        w, p, q = _vec(w0_ptr, offs, mask), _vec(p_ptr, offs, mask), _vec(q_ptr, offs, mask)
     for s in range(S):
-        c = tl.cast(s, tl.int64) * N
+        c = tl.cast(s, tl.int64) * N  # addresses: a scalar int64 offset, then the lanes
         tl.store(ck_ptr + c + offs, v, mask=mask)
-        tl.store(ck_ptr + S * N + c + offs, a, mask=mask)
+        if FAMILY != _LIF:
+            tl.store(ck_ptr + tl.cast(S, tl.int64) * N + c + offs, w, mask=mask)
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = _step_lanes(offs, N, t, T)
             row = tl.cast(t, tl.int64) * N
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
-            vinf = vl + r * x
-            vp = vinf + (v - vinf) * am
-            ad = a * aa
-            thr = th + ad
-            zf = tl.where(vp - thr > 0, 1.0, 0.0).to(vp.dtype)
-            v = tl.where(valid, _reset(vp, zf, thr - vr, vr, RESET), v)
-            a = tl.where(valid, ad + dl * zf, a)
+            vp, _, thr, wn, _ = _charge(v, w, x, al, th, vl, r, p, q, FAMILY)
+            zf = _fire(vp, thr)
+            vn, wn = _after_spike(vp, wn, zf, thr, vr, q, FAMILY, RESET)
+            v = tl.where(valid, vn, v)
+            if FAMILY != _LIF:
+                w = tl.where(valid, wn, w)
             tl.store(out_ptr + row + offs, zf, mask=m)
             tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=m)
     tl.store(vt_ptr + offs, v, mask=mask)
-    tl.store(at_ptr + offs, a, mask=mask)
+    if FAMILY != _LIF:
+        tl.store(wt_ptr + offs, w, mask=mask)
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
-def _alif_bwd(  # type: ignore[no-untyped-def]
-    gout_ptr, gstride, gvt_ptr, gat_ptr, x_ptr, ck_ptr, z_ptr, am_ptr, aa_ptr, th_ptr, vl_ptr,
-    r_ptr, vr_ptr, dl_ptr, gx_ptr, buf_ptr, gv0_ptr, ga0_ptr, gam_ptr, gaa_ptr, gth_ptr, gdl_ptr,
-    coef_ptr, T, N, S,
-    RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
-    UNROLL: tl.constexpr,
+def _backward_kernel(  # type: ignore[no-untyped-def]
+    gout_ptr, gstride, gvt_ptr, gwt_ptr, x_ptr, ck_ptr, z_ptr,
+    al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, p_ptr, q_ptr,
+    gx_ptr, buf_ptr, gv0_ptr, gw0_ptr, gal_ptr, gth_ptr, gp_ptr, gq_ptr, coef_ptr, T, N, S,
+    FAMILY: tl.constexpr, RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr,
+    BLOCK: tl.constexpr, UNROLL: tl.constexpr, WIDE: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    k = tl.load(coef_ptr)
-    attached = tl.load(coef_ptr + 1)
-    half_pi = tl.load(coef_ptr + 2)
-    am = tl.load(am_ptr + offs, mask=mask, other=0.0)
-    aa = tl.load(aa_ptr + offs, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs, mask=mask, other=1.0)
-    vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
-    r = tl.load(r_ptr + offs, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    dl = tl.load(dl_ptr + offs, mask=mask, other=0.0)
-    gv = tl.load(gvt_ptr + offs, mask=mask, other=0.0)
-    gad = tl.load(gat_ptr + offs, mask=mask, other=0.0)
-    g_am = gv * 0.0
-    g_aa = gv * 0.0
-    g_th = gv * 0.0
-    g_dl = gv * 0.0
+    # coef: (surrogate slope, 1 if the reset is attached else 0, pi / 2) in the input's dtype
+    k, attached, half_pi = tl.load(coef_ptr), tl.load(coef_ptr + 1), tl.load(coef_ptr + 2)
+    al, th = _vec(al_ptr, offs, mask), _vec(th_ptr, offs, mask)
+    vl, r, vr = _vec(vl_ptr, offs, mask), _vec(r_ptr, offs, mask), _vec(vr_ptr, offs, mask)
+    gv = _vec(gvt_ptr, offs, mask)
+    g_al, g_th = gv * 0.0, gv * 0.0
+    gw, p, q = gv, al, al
+    if FAMILY != _LIF:
+        gw, p, q = _vec(gwt_ptr, offs, mask), _vec(p_ptr, offs, mask), _vec(q_ptr, offs, mask)
+        g_p, g_q = gv * 0.0, gv * 0.0
+    sn = tl.cast(S, tl.int64) * N
     for ss in range(S):
         s = S - 1 - ss
         c = tl.cast(s, tl.int64) * N
         v = tl.load(ck_ptr + c + offs, mask=mask, other=0.0)
-        a = tl.load(ck_ptr + S * N + c + offs, mask=mask, other=0.0)
-        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
+        w = v
+        if FAMILY != _LIF:
+            w = tl.load(ck_ptr + sn + c + offs, mask=mask, other=0.0)
+        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):  # recompute; park the state
             t = s * SEG + i
-            m = mask & (t < T)
+            m = _step_lanes(offs, N, t, T)
             row = tl.cast(t, tl.int64) * N
-            tl.store(buf_ptr + i * N + offs, v, mask=m)
-            tl.store(buf_ptr + (SEG + i) * N + offs, a, mask=m)
+            tl.store(buf_ptr + _row(i, N, WIDE) + offs, v, mask=m)
+            if FAMILY != _LIF:
+                tl.store(buf_ptr + _row(SEG + i, N, WIDE) + offs, w, mask=m)
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
             zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(v.dtype)
-            vinf = vl + r * x
-            vp = vinf + (v - vinf) * am
-            ad = a * aa
-            v = _reset(vp, zf, (th + ad) - vr, vr, RESET)
-            a = ad + dl * zf
+            vp, _, thr, wn, _ = _charge(v, w, x, al, th, vl, r, p, q, FAMILY)
+            v, wn = _after_spike(vp, wn, zf, thr, vr, q, FAMILY, RESET)
+            if FAMILY != _LIF:
+                w = wn
         for ii in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             i = SEG - 1 - ii
             t = s * SEG + i
             valid = t < T
-            m = mask & valid
+            m = _step_lanes(offs, N, t, T)
             row = tl.cast(t, tl.int64) * N
-            vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
-            ap = tl.load(buf_ptr + (SEG + i) * N + offs, mask=m, other=0.0)
+            vprev = tl.load(buf_ptr + _row(i, N, WIDE) + offs, mask=m, other=0.0)
+            wprev = vprev
+            if FAMILY != _LIF:
+                wprev = tl.load(buf_ptr + _row(SEG + i, N, WIDE) + offs, mask=m, other=0.0)
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
             zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(vprev.dtype)
             gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=m, other=0.0)
-            vinf = vl + r * x
-            d = vprev - vinf
-            vp = vinf + d * am
-            ad = ap * aa
-            thr = th + ad
-            gz = gz + gad * dl
-            gp, gz, ggap = _reset_grad(gv, gz, zf, thr - vr, vr, vp, attached, RESET)
-            sg = gz * _surrogate_grad(k, vp - thr, half_pi, KIND)
-            gp = gp + sg
-            g_thr = ggap - sg
-            g_ad = gad + g_thr
-            tl.store(gx_ptr + row + offs, gp * (1.0 - am) * r, mask=m)
-            g_dl = g_dl + tl.where(valid, gad * zf, 0.0)
+            vp, d, thr, _, e = _charge(vprev, wprev, x, al, th, vl, r, p, q, FAMILY)
+            if FAMILY == _ALIF:
+                gz = gz + gw * q  # a_new = a alpha_adapt + delta_th z
+            gp, g_thr = _spike_grad(gv, gz, zf, vp, thr, vr, k, attached, half_pi, RESET, KIND)
+            gx = gp * (1.0 - al) * r
+            if FAMILY == _ALIF:  # w = a, p = alpha_adapt, q = delta_th
+                g_ad = gw + g_thr
+                g_p = g_p + tl.where(valid, g_ad * wprev, 0.0)
+                g_q = g_q + tl.where(valid, gw * zf, 0.0)
+                gw = tl.where(valid, g_ad * p, gw)
+            elif FAMILY == _CUBA:  # w = i, p = alpha_syn, q = kernel, e = i - x
+                gd = gp * r * q + gw * p
+                gx = gx + gw - gd
+                g_p = g_p + tl.where(valid, gw * e, 0.0)
+                g_q = g_q + tl.where(valid, gp * r * e, 0.0)
+                gw = tl.where(valid, gd, gw)
+            tl.store(gx_ptr + row + offs, gx, mask=m)
             g_th = g_th + tl.where(valid, g_thr, 0.0)
-            g_am = g_am + tl.where(valid, gp * d, 0.0)
-            g_aa = g_aa + tl.where(valid, g_ad * ap, 0.0)
-            gv = tl.where(valid, gp * am, gv)
-            gad = tl.where(valid, g_ad * aa, gad)
+            g_al = g_al + tl.where(valid, gp * d, 0.0)
+            gv = tl.where(valid, gp * al, gv)
     tl.store(gv0_ptr + offs, gv, mask=mask)
-    tl.store(ga0_ptr + offs, gad, mask=mask)
-    tl.store(gam_ptr + offs, g_am, mask=mask)
-    tl.store(gaa_ptr + offs, g_aa, mask=mask)
+    tl.store(gal_ptr + offs, g_al, mask=mask)
     tl.store(gth_ptr + offs, g_th, mask=mask)
-    tl.store(gdl_ptr + offs, g_dl, mask=mask)
-
-
-# -------------------------------------------------------------------------------- CubaLIF
-@triton.jit  # type: ignore[untyped-decorator, misc]
-def _cuba_fwd(  # type: ignore[no-untyped-def]
-    x_ptr, v0_ptr, i0_ptr, am_ptr, as_ptr, K_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr,
-    out_ptr, vt_ptr, it_ptr, z_ptr, ck_ptr, T, N, S,
-    RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr,
-):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    c = tl.load(i0_ptr + offs, mask=mask, other=0.0)
-    am = tl.load(am_ptr + offs, mask=mask, other=0.0)
-    asy = tl.load(as_ptr + offs, mask=mask, other=0.0)
-    K = tl.load(K_ptr + offs, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs, mask=mask, other=1.0)
-    vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
-    r = tl.load(r_ptr + offs, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    for s in range(S):
-        cr = tl.cast(s, tl.int64) * N
-        tl.store(ck_ptr + cr + offs, v, mask=mask)
-        tl.store(ck_ptr + S * N + cr + offs, c, mask=mask)
-        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
-            t = s * SEG + i
-            valid = t < T
-            m = mask & valid
-            row = tl.cast(t, tl.int64) * N
-            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
-            d = c - x
-            vinf = vl + r * x
-            vp = vinf + (v - vinf) * am + (r * d) * K
-            c = tl.where(valid, x + d * asy, c)
-            zf = tl.where(vp - th > 0, 1.0, 0.0).to(vp.dtype)
-            v = tl.where(valid, _reset(vp, zf, th - vr, vr, RESET), v)
-            tl.store(out_ptr + row + offs, zf, mask=m)
-            tl.store(z_ptr + row + offs, zf.to(tl.uint8), mask=m)
-    tl.store(vt_ptr + offs, v, mask=mask)
-    tl.store(it_ptr + offs, c, mask=mask)
-
-
-@triton.jit  # type: ignore[untyped-decorator, misc]
-def _cuba_bwd(  # type: ignore[no-untyped-def]
-    gout_ptr, gstride, gvt_ptr, git_ptr, x_ptr, ck_ptr, z_ptr, am_ptr, as_ptr, K_ptr, th_ptr,
-    vl_ptr, r_ptr, vr_ptr, gx_ptr, buf_ptr, gv0_ptr, gi0_ptr, gam_ptr, gas_ptr, gK_ptr, gth_ptr,
-    coef_ptr, T, N, S,
-    RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
-    UNROLL: tl.constexpr,
-):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    k = tl.load(coef_ptr)
-    attached = tl.load(coef_ptr + 1)
-    half_pi = tl.load(coef_ptr + 2)
-    am = tl.load(am_ptr + offs, mask=mask, other=0.0)
-    asy = tl.load(as_ptr + offs, mask=mask, other=0.0)
-    K = tl.load(K_ptr + offs, mask=mask, other=0.0)
-    th = tl.load(th_ptr + offs, mask=mask, other=1.0)
-    vl = tl.load(vl_ptr + offs, mask=mask, other=0.0)
-    r = tl.load(r_ptr + offs, mask=mask, other=0.0)
-    vr = tl.load(vr_ptr + offs, mask=mask, other=0.0)
-    gv = tl.load(gvt_ptr + offs, mask=mask, other=0.0)
-    gi = tl.load(git_ptr + offs, mask=mask, other=0.0)
-    g_am = gv * 0.0
-    g_as = gv * 0.0
-    g_K = gv * 0.0
-    g_th = gv * 0.0
-    for ss in range(S):
-        s = S - 1 - ss
-        cr = tl.cast(s, tl.int64) * N
-        v = tl.load(ck_ptr + cr + offs, mask=mask, other=0.0)
-        c = tl.load(ck_ptr + S * N + cr + offs, mask=mask, other=0.0)
-        for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
-            t = s * SEG + i
-            m = mask & (t < T)
-            row = tl.cast(t, tl.int64) * N
-            tl.store(buf_ptr + i * N + offs, v, mask=m)
-            tl.store(buf_ptr + (SEG + i) * N + offs, c, mask=m)
-            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
-            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(v.dtype)
-            d = c - x
-            vinf = vl + r * x
-            vp = vinf + (v - vinf) * am + (r * d) * K
-            c = x + d * asy
-            v = _reset(vp, zf, th - vr, vr, RESET)
-        for ii in tl.range(0, SEG, loop_unroll_factor=UNROLL):
-            i = SEG - 1 - ii
-            t = s * SEG + i
-            valid = t < T
-            m = mask & valid
-            row = tl.cast(t, tl.int64) * N
-            vprev = tl.load(buf_ptr + i * N + offs, mask=m, other=0.0)
-            iprev = tl.load(buf_ptr + (SEG + i) * N + offs, mask=m, other=0.0)
-            x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
-            zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(vprev.dtype)
-            gz = tl.load(gout_ptr + tl.cast(t, tl.int64) * gstride + offs, mask=m, other=0.0)
-            d = iprev - x
-            vinf = vl + r * x
-            dvv = vprev - vinf
-            vp = vinf + dvv * am + (r * d) * K
-            gp, gz, ggap = _reset_grad(gv, gz, zf, th - vr, vr, vp, attached, RESET)
-            sg = gz * _surrogate_grad(k, vp - th, half_pi, KIND)
-            gp = gp + sg
-            gd = gp * r * K + gi * asy
-            tl.store(gx_ptr + row + offs, gp * (1.0 - am) * r + gi - gd, mask=m)
-            g_th = g_th + tl.where(valid, ggap - sg, 0.0)
-            g_am = g_am + tl.where(valid, gp * dvv, 0.0)
-            g_K = g_K + tl.where(valid, gp * r * d, 0.0)
-            g_as = g_as + tl.where(valid, gi * d, 0.0)
-            gv = tl.where(valid, gp * am, gv)
-            gi = tl.where(valid, gd, gi)
-    tl.store(gv0_ptr + offs, gv, mask=mask)
-    tl.store(gi0_ptr + offs, gi, mask=mask)
-    tl.store(gam_ptr + offs, g_am, mask=mask)
-    tl.store(gas_ptr + offs, g_as, mask=mask)
-    tl.store(gK_ptr + offs, g_K, mask=mask)
-    tl.store(gth_ptr + offs, g_th, mask=mask)
+    if FAMILY != _LIF:
+        tl.store(gw0_ptr + offs, gw, mask=mask)
+        tl.store(gp_ptr + offs, g_p, mask=mask)
+        tl.store(gq_ptr + offs, g_q, mask=mask)
 
 
 # -------------------------------------------------------------------------------- drivers
-_KERNELS: dict[str, tuple[Any, Any, int, int]] = {
-    # name: (forward kernel, backward kernel, state variables, parameter gradients)
-    "lif": (_lif_fwd, _lif_bwd, 1, 2),
-    "alif": (_alif_fwd, _alif_bwd, 2, 4),
-    "cuba_lif": (_cuba_fwd, _cuba_bwd, 2, 4),
+_LAYOUT: dict[str, tuple[Any, tuple[str, ...]]] = {
+    # name: (kernel family code, the op's parameters that are the kernel's p and q)
+    "lif": (_LIF, ()),
+    "alif": (_ALIF, ("alpha_adapt", "delta_th")),
+    "cuba_lif": (_CUBA, ("alpha_syn", "kernel")),
 }
+
+
+def _coefficients(name: str, params: list[Tensor]) -> list[Tensor]:
+    """The op's parameters as the kernels' (alpha, v_th, v_leak, r, v_reset, p, q); for LIF,
+    ``p`` and ``q`` are placeholders that the kernels never read."""
+    by_name = dict(zip(ops.FAMILIES[name].params, params))
+    own = [by_name[n] for n in _LAYOUT[name][1]] or [params[0], params[0]]
+    return [by_name[n] for n in ("alpha", "v_th", "v_leak", "r", "v_reset")] + own
 
 
 def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
     """``<name>_forward`` on CUDA: ``(x, *state0, *params, reset, detach, kind, slope, seg)``."""
-    fwd, _, n_state, _ = _KERNELS[name]
-    x = args[0]
-    tensors = [t.contiguous() for t in args[:-5]]
+    n_state = len(ops.FAMILIES[name].states)
+    x, *rest = [t.contiguous() for t in args[:-5]]
+    state0, params = rest[:n_state], rest[n_state:]
     reset, seg = int(args[-5]), int(args[-1])
     T, N = x.shape
     S = (T + seg - 1) // seg
     out = torch.empty_like(x)
-    finals = [torch.empty_like(tensors[1]) for _ in range(n_state)]
+    finals = [torch.empty_like(state0[0]) for _ in range(n_state)]
     z = torch.empty(x.shape, dtype=torch.uint8, device=x.device)
     ckpt = torch.empty((n_state, S, N), dtype=x.dtype, device=x.device)
-    fwd[(triton.cdiv(N, _BLOCK),)](
-        *tensors, out, *finals, z, ckpt, T, N, S, RESET=reset, SEG=seg, BLOCK=_BLOCK,
-        UNROLL=_UNROLL, num_warps=_NUM_WARPS,
+    _forward_kernel[(triton.cdiv(N, _BLOCK),)](
+        x, state0[0], state0[-1], *_coefficients(name, params), out, finals[0], finals[-1], z,
+        ckpt, T, N, S, FAMILY=_LAYOUT[name][0], RESET=reset, SEG=seg, BLOCK=_BLOCK,
+        UNROLL=_UNROLL, num_warps=_NUM_WARPS, enable_fp_fusion=False,
     )
     return (out, *finals, z, ckpt)
 
@@ -442,7 +362,8 @@ def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
 def _backward(name: str, *args: Any) -> tuple[Tensor, ...]:
     """``<name>_backward`` on CUDA: ``(grad_out, *grad_state, x, ckpt, z, *params, reset,
     detach, kind, slope, seg)``."""
-    _, bwd, n_state, n_grads = _KERNELS[name]
+    fam = ops.FAMILIES[name]
+    n_state = len(fam.states)
     grad_out = args[0]
     grad_state = [g.contiguous() for g in args[1 : 1 + n_state]]
     x, ckpt, z = args[1 + n_state : 4 + n_state]
@@ -455,19 +376,24 @@ def _backward(name: str, *args: Any) -> tuple[Tensor, ...]:
         g_rows, g_stride = grad_out.contiguous(), N
     grad_x = torch.empty_like(x)
     buf = torch.empty((n_state, seg, N), dtype=x.dtype, device=x.device)
-    grads = [torch.empty_like(grad_state[0]) for _ in range(n_state + n_grads)]
+    g_state = [torch.empty_like(grad_state[0]) for _ in range(n_state)]
+    g_param = {n: torch.empty_like(grad_state[0]) for n in fam.grads}
+    own = _LAYOUT[name][1]
+    g_own = [g_param[n] for n in own] or [g_state[0], g_state[0]]  # LIF: never written
     coef = torch.tensor(
         [float(slope), 0.0 if detach else 1.0, math.pi / 2.0], dtype=x.dtype, device=x.device
     )
-    bwd[(triton.cdiv(N, _BLOCK),)](
-        g_rows, g_stride, *grad_state, x, ckpt, z, *params, grad_x, buf, *grads, coef, T, N,
-        ckpt.shape[1], RESET=int(reset), KIND=int(kind), SEG=int(seg), BLOCK=_BLOCK,
-        UNROLL=_UNROLL, num_warps=_NUM_WARPS,
+    _backward_kernel[(triton.cdiv(N, _BLOCK),)](
+        g_rows, g_stride, grad_state[0], grad_state[-1], x, ckpt, z,
+        *_coefficients(name, params), grad_x, buf, g_state[0], g_state[-1], g_param["alpha"],
+        g_param["v_th"], *g_own, coef, T, N, ckpt.shape[1], FAMILY=_LAYOUT[name][0],
+        RESET=int(reset), KIND=int(kind), SEG=int(seg), BLOCK=_BLOCK, UNROLL=_UNROLL,
+        WIDE=buf.numel() >= _INT32_LIMIT, num_warps=_NUM_WARPS,
     )
-    return (grad_x, *grads)
+    return (grad_x, *g_state, *g_param.values())
 
 
-FORWARD = {name: (lambda *a, _n=name: _forward(_n, *a)) for name in _KERNELS}
+FORWARD = {name: (lambda *a, _n=name: _forward(_n, *a)) for name in _LAYOUT}
 """CUDA implementations of the ``<family>_forward`` ops, by family."""
-BACKWARD = {name: (lambda *a, _n=name: _backward(_n, *a)) for name in _KERNELS}
+BACKWARD = {name: (lambda *a, _n=name: _backward(_n, *a)) for name in _LAYOUT}
 """CUDA implementations of the ``<family>_backward`` ops, by family."""

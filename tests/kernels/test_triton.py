@@ -32,56 +32,83 @@ def test_triton_is_registered_for_cuda_only(family: str) -> None:
     assert kernel.available() == triton_available()
 
 
-# Runs in a subprocess: TRITON_INTERPRET must be set before the kernels are decorated.
+# Runs in a subprocess: TRITON_INTERPRET must be set before the kernels are decorated (and a
+# GPU test in this process may have imported them compiled). argv: family, wide (1: index the
+# backward's scratch buffer in int64, as for 2^31 elements or more).
 _INTERPRETED = textwrap.dedent(
     """
     import os, sys
     os.environ["TRITON_INTERPRET"] = "1"
     import torch
     from axonal.kernels import ops, _triton
+    name, wide = sys.argv[1], sys.argv[2] == "1"
+    if wide:
+        _triton._INT32_LIMIT = 0
+    fam = ops.FAMILIES[name]
     gen = torch.Generator().manual_seed(0)
     def vec(n, lo, hi, dt):
         return lo + (hi - lo) * torch.rand(n, generator=gen, dtype=dt)
-    cases = [("lif", 0, 0, True, torch.float32), ("alif", 1, 1, False, torch.float64),
-             ("cuba_lif", 2, 3, False, torch.float32), ("lif", 1, 2, False, torch.float64)]
-    for name, reset, kind, broadcast, dt in cases:
-        T, N = 71, 130  # three checkpoint segments; two programs, the second partly masked
-        fam = ops.FAMILIES[name]
-        x = torch.randn(T, N, generator=gen, dtype=dt) * 1.5 + 0.8
-        state = [vec(N, 0, 0.5, dt) for _ in fam.states]
-        coef = {"alpha": (.8, .95), "v_th": (.5, 1.), "v_leak": (0., 0.), "r": (1., 2.),
-                "v_reset": (-.1, .1), "alpha_adapt": (.9, .99), "delta_th": (.05, .1),
-                "alpha_syn": (.7, .9), "kernel": (.05, .1)}
-        params = [vec(N, *coef[p], dt) for p in fam.params]
-        codes = (reset, False, kind, 2.0, ops.SEG)
-        ref = getattr(ops, name + "_forward")(x, *state, *params, *codes)
-        tri = _triton.FORWARD[name](x, *state, *params, *codes)
-        assert all(torch.equal(a, b) for a, b in zip(ref, tri)), name + ": forward differs"
-        assert 0 < float(ref[0].mean()) < 1
-        g_out = (torch.full((), 0.7, dtype=dt).expand(T, N) if broadcast
-                 else torch.randn(T, N, generator=gen, dtype=dt))
-        args = (g_out, *[torch.randn(N, generator=gen, dtype=dt) for _ in fam.states],
-                x, ref[-1], ref[-2], *params, *codes)
-        tol = 1e-4 if dt == torch.float32 else 1e-10
-        for k, (a, b) in enumerate(zip(getattr(ops, name + "_backward")(*args),
-                                       _triton.BACKWARD[name](*args))):
-            scale = max(1.0, float(a.abs().max()))
-            assert torch.allclose(a, b, rtol=tol, atol=tol * scale), f"{name}: gradient {k}"
-    print("ok")
+    coef = {"alpha": (.8, .95), "v_th": (.5, 1.), "v_leak": (-.1, .1), "r": (1., 2.),
+            "v_reset": (-.1, .1), "alpha_adapt": (.9, .99), "delta_th": (.05, .1),
+            "alpha_syn": (.7, .9), "kernel": (.05, .1)}
+    T, N = 40, 130  # two checkpoint segments, the second partial; two programs, one masked
+    checked = 0
+    for reset in (0, 1, 2):  # subtract, zero, none
+        for dt in (torch.float32, torch.float64):
+            x = torch.randn(T, N, generator=gen, dtype=dt) * 1.5 + 0.8
+            state = [vec(N, 0, 0.5, dt) for _ in fam.states]
+            params = [vec(N, *coef[p], dt) for p in fam.params]
+            fwd_codes = (reset, False, 0, 2.0, ops.SEG)
+            ref = getattr(ops, name + "_forward")(x, *state, *params, *fwd_codes)
+            tri = _triton.FORWARD[name](x, *state, *params, *fwd_codes)
+            for k, (a, b) in enumerate(zip(ref, tri)):  # spikes, states, bytes, checkpoints
+                assert torch.equal(a, b), f"{name} reset {reset} {dt}: forward output {k}"
+            assert 0.05 < float(ref[0].mean()) < 0.95, "too few or too many spikes to test"
+            # every surrogate under each reset, the dtypes alternating, detach both ways
+            kinds = range(5) if not wide else (reset,)
+            for kind in kinds:
+                if (kind + reset) % 2 != (dt == torch.float64):
+                    continue
+                detach = kind % 2 == 1
+                if kind == 4 and reset == 0:  # an output gradient broadcast over time
+                    g_out = torch.full((), 0.7, dtype=dt).expand(T, N)
+                else:
+                    g_out = torch.randn(T, N, generator=gen, dtype=dt)
+                g_state = [torch.randn(N, generator=gen, dtype=dt) for _ in fam.states]
+                codes = (reset, detach, kind, 1.5 + kind * 0.5, ops.SEG)
+                args = (g_out, *g_state, x, ref[-1], ref[-2], *params, *codes)
+                want = getattr(ops, name + "_backward")(*args)
+                got = _triton.BACKWARD[name](*args)
+                assert len(want) == len(got) == 1 + len(fam.states) + len(fam.grads)
+                tol = 1e-4 if dt == torch.float32 else 1e-10
+                for k, (a, b) in enumerate(zip(want, got)):
+                    scale = max(1.0, float(a.abs().max()))
+                    assert torch.allclose(a, b, rtol=tol, atol=tol * scale), (
+                        f"{name} reset {reset} kind {kind} {dt}: gradient {k} differs by "
+                        f"{float((a - b).abs().max())}"
+                    )
+                checked += 1
+    print("ok", checked)
     """
 )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 @pytest.mark.skipif(not cpu_available(), reason="fused CPU kernels (the reference ops) not built")
-def test_triton_kernels_match_cpu_ops_under_interpreter() -> None:
+@pytest.mark.parametrize(("family", "wide"), [(f, False) for f in FAMILIES] + [("alif", True)])
+def test_triton_kernels_match_cpu_ops_under_interpreter(family: str, wide: bool) -> None:
+    """Every family, reset mode and surrogate code: the forward outputs equal the CPU op's
+    (the same arithmetic in the same order), the gradients agree to rounding."""
     result = subprocess.run(
-        [sys.executable, "-c", _INTERPRETED], capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, TRITON_INTERPRET="1"),
+        [sys.executable, "-c", _INTERPRETED, family, "1" if wide else "0"],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ, TRITON_INTERPRET="1"),
     )
     if "only 0-dimensional arrays can be converted" in result.stderr:
-        pytest.skip("this Triton's interpreter does not run with this numpy (needs numpy < 2.3)")
-    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
+        pytest.skip("Triton < 3.7: its interpreter does not run with numpy >= 2.3")
+    expected = f"ok {3 if wide else 15}"
+    assert result.returncode == 0 and result.stdout.strip() == expected, (
+        result.stdout[-500:] + result.stderr[-3000:]
+    )
 
 
 @pytest.mark.gpu
