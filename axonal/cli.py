@@ -167,12 +167,18 @@ def _import(args: argparse.Namespace) -> int:
 
     from axonal.interop import read_nir
 
-    net = read_nir(args.graph, dt=args.dt, discretisation=args.discretisation)
+    from axonal.interop import GraphModule, as_sequential
+
+    net = read_nir(args.graph, dt=args.dt, discretisation=args.discretisation, as_graph=True)
+    assert isinstance(net, GraphModule)
     print(f"axonal import: {args.graph} (dt={args.dt:g} s, {args.discretisation})")
     for name in net.order:
         print(f"  {name:<16} {net.node_types[name]}")
     for a, b in sorted(net.back_edges):
         print(f"  cycle edge {a} -> {b} (one step of delay)")
+    chain = as_sequential(net)
+    built = "a GraphModule (not a chain)" if chain is None else f"a Sequential of {len(chain.layers)} layers"
+    print(f"imports as {built}")
     with torch.no_grad():
         out, _ = net(torch.zeros(args.steps, 1, *net.input_shape))
     print(f"input {list(net.input_shape)} -> output {list(out.shape[2:])}; "

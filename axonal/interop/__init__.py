@@ -4,6 +4,7 @@ from axonal.interop._runtime import GraphModule
 from axonal.interop.nir import (
     SUPPORTED_NODES,
     UNSUPPORTED_NODES,
+    as_sequential,
     from_nir,
     load_nir_file,
     read_nir,
@@ -15,6 +16,7 @@ __all__ = [
     "SUPPORTED_NODES",
     "UNSUPPORTED_NODES",
     "GraphModule",
+    "as_sequential",
     "from_nir",
     "load_nir_file",
     "read_nir",

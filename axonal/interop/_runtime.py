@@ -166,7 +166,8 @@ def graph_order(
 
 
 class GraphModule(nn.Module):
-    """A runnable graph with one input and one output node, time-major.
+    """A runnable graph with one input and one output node, time-major; it keeps the state
+    contract of :mod:`axonal.nn.protocol` (``initial_state``, ``forward``, ``step``).
 
     Shapes:
         forward: ``x [T, B, *input_shape] -> (out [T, B, *output_shape], state)``; ``state``
@@ -217,8 +218,19 @@ class GraphModule(nn.Module):
         self.refresh()
         return out
 
-    def step(self, x: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
-        """Advance every node one step: ``x [B, *input_shape]``; ``state`` from :meth:`initial_state`."""
+    def step(self, x: Tensor, state: dict[str, Any] | None = None) -> tuple[Tensor, dict[str, Any]]:
+        """Advance every node one step: ``x [B, *input_shape]``; ``state`` from :meth:`initial_state`
+        or a previous call (``None``: rest)."""
+        check_sequence(x, "x", min_rank=1)
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"x must have shape [B, {', '.join(map(str, self.input_shape))}], got {tuple(x.shape)}"
+            )
+        if state is None:
+            state = self.initial_state(x)
+        return self._step(x, state)
+
+    def _step(self, x: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
         outs: dict[str, Tensor] = {}
         prev: dict[str, Tensor] = state["prev"]
         new_nodes: dict[str, Any] = {}
@@ -269,7 +281,7 @@ class GraphModule(nn.Module):
             return self._forward_layerwise(x, state)
         outs = []
         for t in range(x.shape[0]):
-            y, state = self.step(x[t], state)
+            y, state = self._step(x[t], state)
             outs.append(y)
         return torch.stack(outs), state
 

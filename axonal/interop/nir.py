@@ -16,6 +16,8 @@ hard reset of NIR is :attr:`ResetMode.ZERO`. Requires the optional ``nir`` packa
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,8 +64,10 @@ from axonal.interop._runtime import (
     StepNode,
 )
 from axonal.nn.container import Sequential, TimeDistributed
+from axonal.nn.euler import EulerCubaLI, EulerCubaLIF, EulerLI, EulerLIF
 from axonal.nn.lif import LIF
 from axonal.nn.neuron import NeuronLayer
+from axonal.nn.protocol import run_module
 from axonal.nn.neurons_linear import IF, LI, CubaLIF
 from axonal.nn.nir_pieces import (
     CubaLI,
@@ -78,6 +82,7 @@ from axonal.nn.nir_pieces import (
 
 __all__ = [
     "SUPPORTED_NODES",
+    "as_sequential",
     "UNSUPPORTED_NODES",
     "Discretisation",
     "from_nir",
@@ -188,13 +193,46 @@ def _stateless_node(module: nn.Module, in_shape: Sequence[int], where: str) -> A
         return nir.SumPool2d(
             kernel_size=np.array(inner.kernel_size), stride=np.array(inner.stride), padding=np.array(inner.padding)
         )
-    if isinstance(inner, Flatten) or (isinstance(module, nn.Flatten) and module.start_dim == 2 and module.end_dim == -1):
+    if isinstance(inner, Flatten):
         return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+    if isinstance(inner, nn.Flatten):
+        # NIR dims exclude time and batch: [T, B, ...] (or [T*B, ...] inside TimeDistributed)
+        lead = 1 if inner is not module else 2
+        dims = [inner.start_dim, inner.end_dim]
+        if any(0 <= d < lead for d in dims):
+            raise ValueError(f"{where}: flattening the time or batch dimension has no NIR node")
+        start, end = (d - lead if d >= 0 else d for d in dims)
+        return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
     if isinstance(inner, Scale):
         return nir.Scale(scale=_array(inner.scale, in_shape))
     if isinstance(inner, Threshold):
         return nir.Threshold(threshold=_array(inner.threshold, in_shape))
     raise ValueError(f"{where}: {type(inner).__name__} has no NIR node; supported: {', '.join(SUPPORTED_NODES)}")
+
+
+def _flat_layers(model: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
+    """(node id, layer) of ``model``, nested :class:`Sequential` s spliced in (ids ``"i.j"``)."""
+    if not isinstance(model, Sequential):
+        return [(prefix or "0", model)]
+    out: list[tuple[str, nn.Module]] = []
+    for i, layer in enumerate(model.layers):
+        name = f"{prefix}{i}"
+        out += _flat_layers(layer, name + ".") if isinstance(layer, Sequential) else [(name, layer)]
+    return out
+
+
+def _recurrent_neuron(layer: Recurrent, where: str) -> tuple[NeuronLayer[Any, Any], Scale | None]:
+    """The neuron layer of a Recurrent and the Scale before it (NIR ``w_in``), if any."""
+    inner = layer.neuron
+    if isinstance(inner, NeuronLayer):
+        return inner, None
+    parts = list(inner.layers) if isinstance(inner, Sequential) else []
+    if len(parts) == 2 and isinstance(parts[0], Scale) and isinstance(parts[1], NeuronLayer):
+        return parts[1], parts[0]
+    raise ValueError(
+        f"{where}: NIR export needs the recurrent neuron to be a neuron layer or "
+        f"Sequential(Scale, neuron layer), got {type(inner).__name__}"
+    )
 
 
 def to_nir(
@@ -210,15 +248,16 @@ def to_nir(
         input_shape: shape of one sample at one time step (without ``T`` and ``B``).
         keep_subtract_reset: allow ``ResetMode.SUBTRACT`` neurons, recorded in node metadata.
 
-    Node ids are the layer indices (``"0"``, ``"1"``, ...; a Recurrent layer ``k`` gives
-    ``"k.neuron"`` and ``"k.rec"``).
+    Node ids are the layer indices (``"0"``, ``"1"``, ...; ``"i.j"`` for layer ``j`` of a nested
+    Sequential ``i``; a Recurrent layer ``k`` gives ``"k.neuron"`` and ``"k.rec"``, or a
+    self-loop on ``"k.neuron"`` when ``rec`` is ``nn.Identity``).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     shape = tuple(int(s) for s in input_shape)
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"input_shape must be a non-empty sequence of positive ints, got {input_shape!r}")
-    layers = list(model.layers) if isinstance(model, Sequential) else [model]
+    layers = _flat_layers(model, "")
     was_training = model.training
     model.eval()
     try:
@@ -226,21 +265,33 @@ def to_nir(
         edges: list[tuple[str, str]] = []
         last = "input"
         x = torch.zeros((1, 1, *shape))
-        for i, layer in enumerate(layers):
+        for i, layer in layers:
             where = f"layer {i} ({type(layer).__name__})"
             in_shape = tuple(x.shape[2:])
             with torch.no_grad():
                 try:
-                    x = layer(x)[0] if isinstance(layer, NeuronLayer) else layer(x)
+                    x, _ = run_module(layer, x)
                 except RuntimeError as err:
                     raise ValueError(f"{where} does not accept input of shape {in_shape}: {err}") from None
             out_shape = tuple(x.shape[2:])
             if isinstance(layer, Recurrent):
-                neuron = _neuron_node(layer.neuron, out_shape, where, keep_subtract_reset)
+                neuron_layer, w_in = _recurrent_neuron(layer, where)
+                neuron = _neuron_node(neuron_layer, out_shape, where, keep_subtract_reset)
+                if w_in is not None:
+                    if not hasattr(neuron, "w_in"):
+                        raise ValueError(
+                            f"{where}: a Scale inside the recurrence maps to NIR's w_in, which only "
+                            f"CubaLIF and CubaLI have, not {type(neuron_layer).__name__}"
+                        )
+                    neuron = dataclasses.replace(neuron, w_in=_array(w_in.scale, out_shape))
                 rec = _stateless_node(layer.rec, out_shape, where + ".rec")
                 a, b = f"{i}.neuron", f"{i}.rec"
-                nodes[a], nodes[b] = neuron, rec
-                edges += [(last, a), (a, b), (b, a)]
+                nodes[a] = neuron
+                if rec is None:  # identity feedback: a self-loop
+                    edges += [(last, a), (a, a)]
+                else:
+                    nodes[b] = rec
+                    edges += [(last, a), (a, b), (b, a)]
                 last = a
                 continue
             if isinstance(layer, NeuronLayer):
@@ -253,9 +304,9 @@ def to_nir(
                     continue
                 if type(node).__name__ in ("Conv1d", "Conv2d"):  # nir derives C_in/groups here
                     node.input_type = {"input": np.array(in_shape)}
-            nodes[str(i)] = node
-            edges.append((last, str(i)))
-            last = str(i)
+            nodes[i] = node
+            edges.append((last, i))
+            last = i
         nodes["output"] = nir.Output(output_type={"output": np.array(tuple(x.shape[2:]))})
         edges.append((last, "output"))
     finally:
@@ -423,14 +474,27 @@ def _check_graph(graph: Any) -> tuple[str, str]:
     return inputs[0], outputs[0]
 
 
-def from_nir(graph: Any, dt: float, discretisation: Discretisation = "exact") -> GraphModule:
+def from_nir(
+    graph: Any, dt: float, discretisation: Discretisation = "exact", *, as_graph: bool = False
+) -> nn.Module:
     """Build a runnable module from a ``nir.NIRGraph`` or a ``.nir`` path.
+
+    Where the graph is a chain (Input -> ... -> Output), possibly with simple recurrences (a
+    neuron node whose output feeds back through one stateless node, e.g. an Affine), the result
+    is an ordinary :class:`~axonal.nn.Sequential` of ``torch.nn`` and :mod:`axonal.nn` layers
+    (``nn.Linear``, ``TimeDistributed(nn.Conv2d)``, neuron layers, :class:`~axonal.nn.Recurrent`,
+    :class:`~axonal.nn.Delay`, ...): trainable, exportable again with :func:`to_nir` and
+    countable by :mod:`axonal.energy`. Any other graph (branches, merges, longer cycles) becomes
+    a :class:`~axonal.interop.GraphModule`. Both give the same outputs and keep the state
+    contract of :mod:`axonal.nn.protocol` (``out, state = net(x, state)``).
 
     Args:
         graph: a ``nir.NIRGraph``, or a path to a ``.nir`` file.
         dt: step in seconds (NIR parameters are continuous-time).
         discretisation: ``"exact"`` (exponential integration, input held over each step) or
             ``"euler"`` (forward Euler, synapse first).
+        as_graph: always return the :class:`~axonal.interop.GraphModule` (the graph as
+            imported, node by node), even for a chain.
 
     Raises:
         ValueError: naming the node or edge for unsupported nodes, dangling edges, shape
@@ -470,7 +534,114 @@ def from_nir(graph: Any, dt: float, discretisation: Discretisation = "exact") ->
     out_shape = _shape_of(graph.nodes[output_name], "output") or ()
     module = GraphModule(nodes, list(graph.edges), input_name, output_name, in_shape, out_shape, dt, types)
     _probe(module, graph)
-    return module
+    if as_graph:
+        return module
+    chain = as_sequential(module)
+    return module if chain is None else chain
+
+
+# --------------------------------------------------------------------------- chains -> layers
+
+_LAYER_CLASSES: tuple[type[NeuronLayer[Any, Any]], ...] = (
+    LIF, IF, LI, CubaLIF, CubaLI, Integrator, EulerLIF, EulerLI, EulerCubaLIF, EulerCubaLI,
+)
+"""The layers an imported neuron node can become: the one whose family has the node's
+parameter type and step function."""
+
+
+def _neuron_layer(node: NeuronNode) -> NeuronLayer[Any, Any]:
+    for cls in _LAYER_CLASSES:
+        family = cls.family
+        if type(node.params) is family.params_type and node.step_fn is family.step:
+            return cls(node.params, dt=node.dt)
+    raise AssertionError(f"no layer class runs {type(node.params).__name__} with {node.step_fn}")  # pragma: no cover
+
+
+def _time_major(module: nn.Module) -> nn.Module:
+    """A stateless per-step module (acting on ``[B, ...]``) as a layer on ``[T, B, ...]``."""
+    if isinstance(module, nn.Flatten):
+        if module.start_dim == 1 and module.end_dim == -1:
+            return Flatten()
+        return TimeDistributed(module)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.AvgPool2d)):
+        return TimeDistributed(module)
+    return module  # Linear, SumPool2d, Scale, Threshold act on any leading dimensions
+
+
+def _stateful_layers(node: StepNode, dt: float) -> list[nn.Module]:
+    if isinstance(node, NeuronNode):
+        layer = _neuron_layer(node)
+        return [Scale(node.w_in), layer] if node.has_w_in else [layer]
+    if isinstance(node, DelayNode):
+        return [Delay(node.steps.to(torch.float64) * dt, dt)]
+    raise AssertionError(type(node).__name__)  # pragma: no cover
+
+
+def as_sequential(module: GraphModule) -> Sequential | None:
+    """The :class:`~axonal.nn.Sequential` that runs ``module``'s graph, or ``None`` when the
+    graph is not a chain with simple recurrences.
+
+    A chain: every node but the Input has one forward input and every node but the Output one
+    forward output, in a single line from Input to Output. A simple recurrence: a neuron node
+    ``n`` whose cycle is ``n -> r -> n`` through one stateless node ``r`` (becomes
+    ``Recurrent(n, r)``) or ``n -> n`` (``Recurrent(n, nn.Identity())``). The layers share
+    nothing with ``module``.
+    """
+    preds: dict[str, list[str]] = {n: [] for n in module.names}
+    succs: dict[str, list[str]] = {n: [] for n in module.names}
+    for a, b in module.edges:
+        preds[b].append(a)
+        succs[a].append(b)
+    rec_of: dict[str, str | None] = {}  # recurrent neuron -> its feedback node (None: self-loop)
+    absorbed: set[str] = set()
+    for r, n in module.back_edges:
+        if n in rec_of or not isinstance(module.node(n), NeuronNode):
+            return None
+        if r == n:
+            rec_of[n] = None
+            continue
+        if preds[r] != [n] or succs[r] != [n] or not isinstance(module.node(r), StatelessNode):
+            return None
+        rec_of[n] = r
+        absorbed.add(r)
+    line = [module.input_name]
+    seen = {module.input_name}
+    while line[-1] != module.output_name:
+        name = line[-1]
+        nxt = [b for b in succs[name] if b not in absorbed and b != name]
+        if len(nxt) != 1 or nxt[0] in seen:
+            return None
+        name = nxt[0]
+        forward = [a for a in preds[name] if a not in absorbed and a != name]
+        if len(forward) != 1:
+            return None
+        line.append(name)
+        seen.add(name)
+    if len(seen) + len(absorbed) != len(module.names):
+        return None  # a node off the line (a dead end)
+    layers: list[nn.Module] = []
+    for name in line[1:-1]:
+        node = module.node(name)
+        if isinstance(node, StatelessNode):
+            layers.append(_time_major(copy.deepcopy(node.module)))
+            continue
+        stateful = _stateful_layers(copy.deepcopy(node), module.dt)
+        if name in rec_of:
+            fed = rec_of[name]
+            rec = nn.Identity() if fed is None else copy.deepcopy(_feedback(module.node(fed)))
+            # w_in scales the neuron's whole input, the fed-back part included
+            neuron = stateful[0] if len(stateful) == 1 else Sequential(*stateful)
+            stateful = [Recurrent(neuron, rec)]
+        layers += stateful
+    if not layers:
+        layers.append(nn.Identity())
+    return Sequential(*layers, input_shape=module.input_shape)
+
+
+def _feedback(node: StepNode) -> nn.Module:
+    assert isinstance(node, StatelessNode)
+    return node.module
+
 
 
 def _probe(module: GraphModule, graph: Any) -> None:
@@ -535,7 +706,9 @@ def load_nir_file(path: PathLike) -> Any:
         raise ValueError(f"{str(p)!r}: invalid NIR graph: {err}") from None
 
 
-def read_nir(path: PathLike, dt: float, discretisation: Discretisation = "exact") -> GraphModule:
+def read_nir(
+    path: PathLike, dt: float, discretisation: Discretisation = "exact", *, as_graph: bool = False
+) -> nn.Module:
     """:func:`load_nir_file` then :func:`from_nir`."""
-    return from_nir(load_nir_file(path), dt, discretisation)
+    return from_nir(load_nir_file(path), dt, discretisation, as_graph=as_graph)
 

@@ -2,9 +2,8 @@
 SumPool2d, Flatten, Delay, CubaLI, Integrator, and a Recurrent container (a graph cycle).
 
 All take time-major input ``[T, B, ...]``. Stateless ones act on every time step alike;
-:class:`Delay` and :class:`Recurrent` carry state, returned by ``run(x, state)``
-(``forward(x)`` starts from rest and returns only the output, so they also fit
-:class:`~axonal.nn.Sequential`).
+:class:`Delay` and :class:`Recurrent` carry state and keep the contract of
+:mod:`axonal.nn.protocol` (``initial_state``, ``forward(x, state) -> (out, state)``, ``step``).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from axonal.functional.neurons.cuba_li import (
 )
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 from axonal.nn.neuron import NeuronLayer
+from axonal.nn.protocol import is_stateful
 from axonal.scan import check_sequence
 
 __all__ = [
@@ -133,7 +133,8 @@ class Delay(nn.Module):
         dt: step in seconds.
 
     Shapes:
-        run: ``x [T, B, ...] -> (y [T, B, ...], state [D, B, ...])``, ``D`` the longest delay in steps.
+        forward: ``x [T, B, ...] -> (y [T, B, ...], state [D, B, ...])``, ``D`` the longest
+        delay in steps; ``step``: ``x [B, ...] -> (y [B, ...], state)``.
     """
 
     delay: Tensor
@@ -154,59 +155,89 @@ class Delay(nn.Module):
         self.register_buffer("steps", steps.to(torch.long))
         self.max_steps = int(steps.max()) if steps.numel() else 0
 
-    def run(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def initial_state(self, x: Tensor) -> Tensor:
+        """The empty line ``[D, B, ...]`` (zeros) for a single-step input ``x [B, ...]``."""
+        check_sequence(x, "x", min_rank=1)
+        return x.new_zeros((self.max_steps, *x.shape))
+
+    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Delay ``x [T, B, ...]``; ``state`` holds the last ``D`` inputs, oldest first."""
         check_sequence(x, "x")
         n = self.max_steps
         if state is None:
-            state = x.new_zeros((n, *x.shape[1:]))
-        elif state.shape != (n, *x.shape[1:]):
-            raise ValueError(f"state must have shape {(n, *x.shape[1:])}, got {tuple(state.shape)}")
+            state = self.initial_state(x[0])
+        elif not isinstance(state, Tensor) or state.shape != (n, *x.shape[1:]):
+            got = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
+            raise ValueError(f"Delay state must be a tensor of shape {(n, *x.shape[1:])} ([D, B, ...]), got {got}")
         padded = torch.cat([state, x])
         t = torch.arange(x.shape[0], device=x.device).reshape(-1, *([1] * (x.dim() - 1)))
         index = (t + n - self.steps).expand(x.shape)
         return padded.gather(0, index), padded[padded.shape[0] - n :]
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.run(x)[0]
+    def step(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One step on ``x [B, ...]``: ``(y [B, ...], state)``."""
+        check_sequence(x, "x", min_rank=1)
+        y, new_state = self.forward(x.unsqueeze(0), state)
+        return y[0], new_state
 
     def extra_repr(self) -> str:
         return f"max_steps={self.max_steps}, dt={self.dt:g}"
 
 
 class Recurrent(nn.Module):
-    """A neuron layer with a recurrent projection: ``z[t] = neuron(x[t] + rec(z[t-1]))``.
+    """A stateful layer with a recurrent projection: ``z[t] = neuron(x[t] + rec(z[t-1]))``.
 
-    Exported to NIR as a graph cycle (neuron -> rec -> neuron). ``rec`` is usually an
-    ``nn.Linear(n, n)``. Nothing is fed back before the first step (the recurrent input at
-    ``t = 0`` is zero, not ``rec(0)``), as in a NIR graph whose edges carry the previous step.
+    Exported to NIR as a graph cycle (neuron -> rec -> neuron). ``neuron`` is usually a neuron
+    layer (any module keeping :mod:`axonal.nn.protocol` runs); ``rec`` a stateless module on
+    one step ``[B, n]``, usually an ``nn.Linear(n, n)``. Nothing is fed back before the first
+    step (the recurrent input at ``t = 0`` is zero, not ``rec(0)``), as in a NIR graph whose
+    edges carry the previous step.
 
     Shapes:
-        run: ``x [T, B, n] -> (z [T, B, n], (neuron_state, rec(z_last)))``.
+        forward: ``x [T, B, n] -> (z [T, B, n], (neuron_state, rec(z_last)))``.
+        step: ``x [B, n] -> (z [B, n], state)``.
     """
 
-    def __init__(self, neuron: NeuronLayer[Any, Any], rec: nn.Module) -> None:
+    def __init__(self, neuron: nn.Module, rec: nn.Module) -> None:
         super().__init__()
-        if not isinstance(neuron, NeuronLayer):
-            raise TypeError(f"neuron must be a NeuronLayer, got {type(neuron).__name__}")
+        if not is_stateful(neuron):
+            raise TypeError(
+                f"neuron must be a stateful module (a NeuronLayer or another module with "
+                f"initial_state and step), got {type(neuron).__name__}"
+            )
         if not isinstance(rec, nn.Module):
             raise TypeError(f"rec must be an nn.Module, got {type(rec).__name__}")
+        if is_stateful(rec):
+            raise TypeError(f"rec must be a stateless module (e.g. nn.Linear), got the stateful {type(rec).__name__}")
         self.neuron = neuron
         self.rec = rec
 
-    def run(self, x: Tensor, state: tuple[Any, Tensor] | None = None) -> tuple[Tensor, tuple[Any, Tensor]]:
-        check_sequence(x, "x")
+    def initial_state(self, x: Tensor) -> tuple[Any, Tensor]:
+        """Resting state for a single-step input ``x [B, n]``: nothing fed back yet."""
+        check_sequence(x, "x", min_rank=1)
+        return self.neuron.initial_state(x), torch.zeros_like(x)  # type: ignore[operator]
+
+    def _unpack(self, x: Tensor, state: tuple[Any, Tensor] | None) -> tuple[Any, Tensor]:
         if state is None:
-            nstate, fed_back = None, torch.zeros_like(x[0])
-        else:
-            nstate, fed_back = state
+            return self.initial_state(x)
+        if not isinstance(state, tuple) or len(state) != 2 or not isinstance(state[1], Tensor):
+            raise ValueError("Recurrent state must be a pair (neuron_state, fed_back tensor)")
+        return state
+
+    def step(self, x: Tensor, state: tuple[Any, Tensor] | None = None) -> tuple[Tensor, tuple[Any, Tensor]]:
+        """One step on ``x [B, n]``: ``(z [B, n], (neuron_state, rec(z)))``."""
+        check_sequence(x, "x", min_rank=1)
+        nstate, fed_back = self._unpack(x, state)
+        z, nstate = self.neuron.step(x + fed_back, nstate)  # type: ignore[operator]
+        out: Tensor = self.rec(z)
+        return z, (nstate, out)
+
+    def forward(self, x: Tensor, state: tuple[Any, Tensor] | None = None) -> tuple[Tensor, tuple[Any, Tensor]]:
+        check_sequence(x, "x")
+        nstate, fed_back = self._unpack(x[0], state)
         outs = []
         for t in range(x.shape[0]):
-            z, nstate = self.neuron.step(x[t] + fed_back, nstate)
+            z, nstate = self.neuron.step(x[t] + fed_back, nstate)  # type: ignore[operator]
             fed_back = self.rec(z)
             outs.append(z)
         return torch.stack(outs), (nstate, fed_back)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.run(x)[0]
-
-

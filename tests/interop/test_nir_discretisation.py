@@ -107,21 +107,32 @@ def test_imported_lif_follows_the_chosen_discretisation() -> None:
         want_exact.append(v)
         want_euler.append(ve)
     for disc, want in (("exact", want_exact), ("euler", want_euler)):
-        net = from_nir(graph, dt=dt, discretisation=disc)  # type: ignore[arg-type]
-        state = net.initial_state(x[0])
-        got = []
-        for t in range(4):
-            _, state = net.step(x[t], state)
-            got.append(float(state["nodes"]["lif"].v))
-        assert got == pytest.approx(want, rel=1e-5), disc
+        for as_graph in (False, True):
+            net = from_nir(graph, dt=dt, discretisation=disc, as_graph=as_graph)  # type: ignore[arg-type]
+            state = net.initial_state(x[0])
+            got = []
+            for t in range(4):
+                _, state = net.step(x[t], state)
+                got.append(float(_lif_v(state)))
+            assert got == pytest.approx(want, rel=1e-5), (disc, as_graph)
+
+
+def _lif_v(state: object) -> torch.Tensor:
+    """The membrane of the graph's only neuron: the GraphModule's node ``lif`` or the chain's
+    only layer (from_nir builds ``Sequential(LIF)``)."""
+    if isinstance(state, dict):
+        return state["nodes"]["lif"].v
+    assert isinstance(state, tuple) and len(state) == 1
+    return state[0].v
 
 
 def test_imported_lif_resets_to_v_reset_and_spikes_strictly_above_threshold() -> None:
-    net = from_nir(_lif_graph(tau=1.0, r=1.0, v_th=0.1), dt=1.0, discretisation="euler")
-    # Euler with dt = tau: v <- r x exactly; x = 0.1 is not above threshold, 0.2 is
-    z, state = net(torch.tensor([0.1, 0.2, 0.0]).reshape(3, 1, 1))
-    assert z.reshape(-1).tolist() == [0.0, 1.0, 0.0]
-    assert float(state["nodes"]["lif"].v) == 0.0
+    for as_graph in (False, True):
+        net = from_nir(_lif_graph(tau=1.0, r=1.0, v_th=0.1), dt=1.0, discretisation="euler", as_graph=as_graph)
+        # Euler with dt = tau: v <- r x exactly; x = 0.1 is not above threshold, 0.2 is
+        z, state = net(torch.tensor([0.1, 0.2, 0.0]).reshape(3, 1, 1))
+        assert z.reshape(-1).tolist() == [0.0, 1.0, 0.0]
+        assert float(_lif_v(state)) == 0.0
 
 
 def test_delay_node_shifts_each_element_by_its_own_number_of_steps() -> None:
@@ -131,11 +142,12 @@ def test_delay_node_shifts_each_element_by_its_own_number_of_steps() -> None:
         "output": nir.Output(output_type={"output": np.array([3])}),
     }
     graph = nir.NIRGraph(nodes=nodes, edges=[("input", "d"), ("d", "output")], type_check=False)
-    net = from_nir(graph, dt=1e-3)
     x = torch.arange(1.0, 6.0).reshape(5, 1, 1).expand(5, 1, 3).contiguous()
-    y, _ = net(x)
-    assert y[:, 0, 0].tolist() == [1, 2, 3, 4, 5]
-    assert y[:, 0, 1].tolist() == [0, 1, 2, 3, 4]
-    assert y[:, 0, 2].tolist() == [0, 0, 0, 1, 2]
+    for as_graph in (False, True):
+        net = from_nir(graph, dt=1e-3, as_graph=as_graph)
+        y, _ = net(x)
+        assert y[:, 0, 0].tolist() == [1, 2, 3, 4, 5]
+        assert y[:, 0, 1].tolist() == [0, 1, 2, 3, 4]
+        assert y[:, 0, 2].tolist() == [0, 0, 0, 1, 2]
     with pytest.raises(ValueError, match=r"node 'd' \(Delay\).*not whole steps of dt=0.002"):
         from_nir(graph, dt=2e-3)

@@ -11,7 +11,8 @@ import torch
 nir = pytest.importorskip("nir")
 
 from axonal.data.events import events_to_frames, read_label_list, read_nmnist  # noqa: E402
-from axonal.interop import read_nir  # noqa: E402
+from axonal.interop import read_nir, write_nir  # noqa: E402
+from axonal.nn import Sequential  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 NIR_DIR = DATA / "nir"
@@ -50,15 +51,22 @@ def test_sinabs_cnn_classifies_real_nmnist_recordings() -> None:
 
 @pytest.mark.parametrize("name", ["braille_noDelay_bias_zero", "braille_noDelay_noBias_subtract"])
 def test_snntorch_recurrent_braille_graphs_import_with_their_cycle(name: str) -> None:
+    graph = read_nir(NIR_DIR / f"{name}.nir", dt=1e-4, discretisation="euler", as_graph=True)
+    assert graph.back_edges == {("lif1.w_rec", "lif1.lif")}
     net = read_nir(NIR_DIR / f"{name}.nir", dt=1e-4, discretisation="euler")
-    assert net.back_edges == {("lif1.w_rec", "lif1.lif")}
+    # a chain with one recurrence: ordinary layers, the recurrent CubaLIF (w_in as a Scale) in a Recurrent
+    assert isinstance(net, Sequential) and [type(m).__name__ for m in net.layers] == [
+        "Linear", "Recurrent", "Linear", "Scale", "EulerCubaLIF"
+    ]
     gen = torch.Generator().manual_seed(0)
     x = (torch.rand(200, 4, 12, generator=gen) < 0.3).float()
     with torch.no_grad():
         z, state = net(x)
+        zg, gstate = graph(x)
     assert z.shape == (200, 4, 7)
     assert set(torch.unique(z).tolist()) <= {0.0, 1.0}
-    assert "lif1.w_rec" in state["prev"]
+    assert z.sum() > 0 and torch.equal(z, zg)
+    assert "lif1.w_rec" in gstate["prev"]
 
 
 def test_two_lif_and_rockpool_graphs_run() -> None:
@@ -66,8 +74,35 @@ def test_two_lif_and_rockpool_graphs_run() -> None:
     z, _ = two(torch.zeros(500, 1, 1))
     assert z.shape == (500, 1, 1)
     # lif1 has v_leak = 1.2 > v_threshold = 1: it fires on its own and drives lif2's membrane
-    assert two.initial_state(torch.zeros(1, 1))["nodes"]["lif1"].v.item() == pytest.approx(1.2)
+    assert isinstance(two, Sequential)
+    assert two.initial_state(torch.zeros(1, 1))[1].v.item() == pytest.approx(1.2)
+    graph = read_nir(NIR_DIR / "two_lif_neurons.nir", dt=1e-4, as_graph=True)
+    assert graph.initial_state(torch.zeros(1, 1))["nodes"]["lif1"].v.item() == pytest.approx(1.2)
+    assert torch.equal(graph(torch.zeros(500, 1, 1))[0], z)
     rock = read_nir(NIR_DIR / "lif_rockpool.nir", dt=1e-4)  # its Output declares [1, 1, 1]
     ref = np.loadtxt(NIR_DIR / "reference_outputs" / "lif_exact.csv", delimiter=",")
     z, _ = rock(torch.as_tensor(ref[:, 0], dtype=torch.float32).reshape(-1, 1, 1))
     assert int(z.sum()) >= 1
+
+
+@pytest.mark.parametrize("name", ["cnn_sinabs", "lif_norse", "braille_noDelay_bias_zero"])
+def test_real_chains_import_as_layers_that_match_the_graph_and_export_again(name: str, tmp_path: Path) -> None:
+    dt = 1.0 if name == "cnn_sinabs" else 1e-4
+    net = read_nir(NIR_DIR / f"{name}.nir", dt=dt)
+    graph = read_nir(NIR_DIR / f"{name}.nir", dt=dt, as_graph=True)
+    assert isinstance(net, Sequential)
+    shape = graph.input_shape
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.rand(12, 2, *shape, generator=gen) < 0.3).float()
+    with torch.no_grad():
+        out = net(x)[0]
+        assert torch.equal(out, graph(x)[0])
+        # export the imported layers and import them again: the same outputs
+        again = read_nir(_written(tmp_path, net, shape), dt=dt)
+        assert torch.equal(again(x)[0], out)
+
+
+def _written(tmp_path: Path, model: torch.nn.Module, shape: tuple[int, ...]) -> Path:
+    path = tmp_path / "again.nir"
+    write_nir(path, model, shape)
+    return path
