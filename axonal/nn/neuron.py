@@ -112,6 +112,18 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         values = {name: getattr(self, name) for name in self.learn}
         return dataclasses.replace(self.base_params, **values)  # type: ignore[type-var]
 
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``.to()`` / ``.double()`` also move tensor-valued fields of ``base_params``."""
+        out = super()._apply(fn, *args, **kwargs)
+        moved = {
+            f.name: fn(v)
+            for f in dataclasses.fields(self.base_params)  # type: ignore[arg-type]
+            if isinstance(v := getattr(self.base_params, f.name), Tensor)
+        }
+        if moved:
+            self.base_params = dataclasses.replace(self.base_params, **moved)  # type: ignore[type-var]
+        return out
+
     def initial_state(self, x: Tensor) -> S:
         """Resting state for a single-step input ``x [B, ...]``."""
         state: S = self.family.initial_state(x, self.params())
