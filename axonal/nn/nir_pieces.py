@@ -218,8 +218,8 @@ class Recurrent(nn.Module):
         return self.neuron.initial_state(x), torch.zeros_like(x)  # type: ignore[operator]
 
     def _unpack(self, x: Tensor, state: tuple[Any, Tensor] | None) -> tuple[Any, Tensor]:
-        if state is None:
-            return self.initial_state(x)
+        if state is None:  # the neuron starts from its own rest on its first step
+            return None, torch.zeros_like(x)
         if not isinstance(state, tuple) or len(state) != 2 or not isinstance(state[1], Tensor):
             raise ValueError("Recurrent state must be a pair (neuron_state, fed_back tensor)")
         return state
