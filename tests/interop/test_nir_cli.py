@@ -36,6 +36,7 @@ def test_export_then_import_runs_the_digits_model(tmp_path: Path, capsys: pytest
     assert main(["import", str(out), "--dt", "1e-3", "--steps", "3"]) == 0
     text = capsys.readouterr().out
     assert "input [64] -> output [10]" in text and "LIF" in text and "LI" in text
+    assert "imports as a Sequential of" in text
     net = read_nir(out, dt=1e-3)
     model.eval()
     x = (torch.rand(25, 4, 64, generator=torch.Generator().manual_seed(0)) < 0.3).float()
