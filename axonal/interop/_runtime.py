@@ -16,9 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from axonal._validate import check_dt
+from axonal.nn.protocol import is_stateful
 from axonal.scan import check_sequence
 
-__all__ = ["DelayNode", "GraphModule", "NeuronNode", "StatelessNode", "StepNode", "graph_order"]
+__all__ = ["GraphModule", "ModuleNode", "NeuronNode", "StatelessNode", "StepNode", "graph_order"]
 
 
 class StepNode(nn.Module):
@@ -96,24 +97,22 @@ class NeuronNode(StepNode):
         return out, new_state
 
 
-class DelayNode(StepNode):
-    """Per-element delay of a whole number of steps; state is a ring of past inputs."""
+class ModuleNode(StepNode):
+    """Wraps a stateful module that keeps the contract of :mod:`axonal.nn.protocol` (e.g. an
+    :class:`axonal.nn.Delay`): its ``initial_state`` and ``step`` on ``[B, ...]``."""
 
-    steps: Tensor
-
-    def __init__(self, steps: Tensor) -> None:
+    def __init__(self, module: nn.Module) -> None:
         super().__init__()
-        self.register_buffer("steps", steps.to(torch.long))
-        self.length = int(steps.max()) + 1 if steps.numel() else 1
+        if not is_stateful(module):
+            raise TypeError(f"module must keep the state contract (initial_state, step), got {type(module).__name__}")
+        self.module = module
 
     def initial_state(self, x: Tensor) -> Any:
-        return x.new_zeros((self.length, *x.shape))
+        return self.module.initial_state(x)  # type: ignore[operator]
 
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
-        # state[k] holds the input of k steps ago (k = 0: this step)
-        buf = torch.cat([x.unsqueeze(0), state[:-1]])
-        y = buf.gather(0, self.steps.expand(x.shape).unsqueeze(0)).squeeze(0)
-        return y, buf
+        out, new_state = self.module.step(x, state)  # type: ignore[operator]
+        return out, new_state
 
 
 def graph_order(
@@ -303,6 +302,8 @@ class GraphModule(nn.Module):
             if isinstance(node, StatelessNode):
                 y = node.module(inp.flatten(0, 1))
                 seqs[name] = y.unflatten(0, (t_steps, batch))
+            elif isinstance(node, ModuleNode):  # a whole run, same as step by step (the contract)
+                seqs[name], node_state = node.module(inp, node_state)
             else:
                 ys = []
                 for t in range(t_steps):

@@ -57,8 +57,8 @@ from axonal.functional.neurons.if_ import IFParams, if_initial_state, if_step
 from axonal.functional.neurons.li import LIParams, li_initial_state, li_step
 from axonal.functional.neurons.lif import LIFParams, lif_initial_state, lif_step
 from axonal.interop._runtime import (
-    DelayNode,
     GraphModule,
+    ModuleNode,
     NeuronNode,
     StatelessNode,
     StepNode,
@@ -525,7 +525,7 @@ def from_nir(
             steps = np.round(d / dt)
             if np.any(d < 0) or not np.allclose(steps * dt, d, rtol=1e-6, atol=1e-12):
                 raise ValueError(f"node {name!r} (Delay): delays {d.tolist()} s are not whole steps of dt={dt:g} s")
-            nodes[name] = DelayNode(torch.as_tensor(steps, dtype=torch.long))
+            nodes[name] = ModuleNode(Delay(torch.as_tensor(d), dt))
         else:
             try:
                 nodes[name] = StatelessNode(_stateless(kind, node, name))
@@ -568,12 +568,12 @@ def _time_major(module: nn.Module) -> nn.Module:
     return module  # Linear, SumPool2d, Scale, Threshold act on any leading dimensions
 
 
-def _stateful_layers(node: StepNode, dt: float) -> list[nn.Module]:
+def _stateful_layers(node: StepNode) -> list[nn.Module]:
     if isinstance(node, NeuronNode):
         layer = _neuron_layer(node)
         return [Scale(node.w_in), layer] if node.has_w_in else [layer]
-    if isinstance(node, DelayNode):
-        return [Delay(node.steps.to(torch.float64) * dt, dt)]
+    if isinstance(node, ModuleNode):
+        return [node.module]
     raise AssertionError(type(node).__name__)  # pragma: no cover
 
 
@@ -625,7 +625,7 @@ def as_sequential(module: GraphModule) -> Sequential | None:
         if isinstance(node, StatelessNode):
             layers.append(_time_major(copy.deepcopy(node.module)))
             continue
-        stateful = _stateful_layers(copy.deepcopy(node), module.dt)
+        stateful = _stateful_layers(copy.deepcopy(node))
         if name in rec_of:
             fed = rec_of[name]
             rec = nn.Identity() if fed is None else copy.deepcopy(_feedback(module.node(fed)))

@@ -69,9 +69,10 @@ def _seeded(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
     return make
 
 
-def _nir_graph(chain: bool) -> Any:
+def _nir_graph(chain: bool, recurrent: bool = True) -> Any:
     """A NIR graph with a recurrence (CubaLIF through an Affine, w_in != 1) and a Delay; with
-    ``chain=False`` the input also reaches the output through a second branch (a DAG)."""
+    ``chain=False`` the input also reaches the output through a second branch; without
+    ``recurrent`` there is no cycle (run layer by layer by the GraphModule)."""
     nir = pytest.importorskip("nir")
     rng = np.random.default_rng(0)
     n_in, n = 4, 5
@@ -89,18 +90,23 @@ def _nir_graph(chain: bool) -> Any:
         "out_lif": nir.LIF(tau=ones * 5e-3, r=ones * 3.0, v_leak=ones * 0.0, v_threshold=ones * 0.5, v_reset=ones * 0.0),
         "output": nir.Output(output_type={"output": np.array([n])}),
     }
-    edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "delay"), ("delay", "out_lif"), ("out_lif", "output")]
+    edges = [("input", "fc"), ("fc", "lif"), ("lif", "delay"), ("delay", "out_lif"), ("out_lif", "output")]
+    if recurrent:
+        edges += [("lif", "rec"), ("rec", "lif")]
+    else:
+        del nodes["rec"]
     if not chain:
         nodes["skip"] = nir.Affine(weight=f32(rng.normal(size=(n, n_in))), bias=f32(np.zeros(n)))
         edges += [("input", "skip"), ("skip", "out_lif")]
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 
-def _imported(chain: bool, as_graph: bool, disc: str = "exact") -> Callable[[], nn.Module]:
+def _imported(chain: bool, as_graph: bool, disc: str = "exact", recurrent: bool = True) -> Callable[[], nn.Module]:
     def make() -> nn.Module:
         from axonal.interop import from_nir
 
-        return from_nir(_nir_graph(chain), dt=DT, discretisation=disc, as_graph=as_graph)  # type: ignore[arg-type]
+        graph = _nir_graph(chain, recurrent)
+        return from_nir(graph, dt=DT, discretisation=disc, as_graph=as_graph)  # type: ignore[arg-type]
 
     return make
 
@@ -157,6 +163,7 @@ MODULES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], float]] = {
     "nir-chain-euler-as-sequential": (_imported(chain=True, as_graph=False, disc="euler"), (4,), 2.0),
     "nir-chain-as-graph": (_imported(chain=True, as_graph=True), (4,), 2.0),
     "nir-dag-graph": (_imported(chain=False, as_graph=False), (4,), 2.0),
+    "nir-acyclic-dag-graph": (_imported(chain=False, as_graph=False, recurrent=False), (4,), 2.0),
 }
 NAMES = sorted(MODULES)
 
