@@ -14,6 +14,7 @@ nir = pytest.importorskip("nir")
 
 from axonal.energy import count_ops  # noqa: E402
 from axonal.interop import GraphModule, from_nir, to_nir  # noqa: E402
+from axonal.functional.neurons import ResetMode  # noqa: E402
 from axonal.nn import LIF, CubaLIF, Delay, EulerCubaLIF, Recurrent, Scale, Sequential  # noqa: E402
 
 DT = 1e-3
@@ -147,3 +148,22 @@ def test_the_energy_counter_understands_an_imported_convolutional_chain() -> Non
     assert neurons.kind == "if" and neurons.neuron_updates == 10 * 2 * 3 * 4 * 4
     assert pool.pool_ops == 10 * 2 * 3 * 2 * 2 * 4  # outputs x window
     assert counts.total("neuron_updates") == neurons.neuron_updates + 2 * 10 * 2 * 5
+
+
+def test_a_self_loop_and_nested_sequentials_export_and_import_back() -> None:
+    torch.manual_seed(0)
+    model = Sequential(
+        Sequential(nn.Linear(4, 5), Recurrent(LIF(tau_mem=5e-3, v_th=0.5, reset=ResetMode.ZERO, dt=DT), nn.Identity())),
+        Delay(2e-3, dt=DT),
+    )
+    graph = to_nir(model, (4,))
+    assert ("0.1.neuron", "0.1.neuron") in graph.edges and "1" in graph.nodes
+    again = from_nir(graph, dt=DT)
+    assert isinstance(again, Sequential)
+    assert [type(m) for m in again.layers] == [nn.Linear, Recurrent, Delay]
+    assert isinstance(again.layers[1].rec, nn.Identity)  # type: ignore[union-attr]
+    x = _spikes((30, 2, 4), seed=6)
+    with torch.no_grad():
+        want, got = model(x)[0], again(x)[0]
+    assert want.sum() > 0
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)  # float32 parameters in the file
