@@ -165,7 +165,8 @@ class Sequential(nn.Module):
         return x, tuple(states)
 
     def extra_repr(self) -> str:
-        return "" if self.input_shape is None else f"input_shape={self.input_shape}"
+        shape = getattr(self, "input_shape", None)
+        return "" if shape is None else f"input_shape={shape}"
 
     def neuron_layers(self) -> list[tuple[int, NeuronLayer[Any, Any]]]:
         """(index, layer) of every neuron layer."""
