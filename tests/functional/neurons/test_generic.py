@@ -18,7 +18,7 @@ from torch import Tensor
 
 import axonal.functional.neurons as neurons
 from axonal.functional import surrogate
-from axonal.functional.neurons import NeuronFamily, family_names, get_family
+from axonal.functional.neurons import NeuronFamily, Rule, family_names, get_family
 from axonal.functional.surrogate import FastSigmoid, Smoothed
 from axonal.scan import multi_step
 
@@ -34,11 +34,13 @@ DRIVE: dict[str, dict[str, float]] = {
     "li": {"drive": 1.0, "dt": 1e-3, "steps": 60},
     "izhikevich": {"drive": 10.0, "dt": 1e-4, "steps": 300},
     "adex": {"drive": 1000.0, "dt": 1e-4, "steps": 300},
+    "cuba_li": {"drive": 1.0, "dt": 1e-3, "steps": 60},
+    "integrator": {"drive": 1.0, "dt": 1e-3, "steps": 60, "gain": 1000.0},
 }
 DEFAULT = {"drive": 1.0, "dt": 1e-4, "steps": 300}
 
-# Families whose step is the exact solution for piecewise-constant input.
-EXACT = [name for name in ("lif", "if", "cuba_lif", "alif", "li") if name in FAMILIES]
+# Families whose step is the exact solution for piecewise-constant input (declared facet).
+EXACT = [name for name in FAMILIES if get_family(name).method == "exact"]
 
 THRESHOLD_FIELDS = ("v_th", "v_peak")
 
@@ -52,9 +54,12 @@ def field_names(family: NeuronFamily[Any, Any]) -> set[str]:
 
 
 def learnable_fields(family: NeuronFamily[Any, Any]) -> list[str]:
-    """Time constants and thresholds of the family (the usual learnable parameters)."""
+    """Time constants and thresholds of the family (the usual learnable parameters); for a
+    family with neither (the integrator), its numeric fields."""
     fields = [f.name for f in dataclasses.fields(family.params_type)]
-    return [f for f in fields if f.startswith("tau") or f in THRESHOLD_FIELDS]
+    usual = [f for f in fields if f.startswith("tau") or f in THRESHOLD_FIELDS]
+    numeric = (Rule.FINITE, Rule.POSITIVE, Rule.NEGATIVE, Rule.NON_NEGATIVE)
+    return usual or [f for f, (rule, _) in family.constraints.items() if rule in numeric]
 
 
 def default_params(family: NeuronFamily[Any, Any], **changes: Any) -> Any:
@@ -72,7 +77,7 @@ def family_multi_step(family: NeuronFamily[Any, Any]) -> Callable[..., Any]:
 
 
 def test_registry_holds_the_linear_families() -> None:
-    for name in ("if", "lif", "cuba_lif", "alif", "li"):
+    for name in ("if", "lif", "cuba_lif", "alif", "li", "cuba_li", "integrator"):
         assert get_family(name).name == name
     assert neurons.IF_FAMILY is get_family("if")
     with pytest.raises(ValueError, match="unknown neuron family"):
@@ -101,8 +106,10 @@ def test_multi_step_equals_repeated_steps(name: str) -> None:
     assert torch.equal(generic.out, result.out)
     for a, b in zip(result.state, state):
         assert torch.equal(a, b)
-    if name != "li":
+    if family.spiking:
         assert result.out.sum() > 0, "the drive should make the family fire"
+    else:
+        assert torch.equal(result.out, result.trace[0]), "a readout outputs its membrane"
 
 
 def _halving_pair(
@@ -129,6 +136,7 @@ def test_halving_dt_gives_the_same_subthreshold_trajectory(name: str) -> None:
     params = default_params(family, **changes)
     gen = torch.Generator().manual_seed(1)
     xs = 3.0 * torch.rand(40, 2, 3, generator=gen, dtype=torch.float64) - 1.0
+    xs = xs * config(name).get("gain", 1.0)
     coarse, fine = _halving_pair(name, params, xs, 1e-3)
     for a, b in zip(coarse.trace, fine.trace):
         torch.testing.assert_close(b[1::2], a, rtol=0, atol=1e-9)
@@ -137,7 +145,7 @@ def test_halving_dt_gives_the_same_subthreshold_trajectory(name: str) -> None:
     assert float(coarse.trace[0].std()) > 0.05
 
 
-@pytest.mark.parametrize("name", [n for n in EXACT if n != "li"])
+@pytest.mark.parametrize("name", [n for n in EXACT if get_family(n).spiking])
 def test_halving_dt_keeps_spike_times_within_one_coarse_step(name: str) -> None:
     """Up to the first spike both runs share every coarse sample, so the fine run fires at the
     same coarse sample or half a step earlier. Later spikes inherit the reset of a slightly
