@@ -111,7 +111,7 @@ def _neuron_node(layer: NeuronLayer[Any, Any], shape: Sequence[int], where: str,
     p = layer.params()
     reason = None if mapping.refuse is None else mapping.refuse(p)
     if reason is not None:
-        raise ValueError(f"{where}: NIR's {mapping.kind} cannot express it: {reason}")
+        raise ValueError(f"{where}: NIR's {mapping.kind} has no {reason}")
     fields: dict[str, Any] = {key: _array(value, shape) for key, value in mapping.to_node(p).items()}
     if mapping.resets:
         fields["metadata"] = _reset_metadata(where, p.reset, keep_subtract)

@@ -166,3 +166,12 @@ def _register(fam: FusedFamily) -> tuple[Any, Any]:
 
 OPS: dict[str, tuple[Any, Any]] = {name: _register(fam) for name, fam in FAMILIES.items()}
 """Family name -> (forward op, backward op)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``<family>_forward`` / ``<family>_backward``: the registered ops by their Python names
+    (``ops.lif_forward`` is ``OPS["lif"][0]``)."""
+    family, _, direction = name.rpartition("_")
+    if family in OPS and direction in ("forward", "backward"):
+        return OPS[family][0 if direction == "forward" else 1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@
 from axonal.nn.container import Sequential, SequentialResult, TimeDistributed
 from axonal.nn.lif import LIF
 from axonal.nn.neuron import NeuronLayer
-from axonal.nn.neurons_linear import ALIF, IF, LI, CubaLIF
+from axonal.nn.neurons_linear import ALIF, IF, LI, CubaLIF, ResonateAndFire
 from axonal.nn.neurons_nonlinear import AdEx, Izhikevich
 from axonal.nn.nir_pieces import CubaLI, Delay, Flatten, Integrator, Recurrent, Scale, SumPool2d, Threshold
 
@@ -19,6 +19,7 @@ __all__ = [
     "Flatten",
     "Integrator",
     "Recurrent",
+    "ResonateAndFire",
     "Scale",
     "SumPool2d",
     "Threshold",

@@ -13,6 +13,7 @@ from axonal.functional.neurons._common import (
     Scalar,
     exp_decay,
     families,
+    field_coefficients,
     family_for_nir,
     family_names,
     get_family,
@@ -87,6 +88,14 @@ from axonal.functional.neurons.li import (
     li_multi_step,
     li_step,
 )
+from axonal.functional.neurons.resonate import (
+    RF_FAMILY,
+    RFParams,
+    RFState,
+    rf_initial_state,
+    rf_multi_step,
+    rf_step,
+)
 from axonal.functional.neurons.lif import (
     LIF_FAMILY,
     LIFParams,
@@ -106,6 +115,7 @@ __all__ = [
     "Scalar",
     "exp_decay",
     "families",
+    "field_coefficients",
     "family_for_nir",
     "family_names",
     "get_family",
@@ -165,6 +175,12 @@ __all__ = [
     "izhikevich_paper_multi_step",
     "izhikevich_paper_step",
     "izhikevich_step",
+    "RF_FAMILY",
+    "RFParams",
+    "RFState",
+    "rf_initial_state",
+    "rf_multi_step",
+    "rf_step",
     "ADEX_FAMILY",
     "AdExParams",
     "AdExState",

@@ -44,6 +44,7 @@ __all__ = [
     "replace_unchecked",
     "NirMapping",
     "FusedSpec",
+    "field_coefficients",
     "NeuronFamily",
     "register_family",
     "get_family",
@@ -293,7 +294,8 @@ class NirMapping(Generic[P]):
         constants: parameter fields fixed on import (e.g. IF's ``tau_mem = 1 s``).
         resets: the node has a threshold and a reset (NIR's hard reset is
             :attr:`ResetMode.ZERO`; a subtractive reset is kept in node metadata).
-        refuse: why a parameter record has no NIR node (``None``: it has one).
+        refuse: what a parameter record has that the NIR node has not (``None``: nothing),
+            e.g. ``"refractory period ..."`` (the error reads "NIR's LIF has no ...").
     """
 
     kind: str
@@ -326,6 +328,15 @@ class FusedSpec(Generic[P]):
     differentiable: tuple[str, ...]
     fixed: tuple[str, ...] = ()
     unsupported: Callable[[P], str | None] | None = None
+
+
+def field_coefficients(*names: str) -> dict[str, Callable[[Any, float], Scalar]]:
+    """Fused-spec coefficients that are parameter fields as they are (``v_th``, ``r``...)."""
+
+    def read(name: str) -> Callable[[Any, float], Scalar]:
+        return lambda p, dt: getattr(p, name)  # type: ignore[no-any-return]
+
+    return {name: read(name) for name in names}
 
 
 @dataclass(frozen=True, eq=False)

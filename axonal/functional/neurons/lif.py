@@ -32,6 +32,7 @@ from axonal.functional.neurons._common import (
     apply_reset,
     check_below,
     exp_decay,
+    field_coefficients,
     full_like,
     param,
     register_family,
@@ -143,7 +144,7 @@ def lif_euler_step(
 
 
 def _no_refractory(p: LIFParams) -> str | None:
-    return f"refractory period t_ref > 0 (got {p.t_ref})" if p.t_ref > 0 else None
+    return f"refractory period (t_ref > 0), got t_ref={p.t_ref}" if p.t_ref > 0 else None
 
 
 LIF_FAMILY = register_family(
@@ -171,10 +172,7 @@ LIF_FAMILY = register_family(
             states=("v",),
             coefficients={
                 "alpha": lambda p, dt: exp_decay(dt, p.tau_mem),
-                "v_th": lambda p, dt: p.v_th,
-                "v_leak": lambda p, dt: p.v_leak,
-                "r": lambda p, dt: p.r,
-                "v_reset": lambda p, dt: p.v_reset,
+                **field_coefficients("v_th", "v_leak", "r", "v_reset"),
             },
             differentiable=("alpha", "v_th"),
             fixed=("v_leak", "r", "v_reset"),
