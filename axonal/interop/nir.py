@@ -33,29 +33,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise ImportError("axonal.interop needs the 'nir' package: pip install 'axonal[interop]'") from err
 
 from axonal._validate import check_dt
-from axonal.functional.neurons._common import ResetMode
-from axonal.functional.neurons.cuba_li import (
-    CubaLIParams,
-    IntegratorParams,
-    cuba_li_initial_state,
-    cuba_li_step,
-    integrator_initial_state,
-    integrator_step,
-)
-from axonal.functional.neurons.cuba_lif import (
-    CubaLIFParams,
-    cuba_lif_initial_state,
-    cuba_lif_step,
-)
-from axonal.functional.neurons.euler import (
-    cuba_li_euler_step,
-    cuba_lif_euler_step,
-    li_euler_step,
-    lif_euler_step,
-)
-from axonal.functional.neurons.if_ import IFParams, if_initial_state, if_step
-from axonal.functional.neurons.li import LIParams, li_initial_state, li_step
-from axonal.functional.neurons.lif import LIFParams, lif_initial_state, lif_step
+from axonal.functional.neurons import ResetMode, families, family_for_nir
 from axonal.interop._runtime import (
     GraphModule,
     ModuleNode,
@@ -72,6 +50,7 @@ from axonal.nn.neurons_linear import IF, LI, CubaLIF
 from axonal.nn.nir_pieces import (
     CubaLI,
     Delay,
+
     Flatten,
     Integrator,
     Recurrent,
@@ -81,6 +60,7 @@ from axonal.nn.nir_pieces import (
 )
 
 __all__ = [
+    "NEURON_NODES",
     "SUPPORTED_NODES",
     "as_sequential",
     "UNSUPPORTED_NODES",
@@ -94,10 +74,13 @@ __all__ = [
 
 Discretisation = Literal["exact", "euler"]
 
+NEURON_NODES = tuple(f.nir.kind for f in families() if f.nir is not None)
+"""NIR neuron node classes: those the registered families map to (their ``nir`` facet)."""
+
 SUPPORTED_NODES = (
     "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d",
-    "Flatten", "Threshold", "Delay", "I", "IF", "LIF", "LI", "CubaLIF", "CubaLI",
-)
+    "Flatten", "Threshold", "Delay",
+) + NEURON_NODES
 """NIR node classes that import and export (graph cycles included)."""
 
 UNSUPPORTED_NODES = ("NIRGraph",)
@@ -130,29 +113,19 @@ def _reset_metadata(where: str, reset: ResetMode, keep_subtract_reset: bool) -> 
 
 
 def _neuron_node(layer: NeuronLayer[Any, Any], shape: Sequence[int], where: str, keep_subtract: bool) -> Any:
+    family = layer.family
+    mapping = family.nir
+    if mapping is None:
+        mapped = ", ".join(f"{f.name} ({f.nir.kind})" for f in families() if f.nir is not None)
+        raise ValueError(f"{where}: {type(layer).__name__} has no NIR node (families with one: {mapped})")
     p = layer.params()
-    a = lambda v: _array(v, shape)
-    if isinstance(layer, LIF):
-        if p.t_ref > 0:
-            raise ValueError(f"{where}: NIR's LIF has no refractory period, got t_ref={p.t_ref}")
-        meta = _reset_metadata(where, p.reset, keep_subtract)
-        return nir.LIF(tau=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak), v_threshold=a(p.v_th), v_reset=a(p.v_reset), metadata=meta)
-    if isinstance(layer, IF):
-        meta = _reset_metadata(where, p.reset, keep_subtract)
-        return nir.IF(r=a(p.r) / a(p.tau_mem), v_threshold=a(p.v_th), v_reset=a(p.v_reset), metadata=meta)
-    if isinstance(layer, CubaLIF):
-        meta = _reset_metadata(where, p.reset, keep_subtract)
-        return nir.CubaLIF(
-            tau_syn=a(p.tau_syn), tau_mem=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak),
-            v_threshold=a(p.v_th), v_reset=a(p.v_reset), w_in=a(1.0), metadata=meta,
-        )
-    if isinstance(layer, LI):
-        return nir.LI(tau=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak))
-    if isinstance(layer, CubaLI):
-        return nir.CubaLI(tau_syn=a(p.tau_syn), tau_mem=a(p.tau_mem), r=a(p.r), v_leak=a(p.v_leak), w_in=a(1.0))
-    if isinstance(layer, Integrator):
-        return nir.I(r=a(p.r))
-    raise ValueError(f"{where}: {type(layer).__name__} has no NIR node (supported neurons: LIF, IF, LI, CubaLIF, CubaLI, Integrator)")
+    reason = None if mapping.refuse is None else mapping.refuse(p)
+    if reason is not None:
+        raise ValueError(f"{where}: NIR's {mapping.kind} has no {reason}")
+    fields: dict[str, Any] = {key: _array(value, shape) for key, value in mapping.to_node(p).items()}
+    if mapping.resets:
+        fields["metadata"] = _reset_metadata(where, p.reset, keep_subtract)
+    return getattr(nir, mapping.kind)(**fields)
 
 
 def _tuple_arg(value: Any) -> Any:
@@ -346,51 +319,20 @@ def _reset_of(node: Any, name: str) -> ResetMode:
     return ResetMode.ZERO if mode == "zero" else ResetMode.SUBTRACT
 
 
-_STEPS: dict[tuple[str, str], Callable[..., Any]] = {
-    ("LIF", "exact"): lif_step, ("LIF", "euler"): lif_euler_step,
-    ("LI", "exact"): li_step, ("LI", "euler"): li_euler_step,
-    ("CubaLIF", "exact"): cuba_lif_step, ("CubaLIF", "euler"): cuba_lif_euler_step,
-    ("CubaLI", "exact"): cuba_li_step, ("CubaLI", "euler"): cuba_li_euler_step,
-    ("IF", "exact"): if_step, ("IF", "euler"): if_step,  # no leak: Euler is exact
-    ("I", "exact"): integrator_step, ("I", "euler"): integrator_step,
-}
-
-
 def _neuron(kind: str, node: Any, name: str, dt: float, disc: str) -> NeuronNode:
-    step = _STEPS[(kind, disc)]
-    if kind == "LIF":
-        reset = _reset_of(node, name)
-        tensors = {"tau_mem": node.tau, "r": node.r, "v_leak": node.v_leak, "v_th": node.v_threshold, "v_reset": node.v_reset}
-        make: Callable[[dict[str, Any]], Any] = lambda d: LIFParams(reset=reset, **d)
-        init: Callable[..., Any] = lif_initial_state
-    elif kind == "IF":
-        reset = _reset_of(node, name)
-        tensors = {"r": node.r, "v_th": node.v_threshold, "v_reset": node.v_reset}
-        make = lambda d: IFParams(tau_mem=1.0, reset=reset, **d)
-        init = if_initial_state
-    elif kind == "CubaLIF":
-        reset = _reset_of(node, name)
-        tensors = {"tau_syn": node.tau_syn, "tau_mem": node.tau_mem, "r": node.r, "v_leak": node.v_leak,
-                   "v_th": node.v_threshold, "v_reset": node.v_reset}
-        make = lambda d: CubaLIFParams(reset=reset, **d)
-        init = cuba_lif_initial_state
-    elif kind == "LI":
-        tensors = {"tau_mem": node.tau, "r": node.r, "v_leak": node.v_leak}
-        make = lambda d: LIParams(**d)
-        init = li_initial_state
-    elif kind == "CubaLI":
-        tensors = {"tau_syn": node.tau_syn, "tau_mem": node.tau_mem, "r": node.r, "v_leak": node.v_leak}
-        make = lambda d: CubaLIParams(**d)
-        init = cuba_li_initial_state
-    else:  # "I"
-        tensors = {"r": node.r}
-        make = lambda d: IntegratorParams(**d)
-        init = integrator_initial_state
+    family = family_for_nir(kind)
+    if family is None or family.nir is None:  # pragma: no cover - _check_graph rejects it first
+        raise ValueError(f"node {name!r}: no neuron family maps to NIR {kind}")
+    mapping = family.nir
+    fixed: dict[str, Any] = dict(mapping.constants)
+    if mapping.resets:
+        fixed["reset"] = _reset_of(node, name)
+    make: Callable[[dict[str, Any]], Any] = lambda d: family.params_type(**fixed, **d)
     w_in = getattr(node, "w_in", None)
     w = None if w_in is None or bool(np.all(np.asarray(w_in) == 1.0)) else _t(w_in)
-    converted = {k: _t(v) for k, v in tensors.items()}
+    converted = {ours: _t(getattr(node, theirs)) for ours, theirs in mapping.from_node.items()}
     try:
-        return NeuronNode(step, init, make, converted, dt, w_in=w)
+        return NeuronNode(family.stepper(disc), family.initial_state, make, converted, dt, w_in=w)
     except (ValueError, TypeError) as err:
         raise ValueError(f"node {name!r} ({kind}): {err}") from None
 
@@ -518,7 +460,7 @@ def from_nir(
         types[name] = kind
         if kind in ("Input", "Output"):
             nodes[name] = StatelessNode(nn.Identity())
-        elif kind in ("LIF", "IF", "LI", "CubaLIF", "CubaLI", "I"):
+        elif kind in NEURON_NODES:
             nodes[name] = _neuron(kind, node, name, dt, discretisation)
         elif kind == "Delay":
             d = np.asarray(node.delay, dtype=np.float64)

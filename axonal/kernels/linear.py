@@ -1,34 +1,31 @@
-"""Adapters from the LIF, ALIF and CubaLIF families to the fused ops.
+"""The one adapter from a neuron family's fused spec to its fused ops.
 
-They validate like the reference (``multi_step``), flatten ``[T, B, ...]`` to ``[T, N]``,
-expand every parameter to one value per neuron (``[N]``; autograd sums the gradients back to
-the parameter's own shape), derive the per-step decays with the same functions as the step
-functions (``exp_decay``, ``synaptic_kernel``), call the op and reshape back.
+:func:`fused_run` validates like the reference (``multi_step``), flattens ``[T, B, ...]`` to
+``[T, N]``, expands every per-step coefficient of the family's
+:class:`~axonal.functional.neurons.FusedSpec` (computed from the parameters and ``dt`` by the
+family's own functions, e.g. ``exp_decay``, ``synaptic_kernel``) to one value per neuron
+(``[N]``; autograd sums the gradients back to the parameter's own shape), calls the op and
+reshapes back. :func:`fused_unsupported` says why a parameter record or input cannot run fused.
 
 Supported: float32 / float64; the registered surrogates (fast_sigmoid, atan, sigmoid,
 triangle, straight_through; ``Smoothed`` and user subclasses run the reference); every reset
-mode; ``detach_reset`` both ways; gradients w.r.t. the input, the initial state, ``tau_mem``,
-``v_th`` (and ``tau_syn`` for CubaLIF, ``tau_adapt`` and ``delta_th`` for ALIF), as Python
-floats, 0-d or per-neuron tensors. Not supported (reference loop): LIF with ``t_ref > 0``,
-gradients w.r.t. ``v_leak``, ``r`` or ``v_reset``, parameters that broadcast beyond the input.
+mode; ``detach_reset`` both ways; gradients w.r.t. the input, the initial state and the
+parameters behind the spec's differentiable coefficients (LIF: ``tau_mem``, ``v_th``; CubaLIF
+also ``tau_syn``; ALIF also ``tau_adapt`` and ``delta_th``), as Python floats, 0-d or
+per-neuron tensors. Not supported (reference loop): what the spec refuses (LIF with
+``t_ref > 0``), gradients w.r.t. the spec's fixed parameters (``v_leak``, ``r``,
+``v_reset``), parameters that broadcast beyond the input.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
-from axonal.functional.neurons._common import ResetMode, exp_decay
-from axonal.functional.neurons.alif import ALIFParams, ALIFState, alif_initial_state
-from axonal.functional.neurons.cuba_lif import (
-    CubaLIFParams,
-    CubaLIFState,
-    cuba_lif_initial_state,
-    synaptic_kernel,
-)
-from axonal.functional.neurons.lif import LIFParams, LIFState, lif_initial_state
+from axonal.functional.neurons import NeuronFamily, ResetMode, families
 from axonal.functional.surrogate import (
     ArcTan,
     FastSigmoid,
@@ -44,12 +41,8 @@ __all__ = [
     "ADAPTERS",
     "SURROGATE_CODES",
     "RESET_CODES",
-    "lif_run",
-    "alif_run",
-    "cuba_lif_run",
-    "lif_unsupported",
-    "alif_unsupported",
-    "cuba_lif_unsupported",
+    "fused_run",
+    "fused_unsupported",
 ]
 
 SURROGATE_CODES: dict[type[Surrogate], int] = {
@@ -66,7 +59,15 @@ RESET_CODES = {ResetMode.SUBTRACT: 0, ResetMode.ZERO: 1, ResetMode.NONE: 2}
 _DTYPES = (torch.float32, torch.float64)
 
 
-def _common_unsupported(params: Any, x: Tensor, fixed: tuple[str, ...], names: tuple[str, ...]) -> str | None:
+def fused_unsupported(family: NeuronFamily[Any, Any], params: Any, x: Tensor) -> str | None:
+    """Why ``family``'s fused kernel cannot run ``params`` on ``x`` (``None``: it can)."""
+    spec = family.fused
+    if spec is None:
+        return f"family {family.name!r} declares no fused kernel"
+    if spec.unsupported is not None:
+        reason = spec.unsupported(params)
+        if reason is not None:
+            return reason
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2:
         return None  # invalid input: the run validates it and raises like the reference
     if x.dtype not in _DTYPES:
@@ -74,10 +75,10 @@ def _common_unsupported(params: Any, x: Tensor, fixed: tuple[str, ...], names: t
     if type(params.surrogate) not in SURROGATE_CODES:
         return f"surrogate {type(params.surrogate).__name__} has no kernel code"
     shape = x.shape[1:]
-    for name in names:
+    for name in family.constraints:
         value = getattr(params, name)
         if isinstance(value, Tensor):
-            if name in fixed and value.requires_grad:
+            if name in spec.fixed and value.requires_grad:
                 return f"gradient w.r.t. {name}"
             try:
                 if torch.broadcast_shapes(value.shape, shape) != shape:
@@ -87,28 +88,6 @@ def _common_unsupported(params: Any, x: Tensor, fixed: tuple[str, ...], names: t
             if value.device != x.device:
                 return f"{name} on device {value.device}"
     return None
-
-
-_FIXED = ("v_leak", "r", "v_reset")
-
-
-def lif_unsupported(params: LIFParams, x: Tensor) -> str | None:
-    """Why the LIF kernel cannot run ``params`` on ``x`` (``None``: it can)."""
-    if params.t_ref > 0:
-        return "refractory period t_ref > 0"
-    return _common_unsupported(params, x, _FIXED, ("tau_mem", "v_th") + _FIXED)
-
-
-def alif_unsupported(params: ALIFParams, x: Tensor) -> str | None:
-    """Why the ALIF kernel cannot run ``params`` on ``x`` (``None``: it can)."""
-    names = ("tau_mem", "tau_adapt", "v_th", "delta_th") + _FIXED
-    return _common_unsupported(params, x, _FIXED, names)
-
-
-def cuba_lif_unsupported(params: CubaLIFParams, x: Tensor) -> str | None:
-    """Why the CubaLIF kernel cannot run ``params`` on ``x`` (``None``: it can)."""
-    names = ("tau_syn", "tau_mem", "v_th") + _FIXED
-    return _common_unsupported(params, x, _FIXED, names)
 
 
 def _flat(value: float | Tensor, like: Tensor) -> Tensor:
@@ -154,79 +133,30 @@ def _prepare(
     return x.reshape(x.shape[0], -1).contiguous(), state
 
 
-def lif_run(
-    x: Tensor, state: LIFState | None, params: LIFParams, dt: float
-) -> ScanResult[LIFState]:
-    """The LIF family over ``x [T, B, ...]`` with the fused op (``t_ref`` must be 0)."""
-    flat, st = _prepare(x, state, params, lif_initial_state)
+def fused_run(
+    family: NeuronFamily[Any, Any], x: Tensor, state: Any, params: Any, dt: float
+) -> ScanResult[Any]:
+    """``family`` over ``x [T, B, ...]`` with its fused op (see :func:`fused_unsupported`)."""
+    spec = family.fused
+    assert spec is not None
+    flat, st = _prepare(x, state, params, family.initial_state)
     like = x[0]
-    out, v, *_ = ops.lif_forward(
+    forward, _ = ops.OPS[family.name]
+    out, *final = forward(
         flat,
-        _flat(st.v, like),
-        _flat(exp_decay(dt, params.tau_mem), like),
-        _flat(params.v_th, like),
-        _flat(params.v_leak, like),
-        _flat(params.r, like),
-        _flat(params.v_reset, like),
+        *(_flat(getattr(st, name), like) for name in spec.states),
+        *(_flat(coefficient(params, dt), like) for coefficient in spec.coefficients.values()),
         *_codes(params),
         ops.SEG,
     )
-    new_state = LIFState(v=v.reshape(like.shape), refractory=st.refractory)
-    return ScanResult(out.reshape(x.shape), new_state, None)
-
-
-def alif_run(
-    x: Tensor, state: ALIFState | None, params: ALIFParams, dt: float
-) -> ScanResult[ALIFState]:
-    """The ALIF family over ``x [T, B, ...]`` with the fused op."""
-    flat, st = _prepare(x, state, params, alif_initial_state)
-    like = x[0]
-    out, v, a, *_ = ops.alif_forward(
-        flat,
-        _flat(st.v, like),
-        _flat(st.a, like),
-        _flat(exp_decay(dt, params.tau_mem), like),
-        _flat(exp_decay(dt, params.tau_adapt), like),
-        _flat(params.v_th, like),
-        _flat(params.v_leak, like),
-        _flat(params.r, like),
-        _flat(params.v_reset, like),
-        _flat(params.delta_th, like),
-        *_codes(params),
-        ops.SEG,
-    )
-    new_state = ALIFState(v=v.reshape(like.shape), a=a.reshape(like.shape))
-    return ScanResult(out.reshape(x.shape), new_state, None)
-
-
-def cuba_lif_run(
-    x: Tensor, state: CubaLIFState | None, params: CubaLIFParams, dt: float
-) -> ScanResult[CubaLIFState]:
-    """The CubaLIF family over ``x [T, B, ...]`` with the fused op."""
-    flat, st = _prepare(x, state, params, cuba_lif_initial_state)
-    like = x[0]
-    out, v, i, *_ = ops.cuba_lif_forward(
-        flat,
-        _flat(st.v, like),
-        _flat(st.i, like),
-        _flat(exp_decay(dt, params.tau_mem), like),
-        _flat(exp_decay(dt, params.tau_syn), like),
-        _flat(synaptic_kernel(dt, params.tau_syn, params.tau_mem), like),
-        _flat(params.v_th, like),
-        _flat(params.v_leak, like),
-        _flat(params.r, like),
-        _flat(params.v_reset, like),
-        *_codes(params),
-        ops.SEG,
-    )
-    new_state = CubaLIFState(v=v.reshape(like.shape), i=i.reshape(like.shape))
-    return ScanResult(out.reshape(x.shape), new_state, None)
+    carried = {name: v.reshape(like.shape) for name, v in zip(spec.states, final)}
+    return ScanResult(out.reshape(x.shape), st._replace(**carried), None)
 
 
 ADAPTERS: dict[str, tuple[Callable[..., ScanResult[Any]], Callable[[Any, Tensor], str | None]]] = {
-    "lif": (lif_run, lif_unsupported),
-    "alif": (alif_run, alif_unsupported),
-    "cuba_lif": (cuba_lif_run, cuba_lif_unsupported),
+    family.name: (partial(fused_run, family), partial(fused_unsupported, family))
+    for family in families()
+    if family.fused is not None
 }
-"""Family name -> (run, unsupported): what every backend registers for that family (the ops
-dispatch on the input's device)."""
+"""Family name -> (run, unsupported), for every registered family with a fused spec: what
+every backend registers for that family (the ops dispatch on the input's device)."""

@@ -11,6 +11,10 @@ Each family has a forward op and a backward op:
   checkpoints, the saved input and the uint8 spikes; it returns the gradients w.r.t. the
   input, the initial state and the family's differentiable parameters.
 
+The families and their signatures come from the registry: every registered family with a
+fused spec (:attr:`NeuronFamily.fused <axonal.functional.neurons.NeuronFamily>`) gets its two
+ops here (state ``<s>0`` for each kernel state, then the spec's coefficients in order).
+
 The CPU implementation is the compiled extension (:mod:`axonal.native_build`); a GPU backend
 registers a ``cuda`` implementation of the same ops (:mod:`axonal.kernels.gpu`). Fake-tensor
 registrations give output shapes without running anything (``torch.compile``); the autograd
@@ -30,18 +34,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from axonal.functional.neurons import NeuronFamily, families
 from axonal.native_build import cpu_extension_error, load_cpu_extension
 
 __all__ = [
     "SEG",
     "FAMILIES",
+    "OPS",
     "FusedFamily",
-    "lif_forward",
-    "lif_backward",
-    "alif_forward",
-    "alif_backward",
-    "cuba_lif_forward",
-    "cuba_lif_backward",
+    "fused_family",
 ]
 
 SEG = 32
@@ -73,21 +74,20 @@ class FusedFamily:
         return f"{self.name}_backward({grads}, {args}, {_CODES}) -> ({outs})"
 
 
-_FIXED = ("v_leak", "r", "v_reset")
-FAMILIES = {
-    f.name: f
-    for f in (
-        FusedFamily("lif", ("v0",), ("alpha", "v_th") + _FIXED, ("alpha", "v_th")),
-        FusedFamily(
-            "alif", ("v0", "a0"), ("alpha", "alpha_adapt", "v_th") + _FIXED + ("delta_th",),
-            ("alpha", "alpha_adapt", "v_th", "delta_th"),
-        ),
-        FusedFamily(
-            "cuba_lif", ("v0", "i0"), ("alpha", "alpha_syn", "kernel", "v_th") + _FIXED,
-            ("alpha", "alpha_syn", "kernel", "v_th"),
-        ),
+def fused_family(family: NeuronFamily[Any, Any]) -> FusedFamily:
+    """The op signature of a registered family's fused spec."""
+    spec = family.fused
+    if spec is None:
+        raise ValueError(f"family {family.name!r} declares no fused kernel")
+    return FusedFamily(
+        family.name,
+        tuple(f"{s}0" for s in spec.states),
+        tuple(spec.coefficients),
+        spec.differentiable,
     )
-}
+
+
+FAMILIES = {f.name: fused_family(f) for f in families() if f.fused is not None}
 """Fused families by name (the ``NeuronFamily`` names they implement)."""
 
 # Ops are defined with the low-level Library API rather than ``torch.library.custom_op``: the
@@ -164,6 +164,14 @@ def _register(fam: FusedFamily) -> tuple[Any, Any]:
     return forward_op, backward_op
 
 
-lif_forward, lif_backward = _register(FAMILIES["lif"])
-alif_forward, alif_backward = _register(FAMILIES["alif"])
-cuba_lif_forward, cuba_lif_backward = _register(FAMILIES["cuba_lif"])
+OPS: dict[str, tuple[Any, Any]] = {name: _register(fam) for name, fam in FAMILIES.items()}
+"""Family name -> (forward op, backward op)."""
+
+
+def __getattr__(name: str) -> Any:
+    """``<family>_forward`` / ``<family>_backward``: the registered ops by their Python names
+    (``ops.lif_forward`` is ``OPS["lif"][0]``)."""
+    family, _, direction = name.rpartition("_")
+    if family in OPS and direction in ("forward", "backward"):
+        return OPS[family][0 if direction == "forward" else 1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

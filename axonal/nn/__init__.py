@@ -7,7 +7,7 @@ from axonal.nn.container import Sequential, SequentialResult, TimeDistributed
 from axonal.nn.euler import EulerCubaLI, EulerCubaLIF, EulerLI, EulerLIF
 from axonal.nn.lif import LIF
 from axonal.nn.neuron import NeuronLayer
-from axonal.nn.neurons_linear import ALIF, IF, LI, CubaLIF
+from axonal.nn.neurons_linear import ALIF, IF, LI, CubaLIF, ResonateAndFire
 from axonal.nn.neurons_nonlinear import AdEx, Izhikevich
 from axonal.nn.nir_pieces import CubaLI, Delay, Flatten, Integrator, Recurrent, Scale, SumPool2d, Threshold
 from axonal.nn.protocol import Stateful, initial_state_of, is_stateful, run_module, step_module
@@ -28,6 +28,7 @@ __all__ = [
     "Flatten",
     "Integrator",
     "Recurrent",
+    "ResonateAndFire",
     "Scale",
     "SumPool2d",
     "Threshold",

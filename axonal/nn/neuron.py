@@ -3,6 +3,10 @@
 A layer holds a frozen parameter object and, for each name in ``learn``, an
 ``nn.Parameter`` that replaces that field at every call. It holds no state: ``forward`` takes
 and returns it explicitly.
+
+Validation happens when values are set (construction, ``load_state_dict``, or an explicit
+:meth:`NeuronLayer.validate`), not per call: the per-call path only swaps the learnable values
+into the validated record (:func:`~axonal.functional.neurons.replace_unchecked`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from axonal._validate import check_dt
-from axonal.functional.neurons import NeuronFamily
+from axonal.functional.neurons import NeuronFamily, replace_unchecked, validate_params
 from axonal.kernels import check_backend, select
 from axonal.scan import ScanResult, check_sequence, multi_step
 
@@ -104,13 +108,25 @@ class NeuronLayer(nn.Module, Generic[S, P]):
             if name in self.family.positive:
                 # trained in log space (right_inverse stores log(init)); reads give exp(raw) > 0
                 parametrize.register_parametrization(self, name, _Exp())
+        if self.learn:
+            self.validate()  # the learnable values as the layer stores them (e.g. the shape)
+            self.register_load_state_dict_post_hook(_validate_after_load)
+
+    def validate(self) -> None:
+        """Check the current parameter record in full (rules, orderings and ``dt``); call it
+        after setting learnable values by hand (``load_state_dict`` calls it)."""
+        with torch.no_grad():
+            params = self.params()
+            validate_params(params)
+            if self.family.check_dt is not None:
+                self.family.check_dt(params, self.dt)
 
     def params(self) -> P:
         """The parameter object with the current values of the learnable fields."""
         if not self.learn:
             return self.base_params
         values = {name: getattr(self, name) for name in self.learn}
-        return dataclasses.replace(self.base_params, **values)  # type: ignore[type-var]
+        return replace_unchecked(self.base_params, values)
 
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``.to()`` / ``.double()`` also move tensor-valued fields of ``base_params``."""
@@ -132,7 +148,8 @@ class NeuronLayer(nn.Module, Generic[S, P]):
     def run(self, x: Tensor, state: S | None = None, record: bool = False) -> ScanResult[S]:
         """Run over ``x [T, B, ...]``; with ``record`` the result holds the state trace."""
         params = self.params()
-        if self.family.check_dt is not None:  # learned parameters may have moved since __init__
+        if self.learn and self.family.check_dt is not None:
+            # a stability bound on learned values that training may have moved (cheap: a max)
             self.family.check_dt(params, self.dt)
         if not record and isinstance(x, Tensor):
             kernel = select(self.family.name, self.backend, params, x)
@@ -165,3 +182,8 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         learn = f", learn={self.learn}" if self.learn else ""
         backend = f", backend={self.backend!r}" if self.backend != "auto" else ""
         return f"{self.base_params!r}, dt={self.dt:g}{learn}{backend}"
+
+
+def _validate_after_load(module: nn.Module, incompatible_keys: Any) -> None:
+    if isinstance(module, NeuronLayer):
+        module.validate()

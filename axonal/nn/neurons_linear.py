@@ -1,4 +1,4 @@
-"""Layers of the linear neuron families: IF, CubaLIF, ALIF and LI.
+"""Layers of the linear neuron families: IF, CubaLIF, ALIF, LI and resonate-and-fire.
 
 The equations live in :mod:`axonal.functional.neurons` (``if_``, ``cuba_lif``, ``alif``,
 ``li``); these classes only bind a family to the generic :class:`~axonal.nn.neuron.NeuronLayer`.
@@ -14,9 +14,10 @@ from axonal.functional.neurons.cuba_lif import (
 )
 from axonal.functional.neurons.if_ import IF_FAMILY, IFParams, IFState
 from axonal.functional.neurons.li import LI_FAMILY, LIParams, LIState
+from axonal.functional.neurons.resonate import RF_FAMILY, RFParams, RFState
 from axonal.nn.neuron import NeuronLayer
 
-__all__ = ["IF", "CubaLIF", "ALIF", "LI"]
+__all__ = ["IF", "CubaLIF", "ALIF", "LI", "ResonateAndFire"]
 
 
 class IF(NeuronLayer[IFState, IFParams]):
@@ -41,3 +42,10 @@ class LI(NeuronLayer[LIState, LIParams]):
     """Leaky-integrator readout layer: outputs the membrane ``[T, B, ...]`` (mV), no spikes."""
 
     family = LI_FAMILY
+
+
+class ResonateAndFire(NeuronLayer[RFState, RFParams]):
+    """Resonate-and-fire layer (Izhikevich 2001), e.g.
+    ``ResonateAndFire(omega=2 * math.pi * 40, b=-20.0, learn=("omega", "b"))``."""
+
+    family = RF_FAMILY

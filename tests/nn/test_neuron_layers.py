@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from axonal import nn as ann
-from axonal.functional.neurons import ALIFState, CubaLIFState, IFState, LIFState, LIState
+from axonal.functional.neurons import (
+    ALIFState,
+    CubaLIFState,
+    CubaLIState,
+    IFState,
+    IntegratorState,
+    LIFState,
+    LIState,
+    RFState,
+)
 
 Layer = type[ann.NeuronLayer[Any, Any]]
 LAYERS: dict[str, tuple[Layer, type[tuple[Any, ...]], dict[str, Any], tuple[str, ...]]] = {
@@ -19,6 +28,9 @@ LAYERS: dict[str, tuple[Layer, type[tuple[Any, ...]], dict[str, Any], tuple[str,
     "CubaLIF": (ann.CubaLIF, CubaLIFState, {"tau_syn": 3e-3}, ("tau_syn", "tau_mem", "v_th")),
     "ALIF": (ann.ALIF, ALIFState, {"delta_th": 0.2}, ("tau_mem", "tau_adapt", "v_th")),
     "LI": (ann.LI, LIState, {"v_leak": 0.1}, ("tau_mem", "v_leak")),
+    "CubaLI": (ann.CubaLI, CubaLIState, {"tau_syn": 3e-3}, ("tau_syn", "tau_mem")),
+    "Integrator": (ann.Integrator, IntegratorState, {"r": 2.0}, ("r",)),
+    "ResonateAndFire": (ann.ResonateAndFire, RFState, {"r": 300.0}, ("b", "omega", "a_th")),
 }
 NAMES = list(LAYERS)
 
@@ -37,8 +49,8 @@ def test_forward_shapes_and_state_type(name: str) -> None:
     assert isinstance(state, state_type)
     for field in state:
         assert field.shape == (3, 7)
-    if name == "LI":
-        assert torch.equal(out[-1], state[0])  # membrane readout (LIState.v)
+    if not cls.family.spiking:
+        assert torch.equal(out[-1], state[0])  # membrane readout (state.v)
     else:
         assert set(out.unique().tolist()) <= {0.0, 1.0}
         assert out.sum() > 0
@@ -112,8 +124,10 @@ def test_unknown_learn_name_and_bad_params_raise(name: str) -> None:
         cls(learn="tau_mem")
     with pytest.raises(TypeError, match="params must be"):
         cls(params=object())
-    with pytest.raises(ValueError, match="tau_mem"):
-        cls(tau_mem=-1.0)
+    positive = cls.family.positive
+    if positive:
+        with pytest.raises(ValueError, match=positive[0]):
+            cls(**{positive[0]: -1.0})
     with pytest.raises(ValueError, match="dt"):
         cls(dt=0.0)
 
@@ -139,3 +153,32 @@ def test_state_dict_round_trip(name: str) -> None:
     assert torch.equal(out_a, out_b)
     for a, b in zip(state_a, state_b):
         assert torch.equal(a, b)
+
+
+def test_learned_layer_validates_when_values_are_set_not_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-call path swaps the learnable values into the record without re-validating it;
+    construction and ``load_state_dict`` validate in full."""
+    import axonal.functional.neurons._common as common
+
+    calls = {"n": 0}
+    real = common.validate_params
+
+    def counting(params: Any) -> None:
+        calls["n"] += 1
+        real(params)
+
+    monkeypatch.setattr(common, "validate_params", counting)
+    layer = ann.LIF(learn=("tau_mem", "v_th"), shape=(4,))
+    x = torch.rand(5, 2, 4)
+    before = calls["n"]
+    for _ in range(3):
+        layer(x)[0].sum().backward()
+    assert calls["n"] == before, "forward must not re-validate the parameter record"
+    bad = layer.state_dict()
+    bad["v_th"] = torch.full((4,), -1.0)  # below v_reset = 0
+    with pytest.raises(ValueError, match="v_reset must be below v_th"):
+        ann.LIF(learn=("tau_mem", "v_th"), shape=(4,)).load_state_dict(bad)
+    with pytest.raises(ValueError, match="v_reset must be below v_th"):
+        with torch.no_grad():
+            layer.v_th.fill_(-1.0)
+        layer.validate()

@@ -48,7 +48,7 @@ NEURON_CLASSES = sorted(
 )
 
 # input scale that makes each family fire within T steps (units differ: see each family)
-DRIVE = {"Izhikevich": 40.0, "AdEx": 20000.0, "Integrator": 400.0}
+DRIVE = {"Izhikevich": 40.0, "AdEx": 20000.0, "Integrator": 400.0, "ResonateAndFire": 300.0}
 DT_OF = {"Izhikevich": 1e-4, "AdEx": 1e-4}
 
 

@@ -1,4 +1,5 @@
-"""Shared pieces of the neuron families: reset modes, validation, decay, the family registry.
+"""Shared pieces of the neuron families: reset modes, declared parameter rules and their one
+validator, decay, the family facets and the family registry.
 
 Units used by every family in this package:
 
@@ -12,10 +13,13 @@ Units used by every family in this package:
 
 from __future__ import annotations
 
+import copy
 import enum
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Generic, TypeVar
 
 import torch
 from torch import Tensor
@@ -26,14 +30,27 @@ from axonal._validate import (
     check_finite_scalar,
     check_positive,
 )
+from axonal.functional.surrogate import Surrogate
+from axonal.scan import ScanResult, multi_step
 
 __all__ = [
     "ResetMode",
     "Scalar",
+    "Rule",
+    "param",
+    "param_rules",
+    "validate_params",
+    "FamilyParams",
+    "replace_unchecked",
+    "NirMapping",
+    "FusedSpec",
+    "field_coefficients",
     "NeuronFamily",
     "register_family",
     "get_family",
     "family_names",
+    "families",
+    "family_for_nir",
     "apply_reset",
     "check_below",
     "reset_to",
@@ -125,24 +142,221 @@ def full_like(x: Tensor, value: Scalar) -> Tensor:
     return torch.full_like(x, float(value))
 
 
+# --------------------------------------------------------------------------- parameter rules
+
+
+class Rule(enum.Enum):
+    """What a parameter field accepts; declared on the field with :func:`param`.
+
+    * ``FINITE``: a finite float or floating tensor (broadcastable to the neuron shape).
+    * ``POSITIVE`` / ``NEGATIVE`` / ``NON_NEGATIVE``: finite and ``> 0`` / ``< 0`` / ``>= 0``.
+      Learnable ``POSITIVE`` fields are trained in log space.
+    * ``NON_NEGATIVE_FLOAT``: a Python float ``>= 0`` (no tensor; e.g. a refractory period
+      that sets the number of skipped steps).
+    * ``BOOL``, ``RESET`` (a :class:`ResetMode`), ``SURROGATE`` (a
+      :class:`~axonal.functional.surrogate.Surrogate`).
+    """
+
+    FINITE = "finite"
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    NON_NEGATIVE = "non_negative"
+    NON_NEGATIVE_FLOAT = "non_negative_float"
+    BOOL = "bool"
+    RESET = "reset"
+    SURROGATE = "surrogate"
+
+
+_RULE = "axonal.rule"
+_UNIT = "axonal.unit"
+
+
+def param(default: Any, rule: Rule, unit: str = "") -> Any:
+    """A parameter field with its declared :class:`Rule` and unit, e.g.
+    ``tau_mem: Scalar = param(10e-3, Rule.POSITIVE, "s")``."""
+    return field(default=default, metadata={_RULE: rule, _UNIT: unit})
+
+
+def _check_sign(name: str, value: Any, unit: str, ok: Callable[[Tensor], Tensor], what: str) -> None:
+    check_finite_scalar(name, value)
+    with torch.no_grad():
+        if not bool(ok(torch.as_tensor(value)).all()):
+            shown = f"a tensor with values {value.min()!r}..{value.max()!r}" if isinstance(
+                value, Tensor
+            ) else repr(value)
+            raise ValueError(f"{name} must be {what}{' ' + unit if unit else ''}, got {shown}")
+
+
+def _check_rule(name: str, value: Any, rule: Rule, unit: str) -> None:
+    if rule is Rule.FINITE:
+        check_finite_scalar(name, value)
+    elif rule is Rule.POSITIVE:
+        check_positive(name, value, unit)
+    elif rule is Rule.NEGATIVE:
+        _check_sign(name, value, unit, lambda t: t < 0, "< 0")
+    elif rule is Rule.NON_NEGATIVE:
+        _check_sign(name, value, unit, lambda t: t >= 0, ">= 0")
+    elif rule is Rule.NON_NEGATIVE_FLOAT:
+        check_finite_scalar(name, value)
+        if isinstance(value, Tensor) or value < 0:
+            raise ValueError(f"{name} must be a float >= 0 {unit}, got {value!r}")
+    elif rule is Rule.BOOL:
+        check_bool(name, value)
+    elif rule is Rule.RESET:
+        check_reset(value)
+    else:  # Rule.SURROGATE
+        if not isinstance(value, Surrogate):
+            raise TypeError(f"{name} must be a Surrogate, got {type(value).__name__}")
+
+
+_RULES: dict[type, Mapping[str, tuple[Rule, str]]] = {}
+
+
+def param_rules(params_type: type) -> Mapping[str, tuple[Rule, str]]:
+    """Field name -> (rule, unit) as declared with :func:`param`, in declaration order
+    (computed once per parameter class)."""
+    cached = _RULES.get(params_type)
+    if cached is not None:
+        return cached
+    rules: dict[str, tuple[Rule, str]] = {}
+    for f in fields(params_type):
+        if _RULE not in f.metadata:
+            raise TypeError(
+                f"{params_type.__name__}.{f.name} declares no Rule; build the field with param()"
+            )
+        rules[f.name] = (f.metadata[_RULE], f.metadata[_UNIT])
+    _RULES[params_type] = MappingProxyType(rules)
+    return _RULES[params_type]
+
+
+def validate_params(params: Any) -> None:
+    """The one validator of parameter records: every field against its declared rule, then
+    every declared ordering (``ORDER``: pairs ``(low, high)`` that must satisfy ``low < high``).
+
+    Raises ``TypeError`` / ``ValueError`` naming the field, what it expects and what came.
+    """
+    for name, (rule, unit) in param_rules(type(params)).items():
+        _check_rule(name, getattr(params, name), rule, unit)
+    for low, high in getattr(params, "ORDER", ()):
+        check_below(low, getattr(params, low), high, getattr(params, high))
+
+
+class FamilyParams:
+    """Base of the frozen parameter dataclasses: validation comes from the declarations.
+
+    A subclass is a ``@dataclass(frozen=True)`` whose fields are built with :func:`param`;
+    ``ORDER`` lists the pairs of fields that must stay strictly ordered (e.g.
+    ``(("v_reset", "v_th"),)``). Construction and :func:`dataclasses.replace` validate.
+    """
+
+    ORDER: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __post_init__(self) -> None:
+        validate_params(self)
+
+
+FP = TypeVar("FP")
+
+
+def replace_unchecked(params: FP, values: Mapping[str, Any]) -> FP:
+    """A copy of ``params`` with ``values`` set, *without* validation.
+
+    For per-call paths that swap in values that were validated when they were set (the
+    learnable fields of a layer); everything else should use :func:`dataclasses.replace`.
+    """
+    out = copy.copy(params)
+    for name, value in values.items():
+        object.__setattr__(out, name, value)
+    return out
+
+
+# --------------------------------------------------------------------------- facets
+
 P = TypeVar("P")
 S = TypeVar("S", bound=tuple[Tensor, ...])
 
+StepFn = Callable[[Tensor, S, P, float], tuple[Tensor, S]]
+
 
 @dataclass(frozen=True)
+class NirMapping(Generic[P]):
+    """How a family maps to a NIR node (plain data and functions: NIR stays optional).
+
+    NIR's equations are continuous-time: the mapping does not depend on ``dt``; the
+    discretisation a NIR import asks for (``"exact"`` / ``"euler"``) picks the family's step
+    from :attr:`NeuronFamily.discretisations`.
+
+    Attributes:
+        kind: NIR node class name, e.g. ``"LIF"``.
+        to_node: parameters -> NIR node fields (floats or tensors; the exporter broadcasts
+            them to the layer shape), without the reset metadata.
+        from_node: parameter field <- NIR node field, for the import.
+        constants: parameter fields fixed on import (e.g. IF's ``tau_mem = 1 s``).
+        resets: the node has a threshold and a reset (NIR's hard reset is
+            :attr:`ResetMode.ZERO`; a subtractive reset is kept in node metadata).
+        refuse: what a parameter record has that the NIR node has not (``None``: nothing),
+            e.g. ``"refractory period ..."`` (the error reads "NIR's LIF has no ...").
+    """
+
+    kind: str
+    to_node: Callable[[P], dict[str, Scalar]]
+    from_node: Mapping[str, str]
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    resets: bool = False
+    refuse: Callable[[P], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class FusedSpec(Generic[P]):
+    """What a fused multi-step kernel of a family takes (``axonal::<name>_forward`` op).
+
+    Attributes:
+        states: state fields the kernel carries, in the op's order (the others pass through).
+        coefficients: per-step coefficient name -> ``f(params, dt)``, in the op's argument
+            order; each is expanded to one value per neuron.
+        differentiable: coefficients the backward op returns gradients for, in its order.
+        fixed: parameter fields the kernel has no gradient for (a tensor that requires one
+            sends the run to the reference loop).
+        unsupported: why a parameter record cannot run fused at all (``None``: it can).
+
+    Every kernel also takes the reset mode, ``detach_reset`` and the surrogate (by their
+    integer codes) from the parameter record.
+    """
+
+    states: tuple[str, ...]
+    coefficients: Mapping[str, Callable[[P, float], Scalar]]
+    differentiable: tuple[str, ...]
+    fixed: tuple[str, ...] = ()
+    unsupported: Callable[[P], str | None] | None = None
+
+
+def field_coefficients(*names: str) -> dict[str, Callable[[Any, float], Scalar]]:
+    """Fused-spec coefficients that are parameter fields as they are (``v_th``, ``r``...)."""
+
+    def read(name: str) -> Callable[[Any, float], Scalar]:
+        return lambda p, dt: getattr(p, name)  # type: ignore[no-any-return]
+
+    return {name: read(name) for name in names}
+
+
+@dataclass(frozen=True, eq=False)
 class NeuronFamily(Generic[S, P]):
-    """Everything generic code needs to run a neuron family.
+    """Everything generic code needs to run a neuron family: its facets.
 
     Attributes:
         name: registry key, e.g. ``"lif"``.
-        params_type: the frozen parameter dataclass.
+        params_type: the frozen parameter dataclass (a :class:`FamilyParams`; its fields
+            declare their rules, see :attr:`constraints`).
         state_type: the state NamedTuple.
-        step: the pure single-step function ``step(x, state, params, dt) -> (out, state)``.
+        step: the reference single-step function ``step(x, state, params, dt) -> (out, state)``.
         initial_state: ``initial_state(x_t, params) -> state`` for a single-step input ``x_t``.
+        method: the name of the discretisation ``step`` implements (``"exact"``, ``"euler"``).
+        discretisations: the other step functions by name (e.g. ``{"euler": lif_euler_step}``).
         check_dt: optional ``check_dt(params, dt)`` raising ``ValueError`` where the
             integration scheme is unstable for that ``dt``.
-        positive: parameter fields that must stay > 0 (time constants, capacitances);
-            learnable ones are trained in log space so they cannot cross zero.
+        spiking: the step's output is spikes (``False``: the membrane, e.g. a readout).
+        nir: the NIR node mapping, or ``None``.
+        fused: the fused-kernel spec, or ``None``.
     """
 
     name: str
@@ -150,17 +364,85 @@ class NeuronFamily(Generic[S, P]):
     state_type: type[S]
     step: Callable[[Tensor, S, P, float], tuple[Tensor, S]]
     initial_state: Callable[[Tensor, P], S]
+    method: str = "exact"
+    discretisations: Mapping[str, Callable[[Tensor, S, P, float], tuple[Tensor, S]]] = field(
+        default_factory=dict
+    )
     check_dt: Callable[[P, float], None] | None = None
-    positive: tuple[str, ...] = ()
+    spiking: bool = True
+    nir: NirMapping[P] | None = None
+    fused: FusedSpec[P] | None = None
+
+    @property
+    def constraints(self) -> Mapping[str, tuple[Rule, str]]:
+        """Field -> (rule, unit), as the parameter dataclass declares them."""
+        return param_rules(self.params_type)
+
+    @property
+    def positive(self) -> tuple[str, ...]:
+        """Fields that must stay > 0 (learnable ones are trained in log space)."""
+        return tuple(n for n, (rule, _) in self.constraints.items() if rule is Rule.POSITIVE)
+
+    def steps(self) -> dict[str, Callable[[Tensor, S, P, float], tuple[Tensor, S]]]:
+        """Every discretisation by name, ``method`` (the reference step) first."""
+        return {self.method: self.step, **self.discretisations}
+
+    def stepper(self, discretisation: str | None = None) -> Callable[[Tensor, S, P, float], tuple[Tensor, S]]:
+        """The step function of ``discretisation`` (``None``: the reference step)."""
+        if discretisation is None:
+            return self.step
+        steps = self.steps()
+        if discretisation not in steps:
+            raise ValueError(
+                f"family {self.name!r} has no {discretisation!r} discretisation; "
+                f"expected one of {sorted(steps)}"
+            )
+        return steps[discretisation]
+
+    def multi_step(
+        self,
+        xs: Tensor,
+        state: S | None,
+        params: P,
+        dt: float,
+        record: bool = False,
+        discretisation: str | None = None,
+    ) -> ScanResult[S]:
+        """Run the family over ``xs [T, B, ...]`` (state ``None``: the initial state).
+
+        Validates ``dt`` (and the family's ``check_dt``), ``xs`` and ``state``; with
+        ``record`` the result holds the state after every step.
+        """
+        step = self.stepper(discretisation)
+        if self.check_dt is not None:
+            self.check_dt(params, dt)
+        return multi_step(step, self.initial_state, xs, state, params, dt, record)
 
 
 _FAMILIES: dict[str, NeuronFamily[Any, Any]] = {}
 
 
 def register_family(family: NeuronFamily[S, P]) -> NeuronFamily[S, P]:
-    """Add a family to the registry (by ``family.name``) and return it."""
+    """Add a family to the registry (by ``family.name``) and return it.
+
+    Checks the declarations: every parameter field has a rule, the NIR kind and the fused
+    spec's names are consistent.
+    """
     if family.name in _FAMILIES and _FAMILIES[family.name] is not family:
         raise ValueError(f"a neuron family named {family.name!r} is already registered")
+    param_rules(family.params_type)  # raises for a field without a declared rule
+    if family.nir is not None:
+        other = family_for_nir(family.nir.kind)
+        if other is not None and other is not family:
+            raise ValueError(f"NIR kind {family.nir.kind!r} is already mapped by {other.name!r}")
+    if family.fused is not None:
+        states = family.state_type._fields  # type: ignore[attr-defined]
+        missing = [s for s in family.fused.states if s not in states]
+        extra = [g for g in family.fused.differentiable if g not in family.fused.coefficients]
+        if missing or extra:
+            raise ValueError(
+                f"fused spec of {family.name!r}: unknown states {missing} / coefficients {extra}"
+            )
     _FAMILIES[family.name] = family
     return family
 
@@ -179,3 +461,14 @@ def family_names() -> list[str]:
     return sorted(_FAMILIES)
 
 
+def families() -> list[NeuronFamily[Any, Any]]:
+    """Every registered family, by name."""
+    return [_FAMILIES[n] for n in family_names()]
+
+
+def family_for_nir(kind: str) -> NeuronFamily[Any, Any] | None:
+    """The registered family that maps to the NIR node class ``kind``, or ``None``."""
+    for family in _FAMILIES.values():
+        if family.nir is not None and family.nir.kind == kind:
+            return family
+    return None

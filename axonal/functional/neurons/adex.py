@@ -34,19 +34,17 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
     NeuronFamily,
+    Rule,
     Scalar,
-    check_below,
-    check_bool,
     check_dt,
-    check_finite_scalar,
-    check_positive,
     full_like,
+    param,
     register_family,
     reset_to,
 )
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import ScanResult, multi_step
 
 __all__ = [
     "AdExParams",
@@ -67,7 +65,7 @@ def _min_value(value: Scalar) -> float:
 
 
 @dataclass(frozen=True)
-class AdExParams:
+class AdExParams(FamilyParams):
     """Parameters of an AdEx neuron (default: the regular-spiking set of Brette & Gerstner 2005,
     with ``v_peak = VT + 5 DeltaT`` as in Brian2's example).
 
@@ -86,30 +84,20 @@ class AdExParams:
         detach_reset: stop the gradient through the reset terms.
     """
 
-    c_mem: Scalar = 281.0
-    g_leak: Scalar = 30.0
-    v_leak: Scalar = -70.6
-    v_th: Scalar = -50.4
-    delta_t: Scalar = 2.0
-    a: Scalar = 4.0
-    tau_w: Scalar = 144e-3
-    b: Scalar = 80.5
-    v_reset: Scalar = -70.6
-    v_peak: Scalar = -40.4
-    surrogate: Surrogate = FastSigmoid(slope=0.2)
-    detach_reset: bool = True
+    ORDER = (("v_reset", "v_peak"),)
 
-    def __post_init__(self) -> None:
-        check_positive("c_mem", self.c_mem, "pF")
-        check_positive("g_leak", self.g_leak, "nS")
-        check_positive("delta_t", self.delta_t, "mV")
-        check_positive("tau_w", self.tau_w, "s")
-        for name in ("v_leak", "v_th", "a", "b", "v_reset", "v_peak"):
-            check_finite_scalar(name, getattr(self, name))
-        if not isinstance(self.surrogate, Surrogate):
-            raise TypeError(f"surrogate must be a Surrogate, got {type(self.surrogate).__name__}")
-        check_bool("detach_reset", self.detach_reset)
-        check_below("v_reset", self.v_reset, "v_peak", self.v_peak)
+    c_mem: Scalar = param(281.0, Rule.POSITIVE, "pF")
+    g_leak: Scalar = param(30.0, Rule.POSITIVE, "nS")
+    v_leak: Scalar = param(-70.6, Rule.FINITE, "mV")
+    v_th: Scalar = param(-50.4, Rule.FINITE, "mV")
+    delta_t: Scalar = param(2.0, Rule.POSITIVE, "mV")
+    a: Scalar = param(4.0, Rule.FINITE, "nS")
+    tau_w: Scalar = param(144e-3, Rule.POSITIVE, "s")
+    b: Scalar = param(80.5, Rule.FINITE, "pA")
+    v_reset: Scalar = param(-70.6, Rule.FINITE, "mV")
+    v_peak: Scalar = param(-40.4, Rule.FINITE, "mV")
+    surrogate: Surrogate = param(FastSigmoid(slope=0.2), Rule.SURROGATE)
+    detach_reset: bool = param(True, Rule.BOOL)
 
 
 class AdExState(NamedTuple):
@@ -174,18 +162,6 @@ def adex_step(
     return z, AdExState(v=v_new, w=w_new)
 
 
-def adex_multi_step(
-    xs: Tensor,
-    state: AdExState | None,
-    params: AdExParams,
-    dt: float,
-    record: bool = False,
-) -> ScanResult[AdExState]:
-    """Run :func:`adex_step` over ``xs [T, B, ...]`` (state ``None``: at rest)."""
-    adex_check_dt(params, dt)
-    return multi_step(adex_step, adex_initial_state, xs, state, params, dt, record)
-
-
 ADEX_FAMILY = register_family(
     NeuronFamily(
         name="adex",
@@ -193,7 +169,10 @@ ADEX_FAMILY = register_family(
         state_type=AdExState,
         step=adex_step,
         initial_state=adex_initial_state,
+        method="euler",
         check_dt=adex_check_dt,
-        positive=("c_mem", "g_leak", "delta_t", "tau_w"),
     )
 )
+
+adex_multi_step = ADEX_FAMILY.multi_step
+"""Run :func:`adex_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""

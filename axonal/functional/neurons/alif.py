@@ -34,22 +34,21 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
+    FusedSpec,
     NeuronFamily,
     ResetMode,
+    Rule,
     Scalar,
     apply_reset,
-    check_bool,
-    check_finite_scalar,
-    check_positive,
-    check_reset,
     exp_decay,
+    field_coefficients,
     full_like,
+    param,
     register_family,
 )
 from axonal.functional.neurons.li import leaky_membrane
-from axonal.functional.neurons.lif import check_threshold_above_reset
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import ScanResult, multi_step
 
 __all__ = [
     "ALIFParams",
@@ -62,7 +61,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class ALIFParams:
+class ALIFParams(FamilyParams):
     """Parameters of an adaptive-threshold LIF neuron.
 
     Args:
@@ -81,30 +80,18 @@ class ALIFParams:
         seconds, mV, MOhm (float or tensor broadcastable to the neuron shape).
     """
 
-    tau_mem: Scalar = 10e-3
-    tau_adapt: Scalar = 200e-3
-    v_leak: Scalar = 0.0
-    v_th: Scalar = 1.0
-    v_reset: Scalar = 0.0
-    delta_th: Scalar = 0.1
-    r: Scalar = 1.0
-    reset: ResetMode = ResetMode.SUBTRACT
-    surrogate: Surrogate = FastSigmoid()
-    detach_reset: bool = True
+    ORDER = (("v_reset", "v_th"),)
 
-    def __post_init__(self) -> None:
-        check_positive("tau_mem", self.tau_mem)
-        check_positive("tau_adapt", self.tau_adapt)
-        for name in ("v_leak", "v_th", "v_reset", "delta_th", "r"):
-            check_finite_scalar(name, getattr(self, name))
-        with torch.no_grad():
-            if not bool((torch.as_tensor(self.delta_th) >= 0).all()):
-                raise ValueError(f"delta_th must be >= 0 mV, got {self.delta_th!r}")
-        check_reset(self.reset)
-        if not isinstance(self.surrogate, Surrogate):
-            raise TypeError(f"surrogate must be a Surrogate, got {type(self.surrogate).__name__}")
-        check_bool("detach_reset", self.detach_reset)
-        check_threshold_above_reset(self.v_th, self.v_reset)
+    tau_mem: Scalar = param(10e-3, Rule.POSITIVE, "s")
+    tau_adapt: Scalar = param(200e-3, Rule.POSITIVE, "s")
+    v_leak: Scalar = param(0.0, Rule.FINITE, "mV")
+    v_th: Scalar = param(1.0, Rule.FINITE, "mV")
+    v_reset: Scalar = param(0.0, Rule.FINITE, "mV")
+    delta_th: Scalar = param(0.1, Rule.NON_NEGATIVE, "mV")
+    r: Scalar = param(1.0, Rule.FINITE, "MOhm")
+    reset: ResetMode = param(ResetMode.SUBTRACT, Rule.RESET)
+    surrogate: Surrogate = param(FastSigmoid(), Rule.SURROGATE)
+    detach_reset: bool = param(True, Rule.BOOL)
 
 
 class ALIFState(NamedTuple):
@@ -145,22 +132,6 @@ def alif_step(
     return z, ALIFState(v=v, a=a)
 
 
-def alif_multi_step(
-    xs: Tensor,
-    state: ALIFState | None,
-    params: ALIFParams,
-    dt: float,
-    record: bool = False,
-) -> ScanResult[ALIFState]:
-    """Run :func:`alif_step` over ``xs`` of shape ``[T, B, ...]`` (state ``None``: at rest).
-
-    Shapes:
-        xs: ``[T, B, ...]``; returns spikes ``[T, B, ...]``, the final state and, with
-        ``record``, the state after every step (``[T, B, ...]`` per field).
-    """
-    return multi_step(alif_step, alif_initial_state, xs, state, params, dt, record)
-
-
 ALIF_FAMILY = register_family(
     NeuronFamily(
         name="alif",
@@ -168,6 +139,18 @@ ALIF_FAMILY = register_family(
         state_type=ALIFState,
         step=alif_step,
         initial_state=alif_initial_state,
-        positive=("tau_mem", "tau_adapt"),
+        fused=FusedSpec(
+            states=("v", "a"),
+            coefficients={
+                "alpha": lambda p, dt: exp_decay(dt, p.tau_mem),
+                "alpha_adapt": lambda p, dt: exp_decay(dt, p.tau_adapt),
+                **field_coefficients("v_th", "v_leak", "r", "v_reset", "delta_th"),
+            },
+            differentiable=("alpha", "alpha_adapt", "v_th", "delta_th"),
+            fixed=("v_leak", "r", "v_reset"),
+        ),
     )
 )
+
+alif_multi_step = ALIF_FAMILY.multi_step
+"""Run :func:`alif_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""

@@ -8,13 +8,14 @@ CubaLI dynamics (the NIR ``CubaLI`` equations, ``w_in`` applied by the caller)::
 
 integrated **exactly** for ``x`` held constant over each step, with the same solution as
 :mod:`axonal.functional.neurons.cuba_lif` (its :func:`synaptic_kernel`); the output of a step
-is the updated membrane ``v``.
+is the updated membrane ``v``. The membrane update is CubaLIF's own
+(:func:`~axonal.functional.neurons.cuba_lif.synaptic_membrane`), not a copy.
 
 Integrator (NIR ``I``): ``dv/dt = r x``, so ``v[t+1] = v[t] + dt r x[t]`` (exact for any
 ``dt``); the output is ``v``.
 
-These families are not registered (they are NIR building blocks, used by
-:mod:`axonal.interop` and the layers in :mod:`axonal.nn.nir_pieces`).
+Both are registered families (non-spiking: the output is the membrane), with the NIR nodes
+``CubaLI`` and ``I``.
 
 Units: time in s, voltage in mV, ``x`` and ``i`` in nA, ``r`` in MOhm (``r i`` in mV).
 """
@@ -28,14 +29,16 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
     NeuronFamily,
+    NirMapping,
+    Rule,
     Scalar,
-    check_finite_scalar,
-    check_positive,
-    exp_decay,
     full_like,
+    param,
+    register_family,
 )
-from axonal.functional.neurons.cuba_lif import synaptic_kernel
+from axonal.functional.neurons.cuba_lif import synaptic_membrane, synaptic_membrane_euler
 
 __all__ = [
     "CUBA_LI_FAMILY",
@@ -44,15 +47,18 @@ __all__ = [
     "CubaLIState",
     "IntegratorParams",
     "IntegratorState",
+    "cuba_li_euler_step",
     "cuba_li_initial_state",
+    "cuba_li_multi_step",
     "cuba_li_step",
     "integrator_initial_state",
+    "integrator_multi_step",
     "integrator_step",
 ]
 
 
 @dataclass(frozen=True)
-class CubaLIParams:
+class CubaLIParams(FamilyParams):
     """Parameters of a current-based leaky integrator.
 
     Args:
@@ -62,16 +68,10 @@ class CubaLIParams:
         r: input resistance (MOhm).
     """
 
-    tau_syn: Scalar = 5e-3
-    tau_mem: Scalar = 10e-3
-    v_leak: Scalar = 0.0
-    r: Scalar = 1.0
-
-    def __post_init__(self) -> None:
-        check_positive("tau_syn", self.tau_syn)
-        check_positive("tau_mem", self.tau_mem)
-        check_finite_scalar("v_leak", self.v_leak)
-        check_finite_scalar("r", self.r)
+    tau_syn: Scalar = param(5e-3, Rule.POSITIVE, "s")
+    tau_mem: Scalar = param(10e-3, Rule.POSITIVE, "s")
+    v_leak: Scalar = param(0.0, Rule.FINITE, "mV")
+    r: Scalar = param(1.0, Rule.FINITE, "MOhm")
 
 
 class CubaLIState(NamedTuple):
@@ -95,32 +95,48 @@ def cuba_li_step(
         x: ``[B, ...]``; returns the membrane ``[B, ...]`` and the new state.
     """
     p = params
-    d = state.i - x
-    v_inf = p.v_leak + p.r * x
-    kernel = synaptic_kernel(dt, p.tau_syn, p.tau_mem)
-    v = v_inf + (state.v - v_inf) * exp_decay(dt, p.tau_mem) + (p.r * d) * kernel
-    i = x + d * exp_decay(dt, p.tau_syn)
+    v, i = synaptic_membrane(state.v, state.i, x, p.tau_syn, p.tau_mem, p.v_leak, p.r, dt)
     return v, CubaLIState(v=v, i=i)
 
 
-CUBA_LI_FAMILY: NeuronFamily[CubaLIState, CubaLIParams] = NeuronFamily(
-    name="cuba_li",
-    params_type=CubaLIParams,
-    state_type=CubaLIState,
-    step=cuba_li_step,
-    initial_state=cuba_li_initial_state,
-    positive=("tau_syn", "tau_mem"),
+def cuba_li_euler_step(
+    x: Tensor, state: CubaLIState, params: CubaLIParams, dt: float
+) -> tuple[Tensor, CubaLIState]:
+    """CubaLI with forward Euler (current first): the new membrane and state."""
+    p = params
+    v, i = synaptic_membrane_euler(state.v, state.i, x, p.tau_syn, p.tau_mem, p.v_leak, p.r, dt)
+    return v, CubaLIState(v=v, i=i)
+
+
+CUBA_LI_FAMILY = register_family(
+    NeuronFamily(
+        name="cuba_li",
+        params_type=CubaLIParams,
+        state_type=CubaLIState,
+        step=cuba_li_step,
+        initial_state=cuba_li_initial_state,
+        discretisations={"euler": cuba_li_euler_step},
+        spiking=False,
+        nir=NirMapping(
+            kind="CubaLI",
+            to_node=lambda p: {
+                "tau_syn": p.tau_syn, "tau_mem": p.tau_mem, "r": p.r, "v_leak": p.v_leak,
+                "w_in": 1.0,
+            },
+            from_node={"tau_syn": "tau_syn", "tau_mem": "tau_mem", "r": "r", "v_leak": "v_leak"},
+        ),
+    )
 )
+
+cuba_li_multi_step = CUBA_LI_FAMILY.multi_step
+"""Run :func:`cuba_li_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""
 
 
 @dataclass(frozen=True)
-class IntegratorParams:
+class IntegratorParams(FamilyParams):
     """Parameters of a perfect integrator (NIR ``I``): ``r`` in MOhm per second of input."""
 
-    r: Scalar = 1.0
-
-    def __post_init__(self) -> None:
-        check_finite_scalar("r", self.r)
+    r: Scalar = param(1.0, Rule.FINITE, "MOhm/s")
 
 
 class IntegratorState(NamedTuple):
@@ -146,10 +162,18 @@ def integrator_step(
     return v, IntegratorState(v=v)
 
 
-INTEGRATOR_FAMILY: NeuronFamily[IntegratorState, IntegratorParams] = NeuronFamily(
-    name="integrator",
-    params_type=IntegratorParams,
-    state_type=IntegratorState,
-    step=integrator_step,
-    initial_state=integrator_initial_state,
+INTEGRATOR_FAMILY = register_family(
+    NeuronFamily(
+        name="integrator",
+        params_type=IntegratorParams,
+        state_type=IntegratorState,
+        step=integrator_step,
+        initial_state=integrator_initial_state,
+        discretisations={"euler": integrator_step},  # no leak: forward Euler is exact
+        spiking=False,
+        nir=NirMapping(kind="I", to_node=lambda p: {"r": p.r}, from_node={"r": "r"}),
+    )
 )
+
+integrator_multi_step = INTEGRATOR_FAMILY.multi_step
+"""Run :func:`integrator_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""

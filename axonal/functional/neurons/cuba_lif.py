@@ -35,29 +35,33 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
+    FusedSpec,
     NeuronFamily,
+    NirMapping,
     ResetMode,
+    Rule,
     Scalar,
     apply_reset,
-    check_bool,
-    check_finite_scalar,
-    check_positive,
-    check_reset,
     exp_decay,
+    field_coefficients,
     full_like,
+    param,
     register_family,
 )
-from axonal.functional.neurons.lif import check_threshold_above_reset
+from axonal.functional.neurons.li import euler_membrane
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import ScanResult, multi_step
 
 __all__ = [
     "CubaLIFParams",
     "CubaLIFState",
     "cuba_lif_step",
+    "cuba_lif_euler_step",
     "cuba_lif_multi_step",
     "cuba_lif_initial_state",
     "synaptic_kernel",
+    "synaptic_membrane",
+    "synaptic_membrane_euler",
     "CUBA_LIF_FAMILY",
 ]
 
@@ -104,8 +108,57 @@ def synaptic_kernel(dt: float, tau_syn: Scalar, tau_mem: Scalar) -> Scalar:
     return torch.where(near_mask, near_value, far_value)
 
 
+def synaptic_membrane(
+    v: Tensor,
+    i: Tensor,
+    x: Tensor,
+    tau_syn: Scalar,
+    tau_mem: Scalar,
+    v_leak: Scalar,
+    r: Scalar,
+    dt: float,
+) -> tuple[Tensor, Tensor]:
+    """Exact update of the current-based membrane (see the module docstring) over ``dt``.
+
+    The one implementation shared by CubaLIF and the CubaLI readout.
+
+    Shapes:
+        v, i, x: ``[B, ...]``; returns the new ``(v, i)``.
+    Units:
+        v, v_leak in mV; i, x in nA; r in MOhm; tau_syn, tau_mem, dt in s.
+    """
+    decay_syn = exp_decay(dt, tau_syn)
+    decay_mem = exp_decay(dt, tau_mem)
+    kernel = synaptic_kernel(dt, tau_syn, tau_mem)
+    d = i - x
+    v_inf = v_leak + r * x
+    v_new = v_inf + (v - v_inf) * decay_mem + (r * d) * kernel
+    i_new = x + d * decay_syn
+    return v_new, i_new
+
+
+def synaptic_membrane_euler(
+    v: Tensor,
+    i: Tensor,
+    x: Tensor,
+    tau_syn: Scalar,
+    tau_mem: Scalar,
+    v_leak: Scalar,
+    r: Scalar,
+    dt: float,
+) -> tuple[Tensor, Tensor]:
+    """One forward-Euler step of the same equations, current first (the membrane sees the
+    new current), as snnTorch and Norse import NIR's CubaLIF / CubaLI.
+
+    Shapes:
+        v, i, x: ``[B, ...]``; returns the new ``(v, i)``.
+    """
+    i_new = i + (dt / tau_syn) * (x - i)
+    return euler_membrane(v, i_new, tau_mem, v_leak, r, dt), i_new
+
+
 @dataclass(frozen=True)
-class CubaLIFParams:
+class CubaLIFParams(FamilyParams):
     """Parameters of a current-based LIF neuron.
 
     Args:
@@ -123,26 +176,17 @@ class CubaLIFParams:
         seconds, mV, MOhm (float or tensor broadcastable to the neuron shape).
     """
 
-    tau_syn: Scalar = 5e-3
-    tau_mem: Scalar = 10e-3
-    v_leak: Scalar = 0.0
-    v_th: Scalar = 1.0
-    v_reset: Scalar = 0.0
-    r: Scalar = 1.0
-    reset: ResetMode = ResetMode.SUBTRACT
-    surrogate: Surrogate = FastSigmoid()
-    detach_reset: bool = True
+    ORDER = (("v_reset", "v_th"),)
 
-    def __post_init__(self) -> None:
-        check_positive("tau_syn", self.tau_syn)
-        check_positive("tau_mem", self.tau_mem)
-        for name in ("v_leak", "v_th", "v_reset", "r"):
-            check_finite_scalar(name, getattr(self, name))
-        check_reset(self.reset)
-        if not isinstance(self.surrogate, Surrogate):
-            raise TypeError(f"surrogate must be a Surrogate, got {type(self.surrogate).__name__}")
-        check_bool("detach_reset", self.detach_reset)
-        check_threshold_above_reset(self.v_th, self.v_reset)
+    tau_syn: Scalar = param(5e-3, Rule.POSITIVE, "s")
+    tau_mem: Scalar = param(10e-3, Rule.POSITIVE, "s")
+    v_leak: Scalar = param(0.0, Rule.FINITE, "mV")
+    v_th: Scalar = param(1.0, Rule.FINITE, "mV")
+    v_reset: Scalar = param(0.0, Rule.FINITE, "mV")
+    r: Scalar = param(1.0, Rule.FINITE, "MOhm")
+    reset: ResetMode = param(ResetMode.SUBTRACT, Rule.RESET)
+    surrogate: Surrogate = param(FastSigmoid(), Rule.SURROGATE)
+    detach_reset: bool = param(True, Rule.BOOL)
 
 
 class CubaLIFState(NamedTuple):
@@ -174,32 +218,21 @@ def cuba_lif_step(
         x and i in nA, v in mV, dt in s.
     """
     p = params
-    decay_syn = exp_decay(dt, p.tau_syn)
-    decay_mem = exp_decay(dt, p.tau_mem)
-    kernel = synaptic_kernel(dt, p.tau_syn, p.tau_mem)
-    d = state.i - x
-    v_inf = p.v_leak + p.r * x
-    v = v_inf + (state.v - v_inf) * decay_mem + (p.r * d) * kernel
-    i = x + d * decay_syn
+    v, i = synaptic_membrane(state.v, state.i, x, p.tau_syn, p.tau_mem, p.v_leak, p.r, dt)
     z = p.surrogate(v - p.v_th)
     v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
     return z, CubaLIFState(v=v, i=i)
 
 
-def cuba_lif_multi_step(
-    xs: Tensor,
-    state: CubaLIFState | None,
-    params: CubaLIFParams,
-    dt: float,
-    record: bool = False,
-) -> ScanResult[CubaLIFState]:
-    """Run :func:`cuba_lif_step` over ``xs`` of shape ``[T, B, ...]`` (state ``None``: at rest).
-
-    Shapes:
-        xs: ``[T, B, ...]``; returns spikes ``[T, B, ...]``, the final state and, with
-        ``record``, the state after every step (``[T, B, ...]`` per field).
-    """
-    return multi_step(cuba_lif_step, cuba_lif_initial_state, xs, state, params, dt, record)
+def cuba_lif_euler_step(
+    x: Tensor, state: CubaLIFState, params: CubaLIFParams, dt: float
+) -> tuple[Tensor, CubaLIFState]:
+    """CubaLIF with forward Euler (current first): spikes and the new state."""
+    p = params
+    v, i = synaptic_membrane_euler(state.v, state.i, x, p.tau_syn, p.tau_mem, p.v_leak, p.r, dt)
+    z = p.surrogate(v - p.v_th)
+    v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
+    return z, CubaLIFState(v=v, i=i)
 
 
 CUBA_LIF_FAMILY = register_family(
@@ -209,6 +242,32 @@ CUBA_LIF_FAMILY = register_family(
         state_type=CubaLIFState,
         step=cuba_lif_step,
         initial_state=cuba_lif_initial_state,
-        positive=("tau_syn", "tau_mem"),
+        discretisations={"euler": cuba_lif_euler_step},
+        nir=NirMapping(
+            kind="CubaLIF",
+            to_node=lambda p: {
+                "tau_syn": p.tau_syn, "tau_mem": p.tau_mem, "r": p.r, "v_leak": p.v_leak,
+                "v_threshold": p.v_th, "v_reset": p.v_reset, "w_in": 1.0,
+            },
+            from_node={
+                "tau_syn": "tau_syn", "tau_mem": "tau_mem", "r": "r", "v_leak": "v_leak",
+                "v_th": "v_threshold", "v_reset": "v_reset",
+            },
+            resets=True,
+        ),
+        fused=FusedSpec(
+            states=("v", "i"),
+            coefficients={
+                "alpha": lambda p, dt: exp_decay(dt, p.tau_mem),
+                "alpha_syn": lambda p, dt: exp_decay(dt, p.tau_syn),
+                "kernel": lambda p, dt: synaptic_kernel(dt, p.tau_syn, p.tau_mem),
+                **field_coefficients("v_th", "v_leak", "r", "v_reset"),
+            },
+            differentiable=("alpha", "alpha_syn", "kernel", "v_th"),
+            fixed=("v_leak", "r", "v_reset"),
+        ),
     )
 )
+
+cuba_lif_multi_step = CUBA_LIF_FAMILY.multi_step
+"""Run :func:`cuba_lif_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""

@@ -21,20 +21,18 @@ from typing import NamedTuple
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
     NeuronFamily,
+    NirMapping,
     ResetMode,
+    Rule,
     Scalar,
     apply_reset,
-    check_bool,
-    check_finite_scalar,
-    check_positive,
-    check_reset,
     full_like,
+    param,
     register_family,
 )
-from axonal.functional.neurons.lif import check_threshold_above_reset
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import ScanResult, multi_step
 
 __all__ = [
     "IFParams",
@@ -47,7 +45,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class IFParams:
+class IFParams(FamilyParams):
     """Parameters of an integrate-and-fire neuron.
 
     Args:
@@ -63,23 +61,15 @@ class IFParams:
         seconds, mV, MOhm (float or tensor broadcastable to the neuron shape).
     """
 
-    tau_mem: Scalar = 1e-3
-    v_th: Scalar = 1.0
-    v_reset: Scalar = 0.0
-    r: Scalar = 1.0
-    reset: ResetMode = ResetMode.SUBTRACT
-    surrogate: Surrogate = FastSigmoid()
-    detach_reset: bool = True
+    ORDER = (("v_reset", "v_th"),)
 
-    def __post_init__(self) -> None:
-        check_positive("tau_mem", self.tau_mem)
-        for name in ("v_th", "v_reset", "r"):
-            check_finite_scalar(name, getattr(self, name))
-        check_reset(self.reset)
-        if not isinstance(self.surrogate, Surrogate):
-            raise TypeError(f"surrogate must be a Surrogate, got {type(self.surrogate).__name__}")
-        check_bool("detach_reset", self.detach_reset)
-        check_threshold_above_reset(self.v_th, self.v_reset)
+    tau_mem: Scalar = param(1e-3, Rule.POSITIVE, "s")
+    v_th: Scalar = param(1.0, Rule.FINITE, "mV")
+    v_reset: Scalar = param(0.0, Rule.FINITE, "mV")
+    r: Scalar = param(1.0, Rule.FINITE, "MOhm")
+    reset: ResetMode = param(ResetMode.SUBTRACT, Rule.RESET)
+    surrogate: Surrogate = param(FastSigmoid(), Rule.SURROGATE)
+    detach_reset: bool = param(True, Rule.BOOL)
 
 
 class IFState(NamedTuple):
@@ -114,22 +104,6 @@ def if_step(x: Tensor, state: IFState, params: IFParams, dt: float) -> tuple[Ten
     return z, IFState(v=v)
 
 
-def if_multi_step(
-    xs: Tensor,
-    state: IFState | None,
-    params: IFParams,
-    dt: float,
-    record: bool = False,
-) -> ScanResult[IFState]:
-    """Run :func:`if_step` over ``xs`` of shape ``[T, B, ...]`` (state ``None``: at rest).
-
-    Shapes:
-        xs: ``[T, B, ...]``; returns spikes ``[T, B, ...]``, the final state and, with
-        ``record``, the state after every step (``[T, B, ...]`` per field).
-    """
-    return multi_step(if_step, if_initial_state, xs, state, params, dt, record)
-
-
 IF_FAMILY = register_family(
     NeuronFamily(
         name="if",
@@ -137,6 +111,17 @@ IF_FAMILY = register_family(
         state_type=IFState,
         step=if_step,
         initial_state=if_initial_state,
-        positive=("tau_mem",),
+        discretisations={"euler": if_step},  # no leak: forward Euler is exact
+        nir=NirMapping(
+            kind="IF",
+            # NIR's IF is dv/dt = r x; axonal's is tau_mem dv/dt = r x
+            to_node=lambda p: {"r": p.r / p.tau_mem, "v_threshold": p.v_th, "v_reset": p.v_reset},
+            from_node={"r": "r", "v_th": "v_threshold", "v_reset": "v_reset"},
+            constants={"tau_mem": 1.0},
+            resets=True,
+        ),
     )
 )
+
+if_multi_step = IF_FAMILY.multi_step
+"""Run :func:`if_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""

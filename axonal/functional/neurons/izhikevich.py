@@ -38,18 +38,19 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
     NeuronFamily,
+    Rule,
     Scalar,
     check_below,
-    check_bool,
     check_dt,
-    check_finite_scalar,
     full_like,
+    param,
     register_family,
     reset_to,
 )
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import ScanResult, multi_step
+from axonal.scan import ScanResult
 
 __all__ = [
     "IzhikevichParams",
@@ -88,7 +89,7 @@ def spike_at_or_above(v: Tensor, v_peak: Scalar, surrogate: Surrogate) -> Tensor
 
 
 @dataclass(frozen=True)
-class IzhikevichParams:
+class IzhikevichParams(FamilyParams):
     """Parameters of an Izhikevich neuron (default: regular spiking, RS).
 
     Args:
@@ -103,22 +104,16 @@ class IzhikevichParams:
         detach_reset: stop the gradient through the reset terms.
     """
 
-    a: Scalar = 0.02
-    b: Scalar = 0.2
-    c: Scalar = -65.0
-    d: Scalar = 8.0
-    v_peak: Scalar = 30.0
-    v_init: Scalar = -65.0
-    surrogate: Surrogate = FastSigmoid(slope=0.2)
-    detach_reset: bool = True
+    ORDER = (("c", "v_peak"),)
 
-    def __post_init__(self) -> None:
-        for name in ("a", "b", "c", "d", "v_peak", "v_init"):
-            check_finite_scalar(name, getattr(self, name))
-        if not isinstance(self.surrogate, Surrogate):
-            raise TypeError(f"surrogate must be a Surrogate, got {type(self.surrogate).__name__}")
-        check_bool("detach_reset", self.detach_reset)
-        check_below("c", self.c, "v_peak", self.v_peak)
+    a: Scalar = param(0.02, Rule.FINITE, "1/ms")
+    b: Scalar = param(0.2, Rule.FINITE, "1/ms")
+    c: Scalar = param(-65.0, Rule.FINITE, "mV")
+    d: Scalar = param(8.0, Rule.FINITE, "mV/ms")
+    v_peak: Scalar = param(30.0, Rule.FINITE, "mV")
+    v_init: Scalar = param(-65.0, Rule.FINITE, "mV")
+    surrogate: Surrogate = param(FastSigmoid(slope=0.2), Rule.SURROGATE)
+    detach_reset: bool = param(True, Rule.BOOL)
 
 
 class IzhikevichState(NamedTuple):
@@ -212,16 +207,21 @@ def izhikevich_paper_step(
     return _fire_and_reset(v, u, p)
 
 
-def izhikevich_multi_step(
-    xs: Tensor,
-    state: IzhikevichState | None,
-    params: IzhikevichParams,
-    dt: float,
-    record: bool = False,
-) -> ScanResult[IzhikevichState]:
-    """Run :func:`izhikevich_step` over ``xs [T, B, ...]`` (state ``None``: initial state)."""
-    izhikevich_check_dt(params, dt)
-    return multi_step(izhikevich_step, izhikevich_initial_state, xs, state, params, dt, record)
+IZHIKEVICH_FAMILY = register_family(
+    NeuronFamily(
+        name="izhikevich",
+        params_type=IzhikevichParams,
+        state_type=IzhikevichState,
+        step=izhikevich_step,
+        initial_state=izhikevich_initial_state,
+        method="euler",
+        discretisations={"paper": izhikevich_paper_step},
+        check_dt=izhikevich_check_dt,
+    )
+)
+
+izhikevich_multi_step = IZHIKEVICH_FAMILY.multi_step
+"""Run :func:`izhikevich_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""
 
 
 def izhikevich_paper_multi_step(
@@ -232,19 +232,4 @@ def izhikevich_paper_multi_step(
     record: bool = False,
 ) -> ScanResult[IzhikevichState]:
     """Run :func:`izhikevich_paper_step` over ``xs [T, B, ...]`` (default ``dt`` = 1 ms)."""
-    izhikevich_check_dt(params, dt)
-    return multi_step(
-        izhikevich_paper_step, izhikevich_initial_state, xs, state, params, dt, record
-    )
-
-
-IZHIKEVICH_FAMILY = register_family(
-    NeuronFamily(
-        name="izhikevich",
-        params_type=IzhikevichParams,
-        state_type=IzhikevichState,
-        step=izhikevich_step,
-        initial_state=izhikevich_initial_state,
-        check_dt=izhikevich_check_dt,
-    )
-)
+    return IZHIKEVICH_FAMILY.multi_step(xs, state, params, dt, record, discretisation="paper")

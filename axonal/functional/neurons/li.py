@@ -9,7 +9,8 @@ The output of a step is the updated membrane ``v`` itself, so a classifier can r
 logits from the last layer's membrane (max over time, mean, or the final value).
 
 :func:`leaky_membrane` is the one implementation of this update for the families built on it
-(LI, ALIF).
+(LI, LIF, ALIF); :func:`euler_membrane` is its forward-Euler step (the ``"euler"``
+discretisation of LI, LIF, CubaLI and CubaLIF).
 
 Units: time in s, voltage in mV, ``x`` in nA, ``r`` in MOhm (``r x`` in mV).
 """
@@ -22,21 +23,24 @@ from typing import NamedTuple
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
     NeuronFamily,
+    NirMapping,
+    Rule,
     Scalar,
-    check_finite_scalar,
-    check_positive,
     exp_decay,
     full_like,
+    param,
     register_family,
 )
-from axonal.scan import ScanResult, multi_step
 
 __all__ = [
     "LIParams",
     "LIState",
     "leaky_membrane",
+    "euler_membrane",
     "li_step",
+    "li_euler_step",
     "li_multi_step",
     "li_initial_state",
     "LI_FAMILY",
@@ -57,8 +61,19 @@ def leaky_membrane(
     return v_inf + (v - v_inf) * exp_decay(dt, tau_mem)
 
 
+def euler_membrane(
+    v: Tensor, x: Tensor, tau_mem: Scalar, v_leak: Scalar, r: Scalar, dt: float
+) -> Tensor:
+    """One forward-Euler step of ``tau_mem dv/dt = (v_leak - v) + r x``.
+
+    Shapes:
+        v, x: ``[B, ...]``; returns the new membrane.
+    """
+    return v + (dt / tau_mem) * ((v_leak - v) + r * x)
+
+
 @dataclass(frozen=True)
-class LIParams:
+class LIParams(FamilyParams):
     """Parameters of a leaky integrator.
 
     Args:
@@ -70,14 +85,9 @@ class LIParams:
         seconds, mV, MOhm (float or tensor broadcastable to the neuron shape).
     """
 
-    tau_mem: Scalar = 10e-3
-    v_leak: Scalar = 0.0
-    r: Scalar = 1.0
-
-    def __post_init__(self) -> None:
-        check_positive("tau_mem", self.tau_mem)
-        check_finite_scalar("v_leak", self.v_leak)
-        check_finite_scalar("r", self.r)
+    tau_mem: Scalar = param(10e-3, Rule.POSITIVE, "s")
+    v_leak: Scalar = param(0.0, Rule.FINITE, "mV")
+    r: Scalar = param(1.0, Rule.FINITE, "MOhm")
 
 
 class LIState(NamedTuple):
@@ -109,20 +119,10 @@ def li_step(x: Tensor, state: LIState, params: LIParams, dt: float) -> tuple[Ten
     return v, LIState(v=v)
 
 
-def li_multi_step(
-    xs: Tensor,
-    state: LIState | None,
-    params: LIParams,
-    dt: float,
-    record: bool = False,
-) -> ScanResult[LIState]:
-    """Run :func:`li_step` over ``xs`` of shape ``[T, B, ...]`` (state ``None``: at rest).
-
-    Shapes:
-        xs: ``[T, B, ...]``; returns the membrane ``[T, B, ...]``, the final state and, with
-        ``record``, the state trace.
-    """
-    return multi_step(li_step, li_initial_state, xs, state, params, dt, record)
+def li_euler_step(x: Tensor, state: LIState, params: LIParams, dt: float) -> tuple[Tensor, LIState]:
+    """Leaky integrator with forward Euler: the new membrane and state."""
+    v = euler_membrane(state.v, x, params.tau_mem, params.v_leak, params.r, dt)
+    return v, LIState(v=v)
 
 
 LI_FAMILY = register_family(
@@ -132,6 +132,15 @@ LI_FAMILY = register_family(
         state_type=LIState,
         step=li_step,
         initial_state=li_initial_state,
-        positive=("tau_mem",),
+        discretisations={"euler": li_euler_step},
+        spiking=False,
+        nir=NirMapping(
+            kind="LI",
+            to_node=lambda p: {"tau": p.tau_mem, "r": p.r, "v_leak": p.v_leak},
+            from_node={"tau_mem": "tau", "r": "r", "v_leak": "v_leak"},
+        ),
     )
 )
+
+li_multi_step = LI_FAMILY.multi_step
+"""Run :func:`li_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""

@@ -22,26 +22,29 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons._common import (
+    FamilyParams,
+    FusedSpec,
     NeuronFamily,
+    NirMapping,
     ResetMode,
+    Rule,
     Scalar,
     apply_reset,
     check_below,
-    check_bool,
-    check_finite_scalar,
-    check_positive,
-    check_reset,
+    exp_decay,
+    field_coefficients,
     full_like,
+    param,
     register_family,
 )
-from axonal.functional.neurons.li import leaky_membrane
+from axonal.functional.neurons.li import euler_membrane, leaky_membrane
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import ScanResult, multi_step
 
 __all__ = [
     "LIFParams",
     "LIFState",
     "lif_step",
+    "lif_euler_step",
     "lif_multi_step",
     "lif_initial_state",
     "LIF_FAMILY",
@@ -55,7 +58,7 @@ def check_threshold_above_reset(v_th: Scalar, v_reset: Scalar) -> None:
 
 
 @dataclass(frozen=True)
-class LIFParams:
+class LIFParams(FamilyParams):
     """Parameters of a LIF neuron.
 
     Args:
@@ -70,28 +73,17 @@ class LIFParams:
         detach_reset: stop the gradient through the reset term.
     """
 
-    tau_mem: Scalar = 10e-3
-    v_leak: Scalar = 0.0
-    v_th: Scalar = 1.0
-    v_reset: Scalar = 0.0
-    r: Scalar = 1.0
-    t_ref: float = 0.0
-    reset: ResetMode = ResetMode.SUBTRACT
-    surrogate: Surrogate = FastSigmoid()
-    detach_reset: bool = True
+    ORDER = (("v_reset", "v_th"),)
 
-    def __post_init__(self) -> None:
-        check_positive("tau_mem", self.tau_mem)
-        for name in ("v_leak", "v_th", "v_reset", "r"):
-            check_finite_scalar(name, getattr(self, name))
-        check_finite_scalar("t_ref", self.t_ref)
-        if isinstance(self.t_ref, Tensor) or self.t_ref < 0:
-            raise ValueError(f"t_ref must be a float >= 0 s, got {self.t_ref!r}")
-        check_reset(self.reset)
-        if not isinstance(self.surrogate, Surrogate):
-            raise TypeError(f"surrogate must be a Surrogate, got {type(self.surrogate).__name__}")
-        check_bool("detach_reset", self.detach_reset)
-        check_threshold_above_reset(self.v_th, self.v_reset)
+    tau_mem: Scalar = param(10e-3, Rule.POSITIVE, "s")
+    v_leak: Scalar = param(0.0, Rule.FINITE, "mV")
+    v_th: Scalar = param(1.0, Rule.FINITE, "mV")
+    v_reset: Scalar = param(0.0, Rule.FINITE, "mV")
+    r: Scalar = param(1.0, Rule.FINITE, "MOhm")
+    t_ref: float = param(0.0, Rule.NON_NEGATIVE_FLOAT, "s")
+    reset: ResetMode = param(ResetMode.SUBTRACT, Rule.RESET)
+    surrogate: Surrogate = param(FastSigmoid(), Rule.SURROGATE)
+    detach_reset: bool = param(True, Rule.BOOL)
 
 
 class LIFState(NamedTuple):
@@ -133,15 +125,26 @@ def lif_step(x: Tensor, state: LIFState, params: LIFParams, dt: float) -> tuple[
     return z, LIFState(v=v, refractory=refractory)
 
 
-def lif_multi_step(
-    xs: Tensor,
-    state: LIFState | None,
-    params: LIFParams,
-    dt: float,
-    record: bool = False,
-) -> ScanResult[LIFState]:
-    """Run :func:`lif_step` over ``xs`` of shape ``[T, B, ...]`` (state ``None``: at rest)."""
-    return multi_step(lif_step, lif_initial_state, xs, state, params, dt, record)
+def lif_euler_step(
+    x: Tensor, state: LIFState, params: LIFParams, dt: float
+) -> tuple[Tensor, LIFState]:
+    """LIF with one forward-Euler step of the membrane (NIR import as snnTorch / Norse do it);
+    no refractory period.
+
+    Shapes:
+        x: ``[B, ...]``; returns spikes ``[B, ...]`` and the new state.
+    """
+    p = params
+    if p.t_ref > 0:
+        raise ValueError(f"params.t_ref must be 0 for the Euler LIF step, got {p.t_ref}")
+    v = euler_membrane(state.v, x, p.tau_mem, p.v_leak, p.r, dt)
+    z = p.surrogate(v - p.v_th)
+    v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
+    return z, LIFState(v=v, refractory=state.refractory)
+
+
+def _no_refractory(p: LIFParams) -> str | None:
+    return f"refractory period (t_ref > 0), got t_ref={p.t_ref}" if p.t_ref > 0 else None
 
 
 LIF_FAMILY = register_family(
@@ -151,6 +154,32 @@ LIF_FAMILY = register_family(
         state_type=LIFState,
         step=lif_step,
         initial_state=lif_initial_state,
-        positive=("tau_mem",),
+        discretisations={"euler": lif_euler_step},
+        nir=NirMapping(
+            kind="LIF",
+            to_node=lambda p: {
+                "tau": p.tau_mem, "r": p.r, "v_leak": p.v_leak,
+                "v_threshold": p.v_th, "v_reset": p.v_reset,
+            },
+            from_node={
+                "tau_mem": "tau", "r": "r", "v_leak": "v_leak",
+                "v_th": "v_threshold", "v_reset": "v_reset",
+            },
+            resets=True,
+            refuse=_no_refractory,
+        ),
+        fused=FusedSpec(
+            states=("v",),
+            coefficients={
+                "alpha": lambda p, dt: exp_decay(dt, p.tau_mem),
+                **field_coefficients("v_th", "v_leak", "r", "v_reset"),
+            },
+            differentiable=("alpha", "v_th"),
+            fixed=("v_leak", "r", "v_reset"),
+            unsupported=_no_refractory,
+        ),
     )
 )
+
+lif_multi_step = LIF_FAMILY.multi_step
+"""Run :func:`lif_step` over ``xs [T, B, ...]`` (:meth:`NeuronFamily.multi_step`)."""
