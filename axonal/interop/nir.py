@@ -41,23 +41,23 @@ from axonal.interop._runtime import (
     StatelessNode,
     StepNode,
 )
-from axonal.nn.container import Sequential, TimeDistributed
-from axonal.nn.euler import EulerCubaLI, EulerCubaLIF, EulerLI, EulerLIF
-from axonal.nn.lif import LIF
+from axonal.nn.container import Sequential
 from axonal.nn.neuron import NeuronLayer
-from axonal.nn.protocol import run_module
-from axonal.nn.neurons_linear import IF, LI, CubaLIF
-from axonal.nn.nir_pieces import (
+from axonal.nn.neurons import (
+    IF,
+    LI,
+    LIF,
     CubaLI,
-    Delay,
-
-    Flatten,
+    CubaLIF,
+    EulerCubaLI,
+    EulerCubaLIF,
+    EulerLI,
+    EulerLIF,
     Integrator,
-    Recurrent,
-    Scale,
-    SumPool2d,
-    Threshold,
 )
+from axonal.nn.protocol import run_module
+from axonal.nn.shape import Flatten, Scale, SumPool2d, Threshold, TimeDistributed
+from axonal.nn.stateful import Delay, Recurrent
 
 __all__ = [
     "NEURON_NODES",

@@ -1,16 +1,35 @@
-"""Thin ``nn.Module`` s over :mod:`axonal.functional`: neuron layers and containers.
+"""Thin ``nn.Module`` s over :mod:`axonal.functional`, grouped by kind.
+
+* :mod:`~axonal.nn.neurons`: one layer per neuron family (on :class:`~axonal.nn.neuron.NeuronLayer`);
+* :mod:`~axonal.nn.shape`: stateless per-step layers (``TimeDistributed``, ``Scale``, ...);
+* :mod:`~axonal.nn.stateful`: ``Delay`` and ``Recurrent``;
+* :mod:`~axonal.nn.container`: ``Sequential``, which threads state through all of them;
+* :mod:`~axonal.sparse`: event-driven (spike-indexed) inference modules.
 
 Every stateful module here keeps one state contract (:mod:`axonal.nn.protocol`).
 """
 
-from axonal.nn.container import Sequential, SequentialResult, TimeDistributed
-from axonal.nn.euler import EulerCubaLI, EulerCubaLIF, EulerLI, EulerLIF
-from axonal.nn.lif import LIF
+from axonal.nn.container import Sequential, SequentialResult
 from axonal.nn.neuron import NeuronLayer
-from axonal.nn.neurons_linear import ALIF, IF, LI, CubaLIF, ResonateAndFire
-from axonal.nn.neurons_nonlinear import AdEx, Izhikevich
-from axonal.nn.nir_pieces import CubaLI, Delay, Flatten, Integrator, Recurrent, Scale, SumPool2d, Threshold
+from axonal.nn.neurons import (
+    ALIF,
+    IF,
+    LI,
+    LIF,
+    AdEx,
+    CubaLI,
+    CubaLIF,
+    EulerCubaLI,
+    EulerCubaLIF,
+    EulerLI,
+    EulerLIF,
+    Integrator,
+    Izhikevich,
+    ResonateAndFire,
+)
 from axonal.nn.protocol import Stateful, initial_state_of, is_stateful, run_module, step_module
+from axonal.nn.shape import Flatten, Scale, SumPool2d, Threshold, TimeDistributed
+from axonal.nn.stateful import Delay, Recurrent
 
 __all__ = [
     "ALIF",

@@ -12,28 +12,7 @@ from axonal.nn.neuron import NeuronLayer
 from axonal.nn.protocol import initial_state_of, run_module, step_module
 from axonal.scan import check_sequence
 
-__all__ = ["Sequential", "SequentialResult", "TimeDistributed"]
-
-
-class TimeDistributed(nn.Module):
-    """Apply a stateless module once to ``[T*B, ...]`` and restore ``[T, B, ...]``.
-
-    Use it for layers that expect a single batch dimension (``nn.Conv2d``, ``nn.MaxPool2d``);
-    ``nn.Linear`` already accepts ``[T, B, F]``.
-    """
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
-        self.module = module
-
-    def forward(self, x: Tensor) -> Tensor:
-        check_sequence(x, "x")
-        t, b = x.shape[:2]
-        y: Tensor = self.module(x.flatten(0, 1))
-        out: Tensor = y.unflatten(0, (t, b))
-        return out
+__all__ = ["Sequential", "SequentialResult"]
 
 
 class SequentialResult(NamedTuple):

@@ -1,127 +1,21 @@
-"""Layers for the NIR node types that the core layers do not cover: Scale, Threshold,
-SumPool2d, Flatten, Delay, CubaLI, Integrator, and a Recurrent container (a graph cycle).
+"""Layers that carry state over time besides the neurons: :class:`Delay` and :class:`Recurrent`.
 
-All take time-major input ``[T, B, ...]``. Stateless ones act on every time step alike;
-:class:`Delay` and :class:`Recurrent` carry state and keep the contract of
-:mod:`axonal.nn.protocol` (``initial_state``, ``forward(x, state) -> (out, state)``, ``step``).
+Both keep the contract of :mod:`axonal.nn.protocol` (``initial_state``,
+``forward(x, state) -> (out, state)``, ``step``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from axonal.functional.neurons.cuba_li import (
-    CUBA_LI_FAMILY,
-    INTEGRATOR_FAMILY,
-    CubaLIParams,
-    CubaLIState,
-    IntegratorParams,
-    IntegratorState,
-)
-from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.nn.neuron import NeuronLayer
 from axonal.nn.protocol import is_stateful
+from axonal.nn.shape import _as_tensor
 from axonal.scan import check_sequence
 
-__all__ = [
-    "CubaLI",
-    "Delay",
-    "Flatten",
-    "Integrator",
-    "Recurrent",
-    "Scale",
-    "SumPool2d",
-    "Threshold",
-]
-
-
-class CubaLI(NeuronLayer[CubaLIState, CubaLIParams]):
-    """Current-based leaky integrator readout: outputs the membrane ``[T, B, ...]`` (mV)."""
-
-    family = CUBA_LI_FAMILY
-
-
-class Integrator(NeuronLayer[IntegratorState, IntegratorParams]):
-    """Perfect integrator ``dv/dt = r x`` (NIR ``I``): outputs ``v`` ``[T, B, ...]``."""
-
-    family = INTEGRATOR_FAMILY
-
-
-def _as_tensor(name: str, value: float | Tensor) -> Tensor:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
-        raise TypeError(f"{name} must be a float or a tensor, got {type(value).__name__}")
-    t = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} must be finite")
-    return t
-
-
-class Scale(nn.Module):
-    """Elementwise ``y = x * scale`` (NIR ``Scale``); ``scale`` broadcasts to ``[...]``."""
-
-    def __init__(self, scale: float | Tensor) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(_as_tensor("scale", scale))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.scale
-
-
-class Threshold(nn.Module):
-    """Heaviside ``y = 1 where x > threshold`` (NIR ``Threshold``), surrogate gradient."""
-
-    threshold: Tensor
-
-    def __init__(self, threshold: float | Tensor, surrogate: Surrogate = FastSigmoid()) -> None:
-        super().__init__()
-        if not isinstance(surrogate, Surrogate):
-            raise TypeError(f"surrogate must be a Surrogate, got {type(surrogate).__name__}")
-        self.register_buffer("threshold", _as_tensor("threshold", threshold))
-        self.surrogate = surrogate
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.surrogate(x - self.threshold)
-
-
-def _pair(name: str, value: int | Sequence[int], minimum: int) -> tuple[int, int]:
-    if isinstance(value, bool) or not isinstance(value, (int, Sequence)):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {type(value).__name__}")
-    out = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
-    if len(out) != 2 or any(v < minimum for v in out):
-        raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
-    return out[0], out[1]
-
-
-class SumPool2d(nn.Module):
-    """Sum over ``kernel_size`` windows (NIR ``SumPool2d``) on ``[T, B, C, H, W]`` or ``[N, C, H, W]``."""
-
-    def __init__(
-        self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None, padding: int | Sequence[int] = 0
-    ) -> None:
-        super().__init__()
-        self.kernel_size = _pair("kernel_size", kernel_size, 1)
-        self.stride = _pair("stride", self.kernel_size if stride is None else stride, 1)
-        self.padding = _pair("padding", padding, 0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        lead = x.shape[:-3]
-        y = F.avg_pool2d(
-            x.reshape(-1, *x.shape[-3:]), self.kernel_size, self.stride, self.padding, divisor_override=1
-        )
-        return y.reshape(*lead, *y.shape[1:])
-
-
-class Flatten(nn.Module):
-    """Flatten every dimension after time and batch: ``[T, B, ...] -> [T, B, prod(...)]``."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        check_sequence(x, "x")
-        return x.flatten(2)
+__all__ = ["Delay", "Recurrent"]
 
 
 class Delay(nn.Module):
