@@ -272,8 +272,9 @@ def sparsify(model: nn.Module) -> nn.Module:
     return model
 
 
-_RESET_KINDS = {ResetMode.SUBTRACT: 0, ResetMode.ZERO: 1, ResetMode.NONE: 2}
-_LI_KIND = 3
+_LI_KIND = len(ResetMode)
+"""Neuron kind of an LI population in ``event_network``; a LIF population's kind is its reset
+code (``ResetMode.code``; ``AXONAL_EVENT_LI`` of ``axonal/csrc/codes.h``)."""
 _COEF_FIELDS = ("tau_mem", "v_leak", "r", "v_th", "v_reset", "t_ref", "reset", "surrogate")
 
 
@@ -348,7 +349,7 @@ class EventNetwork(nn.Module):
         else:
             if p.t_ref > 0 or type(p.surrogate).__call__ is not Surrogate.__call__:
                 return None
-            kind, v_th, v_reset = _RESET_KINDS[p.reset], p.v_th, p.v_reset
+            kind, v_th, v_reset = p.reset.code, p.v_th, p.v_reset
         rows = (exp_decay(layer.dt, p.tau_mem), p.v_leak, p.r, v_th, v_reset, v_th - v_reset)
         coef = torch.empty(6, n, dtype=dtype)
         with torch.no_grad():

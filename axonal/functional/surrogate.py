@@ -12,7 +12,10 @@ A surrogate is a small, named, picklable object with three parts:
 units of 1/voltage: a larger slope gives a narrower, taller pseudo-derivative.
 
 Surrogates are registered by name so configs can name them:
-``surrogate.get("atan", slope=2.0)``.
+``surrogate.get("atan", slope=2.0)``. A class that the compiled kernels implement also carries
+its integer ``code`` (the kernels' switch value; ``axonal/csrc/codes.h`` is generated from
+these codes): a class only uses the kernels if it sets ``code`` itself, so a subclass that
+changes ``grad`` runs the reference path.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ __all__ = [
     "Smoothed",
     "heaviside",
     "get",
+    "kernel_code",
+    "kernel_codes",
     "names",
     "register",
 ]
@@ -45,8 +50,33 @@ def register(cls: type[Surrogate]) -> type[Surrogate]:
     """Class decorator: make a surrogate available by its ``name`` through :func:`get`."""
     if not cls.name:
         raise ValueError(f"surrogate class {cls.__name__} needs a non-empty 'name'")
+    code = vars(cls).get("code")
+    if code is not None:
+        if isinstance(code, bool) or not isinstance(code, int) or code < 0:
+            raise ValueError(f"surrogate class {cls.__name__}: code must be an int >= 0, got {code!r}")
+        for other in _REGISTRY.values():
+            if other is not cls and other.name != cls.name and vars(other).get("code") == code:
+                raise ValueError(
+                    f"surrogate class {cls.__name__}: code {code} is already {other.__name__}'s"
+                )
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def kernel_code(surrogate: Surrogate) -> int | None:
+    """The compiled kernels' code of ``surrogate``'s exact class (``None``: no kernel; a
+    subclass does not inherit its parent's code, since it may change ``grad``)."""
+    code = vars(type(surrogate)).get("code")
+    return code if isinstance(code, int) else None
+
+
+def kernel_codes() -> dict[type[Surrogate], int]:
+    """Registered surrogate class -> kernel code, for the classes the kernels implement."""
+    return {
+        cls: code
+        for cls in _REGISTRY.values()
+        if isinstance(code := vars(cls).get("code"), int)
+    }
 
 
 def names() -> list[str]:
@@ -99,6 +129,7 @@ class Surrogate:
 
     slope: float = 1.0
     name: ClassVar[str] = ""
+    code: ClassVar[int | None] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.slope, bool) or not isinstance(self.slope, (int, float)):
@@ -126,6 +157,7 @@ class FastSigmoid(Surrogate):
 
     slope: float = 25.0
     name: ClassVar[str] = "fast_sigmoid"
+    code: ClassVar[int | None] = 0
 
     def grad(self, x: Tensor) -> Tensor:
         return 1.0 / (1.0 + self.slope * x.abs()) ** 2
@@ -141,6 +173,7 @@ class ArcTan(Surrogate):
 
     slope: float = 2.0
     name: ClassVar[str] = "atan"
+    code: ClassVar[int | None] = 1
 
     def grad(self, x: Tensor) -> Tensor:
         return (self.slope / 2.0) / (1.0 + (math.pi / 2.0 * self.slope * x) ** 2)
@@ -156,6 +189,7 @@ class Sigmoid(Surrogate):
 
     slope: float = 5.0
     name: ClassVar[str] = "sigmoid"
+    code: ClassVar[int | None] = 2
 
     def grad(self, x: Tensor) -> Tensor:
         s = torch.sigmoid(self.slope * x)
@@ -172,6 +206,7 @@ class Triangle(Surrogate):
 
     slope: float = 1.0
     name: ClassVar[str] = "triangle"
+    code: ClassVar[int | None] = 3
 
     def grad(self, x: Tensor) -> Tensor:
         return self.slope * torch.clamp(1.0 - self.slope * x.abs(), min=0.0)
@@ -190,6 +225,7 @@ class StraightThrough(Surrogate):
 
     slope: float = 1.0
     name: ClassVar[str] = "straight_through"
+    code: ClassVar[int | None] = 4
 
     def grad(self, x: Tensor) -> Tensor:
         return torch.full_like(x, self.slope)

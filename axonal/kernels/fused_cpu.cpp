@@ -8,89 +8,40 @@
 // scratch buffer, then swept in reverse while the segment's input is still in cache. No
 // T x N float state is stored, and the input is read once from memory in the backward pass.
 //
-// The arithmetic mirrors axonal.functional.neurons (same expression order; the build turns
-// floating-point contraction off) so that the forward pass is bit-identical to the reference.
+// One generic driver (forward_block, backward_block, the op wrappers fused_forward and
+// fused_backward) runs every family; a family is a traits struct (its states, coefficients,
+// differentiable coefficients, and one neuron's step forward and backward). Its arithmetic is
+// the shared neuron math of ../csrc/neuron_math.h, which mirrors axonal.functional.neurons
+// (same expression order; the build turns floating-point contraction off), so the forward pass
+// is bit-identical to the reference. A new fused family is one more traits struct, added to
+// the list at the end of this file, plus its FusedFamily entry in kernels/ops.py.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <c10/core/impl/alloc_cpu.h>
 #include <c10/util/accumulate.h>
 
+#include <array>
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
-#include <atomic>
-#include <cstdint>
-#include <limits>
+#include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
+
+#include "../csrc/neuron_math.h"
 
 namespace {
 
 constexpr int64_t GRAIN = 64;     // grain of the parallel split over neurons
 constexpr int64_t BWD_BLK = 512;  // neurons per backward block (scratch: seg x BWD_BLK)
 
-enum ResetKind : int { SUBTRACT = 0, ZERO = 1, NONE = 2 };
-enum SurrogateKind : int {
-  FAST_SIGMOID = 0, ATAN = 1, SIGMOID = 2, TRIANGLE = 3, STRAIGHT_THROUGH = 4
-};
-
 #define RESTRICT __restrict__
-
-template <typename T, int KIND>
-inline T surrogate_grad(T k, T x) {
-  if constexpr (KIND == FAST_SIGMOID) {
-    T d = T(1) + k * std::abs(x);
-    return T(1) / (d * d);
-  } else if constexpr (KIND == ATAN) {
-    T y = T(M_PI / 2.0) * k * x;
-    return (k / T(2)) / (T(1) + y * y);
-  } else if constexpr (KIND == SIGMOID) {
-    T s = T(1) / (T(1) + std::exp(-k * x));
-    return k * s * (T(1) - s);
-  } else if constexpr (KIND == TRIANGLE) {
-    T y = T(1) - k * std::abs(x);
-    return y > T(0) ? k * y : T(0);
-  } else {
-    return k;
-  }
-}
-
-// Membrane after the reset, given the pre-reset value, the spike (0/1) and the
-// distance subtracted by a soft reset (v_th - v_reset, or the effective threshold's).
-template <typename T, int RESET>
-inline T apply_reset(T vp, T zf, T gap, T vr) {
-  if constexpr (RESET == SUBTRACT) {
-    return vp - zf * gap;
-  } else if constexpr (RESET == ZERO) {
-    return zf > T(0) ? vr : vp;
-  } else {
-    return vp;
-  }
-}
-
-// Backward through the reset: returns dL/dv_pre from dL/dv_new, adds to dL/dz and to
-// dL/dgap (the soft reset's subtracted distance; its gradient is -z dL/dv_new).
-template <typename T, int RESET>
-inline T reset_grad(T gv, T zf, T gap, T vr, T vp, T attached, T& gz, T& ggap) {
-  if constexpr (RESET == SUBTRACT) {
-    gz -= attached * gv * gap;
-    ggap = -gv * zf;
-    return gv;
-  } else if constexpr (RESET == ZERO) {
-    gz += attached * gv * (vr - vp);
-    ggap = T(0);
-    return gv * (T(1) - zf);
-  } else {
-    ggap = T(0);
-    return gv;
-  }
-}
-
-void check_1d(const torch::Tensor& t, int64_t n, const char* name) {
-  TORCH_CHECK(t.dim() == 1 && t.size(0) == n && t.is_contiguous(), name,
-              " must be a contiguous [N] tensor");
-}
 
 // Non-zero when v is inf or nan (an integer OR-reduction of this vectorises, unlike a float sum).
 template <typename T>
@@ -116,27 +67,24 @@ T* ptr(const torch::Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
-#define DISPATCH_RESET(reset, ...)                                         \
-  [&] {                                                                    \
-    switch (reset) {                                                       \
-      case SUBTRACT: { constexpr int R = SUBTRACT; return __VA_ARGS__(); } \
-      case ZERO: { constexpr int R = ZERO; return __VA_ARGS__(); }         \
-      case NONE: { constexpr int R = NONE; return __VA_ARGS__(); }         \
-      default: TORCH_CHECK(false, "unknown reset code ", reset);          \
-    }                                                                      \
-  }()
+// Calls f(std::integral_constant<int, C>()) for the code C == code of 0 .. N-1 (the generated
+// codes of ../csrc/codes.h are 0 .. COUNT-1), so that f's body is compiled once per code.
+template <typename F, int... C>
+void dispatch_code(int64_t code, const char* what, F&& f, std::integer_sequence<int, C...>) {
+  TORCH_CHECK(code >= 0 && code < static_cast<int64_t>(sizeof...(C)), "unknown ", what,
+              " code ", code);
+  (void)((code == C ? (f(std::integral_constant<int, C>()), true) : false) || ...);
+}
 
-#define DISPATCH_KIND(kind, ...)                                                      \
-  [&] {                                                                               \
-    switch (kind) {                                                                   \
-      case FAST_SIGMOID: { constexpr int KD = FAST_SIGMOID; return __VA_ARGS__(); }     \
-      case ATAN: { constexpr int KD = ATAN; return __VA_ARGS__(); }                     \
-      case SIGMOID: { constexpr int KD = SIGMOID; return __VA_ARGS__(); }               \
-      case TRIANGLE: { constexpr int KD = TRIANGLE; return __VA_ARGS__(); }             \
-      case STRAIGHT_THROUGH: { constexpr int KD = STRAIGHT_THROUGH; return __VA_ARGS__(); } \
-      default: TORCH_CHECK(false, "unknown surrogate code ", kind);                  \
-    }                                                                                 \
-  }()
+template <typename F>
+void dispatch_reset(int64_t code, F&& f) {
+  dispatch_code(code, "reset", f, std::make_integer_sequence<int, AXONAL_RESET_COUNT>());
+}
+
+template <typename F>
+void dispatch_surrogate(int64_t code, F&& f) {
+  dispatch_code(code, "surrogate", f, std::make_integer_sequence<int, AXONAL_SURROGATE_COUNT>());
+}
 
 // ------------------------------------------------------------------------ buffer cache
 // The [T, N] outputs (spikes, spike bytes, checkpoints, input gradients) are allocated every
@@ -233,575 +181,373 @@ void cache_set_limit(int64_t bytes) {
   BufferCache::instance().set_limit(static_cast<size_t>(bytes));
 }
 
-// Shared shape checks of a forward call; returns (T, N).
-std::pair<int64_t, int64_t> check_forward(const torch::Tensor& x,
-                                          std::initializer_list<const torch::Tensor*> vecs,
-                                          int64_t seg) {
+// ------------------------------------------------------------------------------ families
+// A family: S state variables, P per-neuron coefficients (the op's parameter tensors, in
+// order), G of them differentiable (first their indices in GRAD, in the order the backward
+// returns their gradients). step() advances one neuron by one step in place and returns its
+// spike (REPLAY: the spike is the saved z, not recomputed); backward() takes dL/d(state after)
+// in gs, returns dL/d(state before) in gs, adds the coefficients' gradients to ga and returns
+// dL/dx. s, p, gs, ga are small arrays the driver keeps in registers.
+
+struct Lif {
+  static constexpr const char* name = "lif";
+  enum { ALPHA, V_TH, V_LEAK, R, V_RESET, P };  // coefficients
+  static constexpr int S = 1;                   // state: v
+  static constexpr int G = 2;                   // gradients: alpha, v_th
+  enum { G_ALPHA, G_V_TH };
+
+  template <typename T, int RESET, bool REPLAY>
+  static inline T step(T* s, T x, const T* p, T z_saved) {
+    const T vp = axonal_lif_membrane(s[0], x, p[V_LEAK], p[R], p[ALPHA]);
+    const T z = REPLAY ? z_saved : axonal_heaviside(vp - p[V_TH]);
+    s[0] = axonal_reset(vp, z, p[V_TH] - p[V_RESET], p[V_RESET], RESET);
+    return z;
+  }
+
+  template <typename T, int RESET, int KIND>
+  static inline T backward(T* gs, T* ga, const T* s, T x, T z, T g_out, const T* p, T attached,
+                           T k) {
+    const T v_inf = axonal_steady_state(x, p[V_LEAK], p[R]);
+    const T vp = axonal_relax(s[0], v_inf, p[ALPHA]);
+    T gz = g_out, ggap;
+    T gv = axonal_reset_backward(gs[0], z, p[V_TH] - p[V_RESET], p[V_RESET], vp, attached, RESET,
+                                 gz, ggap);
+    const T sg = axonal_spike_backward(gz, k, vp - p[V_TH], KIND);
+    gv += sg;
+    ga[G_V_TH] += ggap - sg;
+    T gx;
+    gs[0] = axonal_lif_membrane_backward(gv, s[0] - v_inf, p[ALPHA], p[R], gx, ga[G_ALPHA]);
+    return gx;
+  }
+};
+
+struct Alif {
+  static constexpr const char* name = "alif";
+  enum { ALPHA, ALPHA_ADAPT, V_TH, V_LEAK, R, V_RESET, DELTA_TH, P };
+  static constexpr int S = 2;  // v, a
+  static constexpr int G = 4;  // alpha, alpha_adapt, v_th, delta_th
+  enum { G_ALPHA, G_ALPHA_ADAPT, G_V_TH, G_DELTA_TH };
+
+  template <typename T, int RESET, bool REPLAY>
+  static inline T step(T* s, T x, const T* p, T z_saved) {
+    const T vp = axonal_lif_membrane(s[0], x, p[V_LEAK], p[R], p[ALPHA]);
+    const T ad = axonal_alif_decay_adapt(s[1], p[ALPHA_ADAPT]);
+    const T thr = axonal_alif_threshold(p[V_TH], ad);
+    const T z = REPLAY ? z_saved : axonal_heaviside(vp - thr);
+    s[0] = axonal_reset(vp, z, thr - p[V_RESET], p[V_RESET], RESET);
+    s[1] = axonal_alif_adapt_after(ad, p[DELTA_TH], z);
+    return z;
+  }
+
+  template <typename T, int RESET, int KIND>
+  static inline T backward(T* gs, T* ga, const T* s, T x, T z, T g_out, const T* p, T attached,
+                           T k) {
+    const T v_inf = axonal_steady_state(x, p[V_LEAK], p[R]);
+    const T vp = axonal_relax(s[0], v_inf, p[ALPHA]);
+    const T ad = axonal_alif_decay_adapt(s[1], p[ALPHA_ADAPT]);
+    const T thr = axonal_alif_threshold(p[V_TH], ad);
+    T gz = g_out + axonal_alif_adapt_after_backward(gs[1], z, p[DELTA_TH], ga[G_DELTA_TH]);
+    T ggap;
+    T gv = axonal_reset_backward(gs[0], z, thr - p[V_RESET], p[V_RESET], vp, attached, RESET,
+                                 gz, ggap);
+    const T sg = axonal_spike_backward(gz, k, vp - thr, KIND);
+    gv += sg;
+    const T g_thr = ggap - sg;
+    ga[G_V_TH] += g_thr;
+    const T g_ad = gs[1] + g_thr;  // ad feeds the threshold and a_new = ad + delta z
+    T gx;
+    gs[0] = axonal_lif_membrane_backward(gv, s[0] - v_inf, p[ALPHA], p[R], gx, ga[G_ALPHA]);
+    gs[1] = axonal_alif_decay_adapt_backward(g_ad, s[1], p[ALPHA_ADAPT], ga[G_ALPHA_ADAPT]);
+    return gx;
+  }
+};
+
+struct CubaLif {
+  static constexpr const char* name = "cuba_lif";
+  enum { ALPHA, ALPHA_SYN, KERNEL, V_TH, V_LEAK, R, V_RESET, P };
+  static constexpr int S = 2;  // v, i
+  static constexpr int G = 4;  // alpha, alpha_syn, kernel, v_th
+  enum { G_ALPHA, G_ALPHA_SYN, G_KERNEL, G_V_TH };
+
+  template <typename T, int RESET, bool REPLAY>
+  static inline T step(T* s, T x, const T* p, T z_saved) {
+    const T vp = axonal_cuba_membrane(s[0], s[1], x, p[V_LEAK], p[R], p[ALPHA], p[KERNEL]);
+    s[1] = axonal_cuba_current(s[1], x, p[ALPHA_SYN]);
+    const T z = REPLAY ? z_saved : axonal_heaviside(vp - p[V_TH]);
+    s[0] = axonal_reset(vp, z, p[V_TH] - p[V_RESET], p[V_RESET], RESET);
+    return z;
+  }
+
+  template <typename T, int RESET, int KIND>
+  static inline T backward(T* gs, T* ga, const T* s, T x, T z, T g_out, const T* p, T attached,
+                           T k) {
+    const T v_inf = axonal_steady_state(x, p[V_LEAK], p[R]);
+    const T vp = axonal_cuba_membrane(s[0], s[1], x, p[V_LEAK], p[R], p[ALPHA], p[KERNEL]);
+    T gz = g_out, ggap;
+    T gv = axonal_reset_backward(gs[0], z, p[V_TH] - p[V_RESET], p[V_RESET], vp, attached, RESET,
+                                 gz, ggap);
+    const T sg = axonal_spike_backward(gz, k, vp - p[V_TH], KIND);
+    gv += sg;
+    ga[G_V_TH] += ggap - sg;
+    T gx;
+    gs[0] = axonal_cuba_backward(gv, s[0] - v_inf, s[1] - x, p[ALPHA], p[ALPHA_SYN], p[KERNEL],
+                                 p[R], gs[1], gx, ga[G_ALPHA], ga[G_ALPHA_SYN], ga[G_KERNEL]);
+    return gx;
+  }
+};
+
+// ------------------------------------------------------------------------------- driver
+
+// Forward over neurons [b, e): s0 / sT the S initial / final state arrays (sT doubles as the
+// running state), prm the P coefficient arrays, ck [S, n_segments, N]. Returns non-zero when
+// x held inf or nan.
+template <class F, typename T, int RESET>
+int forward_block(const T* RESTRICT x, const std::array<const T*, F::S>& s0,
+                  const std::array<const T*, F::P>& prm, T* RESTRICT out,
+                  const std::array<T*, F::S>& sT, uint8_t* RESTRICT zs, T* RESTRICT ck,
+                  int64_t seg, int64_t Tn, int64_t N, int64_t b, int64_t e) {
+  constexpr int S = F::S, P = F::P;
+  const int64_t NS = n_segments(Tn, seg);
+  // local copies: the uint8 stores below cannot alias them, so they stay in registers
+  T* st[S];
+  const T* pp[P];
+  for (int q = 0; q < S; ++q) st[q] = sT[q];
+  for (int q = 0; q < P; ++q) pp[q] = prm[q];
+  int bad = 0;
+  for (int q = 0; q < S; ++q)
+    for (int64_t i = b; i < e; ++i) st[q][i] = s0[q][i];
+  for (int64_t t = 0; t < Tn; ++t) {
+    if (t % seg == 0) {
+      for (int q = 0; q < S; ++q) {
+        T* RESTRICT c = ck + (q * NS + t / seg) * N;
+        for (int64_t i = b; i < e; ++i) c[i] = st[q][i];
+      }
+    }
+    const T* RESTRICT xt = x + t * N;
+    T* RESTRICT ot = out + t * N;
+    uint8_t* RESTRICT zt = zs + t * N;
+#pragma GCC ivdep
+    for (int64_t i = b; i < e; ++i) {
+      T s[S], p[P];
+      for (int q = 0; q < S; ++q) s[q] = st[q][i];
+      for (int q = 0; q < P; ++q) p[q] = pp[q][i];
+      bad |= nonfinite(xt[i]);
+      const T z = F::template step<T, RESET, false>(s, xt[i], p, T(0));
+      for (int q = 0; q < S; ++q) st[q][i] = s[q];
+      ot[i] = z;
+      zt[i] = static_cast<uint8_t>(z);
+    }
+  }
+  return bad;
+}
+
+// Backward over neurons [b, e) (see the top of the file): gsT the S output state gradients,
+// gs0 / ga the S initial-state / G coefficient gradients it writes, gx [T, N].
+template <class F, typename T, int RESET, int KIND>
+void backward_block(const T* RESTRICT gout, int64_t gstride, const std::array<const T*, F::S>& gsT,
+                    const T* RESTRICT x, const T* RESTRICT ck, const uint8_t* RESTRICT zs,
+                    const std::array<const T*, F::P>& prm, T attached, T k, T* RESTRICT gx,
+                    const std::array<T*, F::S>& gs0, const std::array<T*, F::G>& gpar,
+                    int64_t seg, int64_t Tn, int64_t N, int64_t b, int64_t e) {
+  constexpr int S = F::S, P = F::P, G = F::G;
+  std::vector<T> buf((S * seg + 2 * S + G) * BWD_BLK);
+  T* prev[S];  // state before each step of the segment: prev[q] + (t - t0) * BWD_BLK
+  T* run[S];   // state while recomputing the segment
+  T* gs[S];    // dL/d(state)
+  T* ga[G];    // dL/d(coefficient), summed over time
+  for (int q = 0; q < S; ++q) {
+    prev[q] = buf.data() + q * seg * BWD_BLK;
+    run[q] = buf.data() + (S * seg + q) * BWD_BLK;
+    gs[q] = buf.data() + (S * seg + S + q) * BWD_BLK;
+  }
+  for (int q = 0; q < G; ++q) ga[q] = buf.data() + (S * seg + 2 * S + q) * BWD_BLK;
+  const int64_t NS = n_segments(Tn, seg);
+  for (int64_t b0 = b; b0 < e; b0 += BWD_BLK) {
+    const int64_t n = std::min(BWD_BLK, e - b0);
+    const T* pb[P];
+    for (int q = 0; q < P; ++q) pb[q] = prm[q] + b0;
+    for (int q = 0; q < S; ++q)
+      for (int64_t j = 0; j < n; ++j) gs[q][j] = gsT[q][b0 + j];
+    for (int q = 0; q < G; ++q)
+      for (int64_t j = 0; j < n; ++j) ga[q][j] = T(0);
+    for (int64_t sgi = NS - 1; sgi >= 0; --sgi) {
+      const int64_t t0 = sgi * seg, t1 = std::min(Tn, t0 + seg);
+      for (int q = 0; q < S; ++q) {
+        const T* RESTRICT c = ck + (q * NS + sgi) * N + b0;
+        for (int64_t j = 0; j < n; ++j) run[q][j] = c[j];
+      }
+      for (int64_t t = t0; t < t1; ++t) {  // recompute the segment's states
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        const int64_t row = (t - t0) * BWD_BLK;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < n; ++j) {
+          T s[S], p[P];
+          for (int q = 0; q < S; ++q) s[q] = prev[q][row + j] = run[q][j];
+          for (int q = 0; q < P; ++q) p[q] = pb[q][j];
+          F::template step<T, RESET, true>(s, xt[j], p, T(zt[j]));
+          for (int q = 0; q < S; ++q) run[q][j] = s[q];
+        }
+      }
+      for (int64_t t = t1 - 1; t >= t0; --t) {
+        const T* RESTRICT xt = x + t * N + b0;
+        const uint8_t* RESTRICT zt = zs + t * N + b0;
+        const T* RESTRICT got = gout + t * gstride + b0;
+        T* RESTRICT gxt = gx + t * N + b0;
+        const int64_t row = (t - t0) * BWD_BLK;
+#pragma GCC ivdep
+        for (int64_t j = 0; j < n; ++j) {
+          T s[S], p[P], g[S], a[G];
+          for (int q = 0; q < S; ++q) {
+            s[q] = prev[q][row + j];
+            g[q] = gs[q][j];
+          }
+          for (int q = 0; q < P; ++q) p[q] = pb[q][j];
+          for (int q = 0; q < G; ++q) a[q] = ga[q][j];
+          gxt[j] = F::template backward<T, RESET, KIND>(g, a, s, xt[j], T(zt[j]), got[j], p,
+                                                        attached, k);
+          for (int q = 0; q < S; ++q) gs[q][j] = g[q];
+          for (int q = 0; q < G; ++q) ga[q][j] = a[q];
+        }
+      }
+    }
+    for (int q = 0; q < S; ++q)
+      for (int64_t j = 0; j < n; ++j) gs0[q][b0 + j] = gs[q][j];
+    for (int q = 0; q < G; ++q)
+      for (int64_t j = 0; j < n; ++j) gpar[q][b0 + j] = ga[q][j];
+  }
+}
+
+template <typename T, size_t M>
+std::array<T*, M> ptrs(const torch::Tensor* t) {
+  std::array<T*, M> out;
+  for (size_t q = 0; q < M; ++q) out[q] = ptr<T>(t[q]);
+  return out;
+}
+
+template <typename T, size_t M>
+std::array<const T*, M> cptrs(const torch::Tensor* t) {
+  std::array<const T*, M> out;
+  for (size_t q = 0; q < M; ++q) out[q] = ptr<T>(t[q]);
+  return out;
+}
+
+// <family>_forward(x, *state0, *coefficients, reset, seg) -> (out, *state_T, z bytes, ckpt)
+template <class F>
+std::vector<torch::Tensor> fused_forward(const std::array<torch::Tensor, 1 + F::S + F::P>& a,
+                                         int64_t reset, int64_t seg) {
+  constexpr int S = F::S, P = F::P;
+  const torch::Tensor& x = a[0];
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be a contiguous [T, N] tensor");
   TORCH_CHECK(seg > 0, "seg must be positive");
-  const int64_t N = x.size(1);
-  for (auto* p : vecs) check_1d(*p, N, "state/parameter");
-  return {x.size(0), N};
-}
-
-// ---------------------------------------------------------------------------------- LIF
-template <typename T, int RESET>
-int lif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT al,
-                  const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
-                  const T* RESTRICT vr, T* RESTRICT out, T* RESTRICT vT,
-                  uint8_t* RESTRICT zs, T* RESTRICT ck, int64_t seg, int64_t Tn, int64_t N,
-                  int64_t b, int64_t e) {
-  int bad = 0;
-  T* RESTRICT v = vT;  // the final-state buffer doubles as the running state
-  for (int64_t i = b; i < e; ++i) v[i] = v0[i];
-  for (int64_t t = 0; t < Tn; ++t) {
-    if (t % seg == 0) {
-      T* RESTRICT c = ck + (t / seg) * N;
-      for (int64_t i = b; i < e; ++i) c[i] = v[i];
-    }
-    const T* RESTRICT xt = x + t * N;
-    T* RESTRICT ot = out + t * N;
-    uint8_t* RESTRICT zt = zs + t * N;
-    for (int64_t i = b; i < e; ++i) {
-      bad |= nonfinite(xt[i]);
-      const T vinf = vl[i] + r[i] * xt[i];
-      const T vp = vinf + (v[i] - vinf) * al[i];
-      const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
-      v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
-      ot[i] = zf;
-      zt[i] = static_cast<uint8_t>(zf);
-    }
+  const int64_t Tn = x.size(0), N = x.size(1);
+  for (size_t q = 1; q < a.size(); ++q) {
+    TORCH_CHECK(a[q].dim() == 1 && a[q].size(0) == N && a[q].is_contiguous(),
+                "state/parameter must be a contiguous [N] tensor");
   }
-  return bad;
-}
-
-template <typename T, int RESET, int KIND>
-void lif_bwd_impl(const T* RESTRICT gout, int64_t gstride, const T* RESTRICT gvT,
-                  const T* RESTRICT x, const T* RESTRICT ck, const uint8_t* RESTRICT zs,
-                  const T* RESTRICT al, const T* RESTRICT th, const T* RESTRICT vl,
-                  const T* RESTRICT r, const T* RESTRICT vr, T attached, T k,
-                  T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT gal, T* RESTRICT gth,
-                  int64_t seg, int64_t Tn, int64_t N, int64_t b, int64_t e) {
-  std::vector<T> buf((seg + 4) * BWD_BLK);
-  T* RESTRICT vprev = buf.data();
-  T* RESTRICT v = vprev + seg * BWD_BLK;
-  T* RESTRICT gv = v + BWD_BLK;
-  T* RESTRICT ga = gv + BWD_BLK;
-  T* RESTRICT gt = ga + BWD_BLK;
-  const int64_t S = n_segments(Tn, seg);
-  for (int64_t b0 = b; b0 < e; b0 += BWD_BLK) {
-    const int64_t n = std::min(BWD_BLK, e - b0);
-    const T *RESTRICT alb = al + b0, *RESTRICT thb = th + b0, *RESTRICT vlb = vl + b0,
-            *RESTRICT rb = r + b0, *RESTRICT vrb = vr + b0;
-    for (int64_t j = 0; j < n; ++j) {
-      gv[j] = gvT[b0 + j];
-      ga[j] = T(0);
-      gt[j] = T(0);
-    }
-    for (int64_t s = S - 1; s >= 0; --s) {
-      const int64_t t0 = s * seg, t1 = std::min(Tn, t0 + seg);
-      const T* RESTRICT c = ck + s * N + b0;
-      for (int64_t j = 0; j < n; ++j) v[j] = c[j];
-      for (int64_t t = t0; t < t1; ++t) {  // recompute the segment's membrane
-        const T* RESTRICT xt = x + t * N + b0;
-        const uint8_t* RESTRICT zt = zs + t * N + b0;
-        T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
-        for (int64_t j = 0; j < n; ++j) {
-          vpt[j] = v[j];
-          const T vinf = vlb[j] + rb[j] * xt[j];
-          const T vp = vinf + (v[j] - vinf) * alb[j];
-          v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
-        }
-      }
-      for (int64_t t = t1 - 1; t >= t0; --t) {
-        const T* RESTRICT xt = x + t * N + b0;
-        const uint8_t* RESTRICT zt = zs + t * N + b0;
-        const T* RESTRICT got = gout + t * gstride + b0;
-        T* RESTRICT gxt = gx + t * N + b0;
-        const T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
-        for (int64_t j = 0; j < n; ++j) {
-          const T vinf = vlb[j] + rb[j] * xt[j];
-          const T d = vpt[j] - vinf;
-          const T vp = vinf + d * alb[j];
-          T gz = got[j];
-          T ggap;
-          T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
-                                      gz, ggap);
-          const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
-          gp += sg;
-          gt[j] += ggap - sg;
-          gxt[j] = gp * (T(1) - alb[j]) * rb[j];
-          ga[j] += gp * d;
-          gv[j] = gp * alb[j];
-        }
-      }
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      gv0[b0 + j] = gv[j];
-      gal[b0 + j] = ga[j];
-      gth[b0 + j] = gt[j];
-    }
-  }
-}
-
-std::vector<torch::Tensor> lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor al,
-                                       torch::Tensor th, torch::Tensor vl, torch::Tensor r,
-                                       torch::Tensor vr, int64_t reset, int64_t seg) {
-  const auto tn = check_forward(x, {&v0, &al, &th, &vl, &r, &vr}, seg);
-  const int64_t Tn = tn.first, N = tn.second;
-  auto out = cached_empty(x.sizes(), x.options());
-  auto vT = torch::empty_like(v0);
-  auto zs = cached_empty({Tn, N}, x.options().dtype(torch::kUInt8));
-  auto ck = cached_empty({1, n_segments(Tn, seg), N}, x.options());
+  const torch::Tensor* state0 = a.data() + 1;
+  const torch::Tensor* coef = state0 + S;
+  std::vector<torch::Tensor> result;
+  result.push_back(cached_empty(x.sizes(), x.options()));
+  for (int q = 0; q < S; ++q) result.push_back(torch::empty_like(state0[q]));
+  result.push_back(cached_empty({Tn, N}, x.options().dtype(torch::kUInt8)));
+  result.push_back(cached_empty({S, n_segments(Tn, seg), N}, x.options()));
+  const torch::Tensor &out = result[0], &zs = result[1 + S], &ck = result[2 + S];
   std::atomic<bool> bad{false};
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), F::name, [&] {
     using T = scalar_t;
-    DISPATCH_RESET(reset, [&] {
+    const auto s0 = cptrs<T, S>(state0);
+    const auto prm = cptrs<T, P>(coef);
+    const auto sT = ptrs<T, S>(result.data() + 1);
+    dispatch_reset(reset, [&](auto r) {
+      constexpr int R = decltype(r)::value;
       at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
-        if (lif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(al), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
-                           ptr<T>(vr), ptr<T>(out), ptr<T>(vT), zs.data_ptr<uint8_t>(),
-                           ptr<T>(ck), seg, Tn, N, b, e)) bad.store(true);
+        if (forward_block<F, T, R>(ptr<T>(x), s0, prm, ptr<T>(out), sT, zs.data_ptr<uint8_t>(),
+                                   ptr<T>(ck), seg, Tn, N, b, e))
+          bad.store(true);
       });
     });
   });
   TORCH_CHECK_VALUE(!bad.load(), NONFINITE_MSG);
-  return {out, vT, zs, ck};
+  return result;
 }
 
-std::vector<torch::Tensor> lif_backward(torch::Tensor gout_, torch::Tensor gvT, torch::Tensor x,
-                                        torch::Tensor ck, torch::Tensor zs, torch::Tensor al,
-                                        torch::Tensor th, torch::Tensor vl, torch::Tensor r,
-                                        torch::Tensor vr, int64_t reset, bool detach,
-                                        int64_t kind, double slope, int64_t seg) {
+// <family>_backward(grad_out, *grad_state_T, x, ckpt, z, *coefficients, reset, detach, kind,
+// slope, seg) -> (grad_x, *grad_state0, *grad_coefficients)
+template <class F>
+std::vector<torch::Tensor> fused_backward(const std::array<torch::Tensor, 4 + F::S + F::P>& a,
+                                          int64_t reset, bool detach, int64_t kind,
+                                          double slope, int64_t seg) {
+  constexpr int S = F::S, P = F::P, G = F::G;
+  const torch::Tensor& x = a[1 + S];
+  const torch::Tensor &ck = a[2 + S], &zs = a[3 + S];
+  const torch::Tensor* coef = a.data() + 4 + S;
   const int64_t Tn = x.size(0), N = x.size(1);
-  const auto rows = grad_rows(gout_);
+  const auto rows = grad_rows(a[0]);
   const torch::Tensor gout = rows.first;
   const int64_t gstride = rows.second;
-  gvT = gvT.contiguous();
-  auto gx = cached_empty(x.sizes(), x.options());
-  auto gv0 = torch::empty_like(al), gal = torch::empty_like(al), gth = torch::empty_like(al);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_backward", [&] {
+  std::array<torch::Tensor, S> gsT;
+  for (int q = 0; q < S; ++q) gsT[q] = a[1 + q].contiguous();
+  std::vector<torch::Tensor> result;
+  result.push_back(cached_empty(x.sizes(), x.options()));
+  for (int q = 0; q < S + G; ++q) result.push_back(torch::empty_like(coef[0]));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), F::name, [&] {
     using T = scalar_t;
-    DISPATCH_RESET(reset, [&] {
-      DISPATCH_KIND(kind, [&] {
+    const auto g_in = cptrs<T, S>(gsT.data());
+    const auto prm = cptrs<T, P>(coef);
+    const auto gs0 = ptrs<T, S>(result.data() + 1);
+    const auto gpar = ptrs<T, G>(result.data() + 1 + S);
+    dispatch_reset(reset, [&](auto r) {
+      constexpr int R = decltype(r)::value;
+      dispatch_surrogate(kind, [&](auto kd) {
+        constexpr int KD = decltype(kd)::value;
         at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
-          lif_bwd_impl<T, R, KD>(ptr<T>(gout), gstride, ptr<T>(gvT), ptr<T>(x), ptr<T>(ck),
-                                 zs.data_ptr<uint8_t>(), ptr<T>(al), ptr<T>(th), ptr<T>(vl),
-                                 ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx),
-                                 ptr<T>(gv0), ptr<T>(gal), ptr<T>(gth), seg, Tn, N, b, e);
+          backward_block<F, T, R, KD>(ptr<T>(gout), gstride, g_in, ptr<T>(x), ptr<T>(ck),
+                                      zs.data_ptr<uint8_t>(), prm, T(detach ? 0 : 1), T(slope),
+                                      ptr<T>(result[0]), gs0, gpar, seg, Tn, N, b, e);
         });
       });
     });
   });
-  return {gx, gv0, gal, gth};
+  return result;
 }
 
-// --------------------------------------------------------------------------------- ALIF
-template <typename T, int RESET>
-int alif_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT a0,
-                   const T* RESTRICT am, const T* RESTRICT aa, const T* RESTRICT th,
-                   const T* RESTRICT vl, const T* RESTRICT r, const T* RESTRICT vr,
-                   const T* RESTRICT dl, T* RESTRICT out, T* RESTRICT vT, T* RESTRICT aT,
-                   uint8_t* RESTRICT zs, T* RESTRICT ck, int64_t seg, int64_t Tn, int64_t N,
-                   int64_t b, int64_t e) {
-  int bad = 0;
-  T* RESTRICT v = vT;
-  T* RESTRICT a = aT;
-  const int64_t S = n_segments(Tn, seg);
-  for (int64_t i = b; i < e; ++i) {
-    v[i] = v0[i];
-    a[i] = a0[i];
+// The op wrappers with one tensor argument per tensor (the signatures kernels/ops.py calls).
+template <size_t>
+using TensorArg = torch::Tensor;
+
+template <class F, class Fwd = std::make_index_sequence<1 + F::S + F::P>,
+          class Bwd = std::make_index_sequence<4 + F::S + F::P>>
+struct Bind;
+
+template <class F, size_t... I, size_t... J>
+struct Bind<F, std::index_sequence<I...>, std::index_sequence<J...>> {
+  static std::vector<torch::Tensor> forward(TensorArg<I>... t, int64_t reset, int64_t seg) {
+    return fused_forward<F>({std::move(t)...}, reset, seg);
   }
-  for (int64_t t = 0; t < Tn; ++t) {
-    if (t % seg == 0) {
-      T* RESTRICT cv = ck + (t / seg) * N;
-      T* RESTRICT ca = cv + S * N;
-      for (int64_t i = b; i < e; ++i) {
-        cv[i] = v[i];
-        ca[i] = a[i];
-      }
-    }
-    const T* RESTRICT xt = x + t * N;
-    T* RESTRICT ot = out + t * N;
-    uint8_t* RESTRICT zt = zs + t * N;
-    for (int64_t i = b; i < e; ++i) {
-      bad |= nonfinite(xt[i]);
-      const T vinf = vl[i] + r[i] * xt[i];
-      const T vp = vinf + (v[i] - vinf) * am[i];
-      const T ad = a[i] * aa[i];
-      const T thr = th[i] + ad;
-      const T zf = (vp - thr) > T(0) ? T(1) : T(0);
-      v[i] = apply_reset<T, RESET>(vp, zf, thr - vr[i], vr[i]);
-      a[i] = ad + dl[i] * zf;
-      ot[i] = zf;
-      zt[i] = static_cast<uint8_t>(zf);
-    }
+  static std::vector<torch::Tensor> backward(TensorArg<J>... t, int64_t reset, bool detach,
+                                             int64_t kind, double slope, int64_t seg) {
+    return fused_backward<F>({std::move(t)...}, reset, detach, kind, slope, seg);
   }
-  return bad;
-}
+};
 
-template <typename T, int RESET, int KIND>
-void alif_bwd_impl(const T* RESTRICT gout, int64_t gstride, const T* RESTRICT gvT,
-                   const T* RESTRICT gaT, const T* RESTRICT x, const T* RESTRICT ck,
-                   const uint8_t* RESTRICT zs, const T* RESTRICT am, const T* RESTRICT aa,
-                   const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
-                   const T* RESTRICT vr, const T* RESTRICT dl, T attached, T k,
-                   T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT ga0, T* RESTRICT gam,
-                   T* RESTRICT gaa, T* RESTRICT gth, T* RESTRICT gdl, int64_t seg, int64_t Tn,
-                   int64_t N, int64_t b, int64_t e) {
-  std::vector<T> buf((2 * seg + 8) * BWD_BLK);
-  T* RESTRICT vprev = buf.data();
-  T* RESTRICT aprev = vprev + seg * BWD_BLK;
-  T* RESTRICT v = aprev + seg * BWD_BLK;
-  T* RESTRICT a = v + BWD_BLK;
-  T* RESTRICT gv = a + BWD_BLK;
-  T* RESTRICT gad = gv + BWD_BLK;
-  T* RESTRICT g_am = gad + BWD_BLK;
-  T* RESTRICT g_aa = g_am + BWD_BLK;
-  T* RESTRICT g_th = g_aa + BWD_BLK;
-  T* RESTRICT g_dl = g_th + BWD_BLK;
-  const int64_t S = n_segments(Tn, seg);
-  for (int64_t b0 = b; b0 < e; b0 += BWD_BLK) {
-    const int64_t n = std::min(BWD_BLK, e - b0);
-    const T *RESTRICT amb = am + b0, *RESTRICT aab = aa + b0, *RESTRICT thb = th + b0,
-            *RESTRICT vlb = vl + b0, *RESTRICT rb = r + b0, *RESTRICT vrb = vr + b0,
-            *RESTRICT dlb = dl + b0;
-    for (int64_t j = 0; j < n; ++j) {
-      gv[j] = gvT[b0 + j];
-      gad[j] = gaT[b0 + j];
-      g_am[j] = g_aa[j] = g_th[j] = g_dl[j] = T(0);
-    }
-    for (int64_t s = S - 1; s >= 0; --s) {
-      const int64_t t0 = s * seg, t1 = std::min(Tn, t0 + seg);
-      const T* RESTRICT cv = ck + s * N + b0;
-      const T* RESTRICT ca = cv + S * N;
-      for (int64_t j = 0; j < n; ++j) {
-        v[j] = cv[j];
-        a[j] = ca[j];
-      }
-      for (int64_t t = t0; t < t1; ++t) {
-        const T* RESTRICT xt = x + t * N + b0;
-        const uint8_t* RESTRICT zt = zs + t * N + b0;
-        T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
-        T* RESTRICT apt = aprev + (t - t0) * BWD_BLK;
-        for (int64_t j = 0; j < n; ++j) {
-          vpt[j] = v[j];
-          apt[j] = a[j];
-          const T vinf = vlb[j] + rb[j] * xt[j];
-          const T vp = vinf + (v[j] - vinf) * amb[j];
-          const T ad = a[j] * aab[j];
-          const T zf = T(zt[j]);
-          v[j] = apply_reset<T, RESET>(vp, zf, (thb[j] + ad) - vrb[j], vrb[j]);
-          a[j] = ad + dlb[j] * zf;
-        }
-      }
-      for (int64_t t = t1 - 1; t >= t0; --t) {
-        const T* RESTRICT xt = x + t * N + b0;
-        const uint8_t* RESTRICT zt = zs + t * N + b0;
-        const T* RESTRICT got = gout + t * gstride + b0;
-        T* RESTRICT gxt = gx + t * N + b0;
-        const T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
-        const T* RESTRICT apt = aprev + (t - t0) * BWD_BLK;
-        for (int64_t j = 0; j < n; ++j) {
-          const T zf = T(zt[j]);
-          const T vinf = vlb[j] + rb[j] * xt[j];
-          const T d = vpt[j] - vinf;
-          const T vp = vinf + d * amb[j];
-          const T ap = apt[j];
-          const T ad = ap * aab[j];
-          const T thr = thb[j] + ad;
-          T gz = got[j] + gad[j] * dlb[j];  // a_new = ad + delta z
-          g_dl[j] += gad[j] * zf;
-          T ggap;
-          T gp = reset_grad<T, RESET>(gv[j], zf, thr - vrb[j], vrb[j], vp, attached, gz, ggap);
-          const T sg = gz * surrogate_grad<T, KIND>(k, vp - thr);
-          gp += sg;
-          const T g_thr = ggap - sg;
-          g_th[j] += g_thr;
-          const T g_ad = gad[j] + g_thr;
-          gxt[j] = gp * (T(1) - amb[j]) * rb[j];
-          g_am[j] += gp * d;
-          gv[j] = gp * amb[j];
-          g_aa[j] += g_ad * ap;
-          gad[j] = g_ad * aab[j];
-        }
-      }
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      gv0[b0 + j] = gv[j];
-      ga0[b0 + j] = gad[j];
-      gam[b0 + j] = g_am[j];
-      gaa[b0 + j] = g_aa[j];
-      gth[b0 + j] = g_th[j];
-      gdl[b0 + j] = g_dl[j];
-    }
-  }
-}
+using FamilySpec = std::tuple<std::string, int, int, int>;
 
-std::vector<torch::Tensor> alif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor a0,
-                                        torch::Tensor am, torch::Tensor aa, torch::Tensor th,
-                                        torch::Tensor vl, torch::Tensor r, torch::Tensor vr,
-                                        torch::Tensor dl, int64_t reset, int64_t seg) {
-  const auto tn = check_forward(x, {&v0, &a0, &am, &aa, &th, &vl, &r, &vr, &dl}, seg);
-  const int64_t Tn = tn.first, N = tn.second;
-  auto out = cached_empty(x.sizes(), x.options());
-  auto vT = torch::empty_like(v0), aT = torch::empty_like(v0);
-  auto zs = cached_empty({Tn, N}, x.options().dtype(torch::kUInt8));
-  auto ck = cached_empty({2, n_segments(Tn, seg), N}, x.options());
-  std::atomic<bool> bad{false};
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_forward", [&] {
-    using T = scalar_t;
-    DISPATCH_RESET(reset, [&] {
-      at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
-        if (alif_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(a0), ptr<T>(am), ptr<T>(aa),
-                            ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(dl),
-                            ptr<T>(out), ptr<T>(vT), ptr<T>(aT), zs.data_ptr<uint8_t>(),
-                            ptr<T>(ck), seg, Tn, N, b, e)) bad.store(true);
-      });
-    });
-  });
-  TORCH_CHECK_VALUE(!bad.load(), NONFINITE_MSG);
-  return {out, vT, aT, zs, ck};
-}
-
-std::vector<torch::Tensor> alif_backward(
-    torch::Tensor gout_, torch::Tensor gvT, torch::Tensor gaT, torch::Tensor x, torch::Tensor ck,
-    torch::Tensor zs, torch::Tensor am, torch::Tensor aa, torch::Tensor th, torch::Tensor vl,
-    torch::Tensor r, torch::Tensor vr, torch::Tensor dl, int64_t reset, bool detach,
-    int64_t kind, double slope, int64_t seg) {
-  const int64_t Tn = x.size(0), N = x.size(1);
-  const auto rows = grad_rows(gout_);
-  const torch::Tensor gout = rows.first;
-  const int64_t gstride = rows.second;
-  gvT = gvT.contiguous();
-  gaT = gaT.contiguous();
-  auto gx = cached_empty(x.sizes(), x.options());
-  auto gv0 = torch::empty_like(am), ga0 = torch::empty_like(am), gam = torch::empty_like(am),
-       gaa = torch::empty_like(am), gth = torch::empty_like(am), gdl = torch::empty_like(am);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "alif_backward", [&] {
-    using T = scalar_t;
-    DISPATCH_RESET(reset, [&] {
-      DISPATCH_KIND(kind, [&] {
-        at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
-          alif_bwd_impl<T, R, KD>(
-              ptr<T>(gout), gstride, ptr<T>(gvT), ptr<T>(gaT), ptr<T>(x), ptr<T>(ck),
-              zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(aa), ptr<T>(th), ptr<T>(vl), ptr<T>(r),
-              ptr<T>(vr), ptr<T>(dl), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
-              ptr<T>(ga0), ptr<T>(gam), ptr<T>(gaa), ptr<T>(gth), ptr<T>(gdl), seg, Tn, N, b, e);
-        });
-      });
-    });
-  });
-  return {gx, gv0, ga0, gam, gaa, gth, gdl};
-}
-
-// ----------------------------------------------------------------------------- CubaLIF
-template <typename T, int RESET>
-int cuba_fwd_impl(const T* RESTRICT x, const T* RESTRICT v0, const T* RESTRICT i0,
-                   const T* RESTRICT am, const T* RESTRICT as, const T* RESTRICT K,
-                   const T* RESTRICT th, const T* RESTRICT vl, const T* RESTRICT r,
-                   const T* RESTRICT vr, T* RESTRICT out, T* RESTRICT vT, T* RESTRICT iT,
-                   uint8_t* RESTRICT zs, T* RESTRICT ck, int64_t seg, int64_t Tn, int64_t N,
-                   int64_t b, int64_t e) {
-  int bad = 0;
-  T* RESTRICT v = vT;
-  T* RESTRICT c = iT;
-  const int64_t S = n_segments(Tn, seg);
-  for (int64_t i = b; i < e; ++i) {
-    v[i] = v0[i];
-    c[i] = i0[i];
-  }
-  for (int64_t t = 0; t < Tn; ++t) {
-    if (t % seg == 0) {
-      T* RESTRICT cv = ck + (t / seg) * N;
-      T* RESTRICT ci = cv + S * N;
-      for (int64_t i = b; i < e; ++i) {
-        cv[i] = v[i];
-        ci[i] = c[i];
-      }
-    }
-    const T* RESTRICT xt = x + t * N;
-    T* RESTRICT ot = out + t * N;
-    uint8_t* RESTRICT zt = zs + t * N;
-    for (int64_t i = b; i < e; ++i) {
-      const T xi = xt[i];
-      bad |= nonfinite(xi);
-      const T d = c[i] - xi;
-      const T vinf = vl[i] + r[i] * xi;
-      const T vp = vinf + (v[i] - vinf) * am[i] + (r[i] * d) * K[i];
-      c[i] = xi + d * as[i];
-      const T zf = (vp - th[i]) > T(0) ? T(1) : T(0);
-      v[i] = apply_reset<T, RESET>(vp, zf, th[i] - vr[i], vr[i]);
-      ot[i] = zf;
-      zt[i] = static_cast<uint8_t>(zf);
-    }
-  }
-  return bad;
-}
-
-template <typename T, int RESET, int KIND>
-void cuba_bwd_impl(const T* RESTRICT gout, int64_t gstride, const T* RESTRICT gvT,
-                   const T* RESTRICT giT, const T* RESTRICT x, const T* RESTRICT ck,
-                   const uint8_t* RESTRICT zs, const T* RESTRICT am, const T* RESTRICT as,
-                   const T* RESTRICT K, const T* RESTRICT th, const T* RESTRICT vl,
-                   const T* RESTRICT r, const T* RESTRICT vr, T attached, T k,
-                   T* RESTRICT gx, T* RESTRICT gv0, T* RESTRICT gi0, T* RESTRICT gam,
-                   T* RESTRICT gas, T* RESTRICT gK, T* RESTRICT gth, int64_t seg, int64_t Tn,
-                   int64_t N, int64_t b, int64_t e) {
-  std::vector<T> buf((2 * seg + 8) * BWD_BLK);
-  T* RESTRICT vprev = buf.data();
-  T* RESTRICT iprev = vprev + seg * BWD_BLK;
-  T* RESTRICT v = iprev + seg * BWD_BLK;
-  T* RESTRICT c = v + BWD_BLK;
-  T* RESTRICT gv = c + BWD_BLK;
-  T* RESTRICT gi = gv + BWD_BLK;
-  T* RESTRICT g_am = gi + BWD_BLK;
-  T* RESTRICT g_as = g_am + BWD_BLK;
-  T* RESTRICT g_K = g_as + BWD_BLK;
-  T* RESTRICT g_th = g_K + BWD_BLK;
-  const int64_t S = n_segments(Tn, seg);
-  for (int64_t b0 = b; b0 < e; b0 += BWD_BLK) {
-    const int64_t n = std::min(BWD_BLK, e - b0);
-    const T *RESTRICT amb = am + b0, *RESTRICT asb = as + b0, *RESTRICT Kb = K + b0,
-            *RESTRICT thb = th + b0, *RESTRICT vlb = vl + b0, *RESTRICT rb = r + b0,
-            *RESTRICT vrb = vr + b0;
-    for (int64_t j = 0; j < n; ++j) {
-      gv[j] = gvT[b0 + j];
-      gi[j] = giT[b0 + j];
-      g_am[j] = g_as[j] = g_K[j] = g_th[j] = T(0);
-    }
-    for (int64_t s = S - 1; s >= 0; --s) {
-      const int64_t t0 = s * seg, t1 = std::min(Tn, t0 + seg);
-      const T* RESTRICT cv = ck + s * N + b0;
-      const T* RESTRICT ci = cv + S * N;
-      for (int64_t j = 0; j < n; ++j) {
-        v[j] = cv[j];
-        c[j] = ci[j];
-      }
-      for (int64_t t = t0; t < t1; ++t) {
-        const T* RESTRICT xt = x + t * N + b0;
-        const uint8_t* RESTRICT zt = zs + t * N + b0;
-        T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
-        T* RESTRICT ipt = iprev + (t - t0) * BWD_BLK;
-        for (int64_t j = 0; j < n; ++j) {
-          vpt[j] = v[j];
-          ipt[j] = c[j];
-          const T xi = xt[j];
-          const T d = c[j] - xi;
-          const T vinf = vlb[j] + rb[j] * xi;
-          const T vp = vinf + (v[j] - vinf) * amb[j] + (rb[j] * d) * Kb[j];
-          c[j] = xi + d * asb[j];
-          v[j] = apply_reset<T, RESET>(vp, T(zt[j]), thb[j] - vrb[j], vrb[j]);
-        }
-      }
-      for (int64_t t = t1 - 1; t >= t0; --t) {
-        const T* RESTRICT xt = x + t * N + b0;
-        const uint8_t* RESTRICT zt = zs + t * N + b0;
-        const T* RESTRICT got = gout + t * gstride + b0;
-        T* RESTRICT gxt = gx + t * N + b0;
-        const T* RESTRICT vpt = vprev + (t - t0) * BWD_BLK;
-        const T* RESTRICT ipt = iprev + (t - t0) * BWD_BLK;
-        for (int64_t j = 0; j < n; ++j) {
-          const T xi = xt[j];
-          const T d = ipt[j] - xi;
-          const T vinf = vlb[j] + rb[j] * xi;
-          const T dvv = vpt[j] - vinf;
-          const T vp = vinf + dvv * amb[j] + (rb[j] * d) * Kb[j];
-          T gz = got[j];
-          T ggap;
-          T gp = reset_grad<T, RESET>(gv[j], T(zt[j]), thb[j] - vrb[j], vrb[j], vp, attached,
-                                      gz, ggap);
-          const T sg = gz * surrogate_grad<T, KIND>(k, vp - thb[j]);
-          gp += sg;
-          g_th[j] += ggap - sg;
-          // v_pre = vinf + (v - vinf) am + r d K ;  i_new = x + d as ;  d = i - x
-          g_am[j] += gp * dvv;
-          g_K[j] += gp * rb[j] * d;
-          g_as[j] += gi[j] * d;
-          const T gd = gp * rb[j] * Kb[j] + gi[j] * asb[j];
-          gxt[j] = gp * (T(1) - amb[j]) * rb[j] + gi[j] - gd;
-          gv[j] = gp * amb[j];
-          gi[j] = gd;
-        }
-      }
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      gv0[b0 + j] = gv[j];
-      gi0[b0 + j] = gi[j];
-      gam[b0 + j] = g_am[j];
-      gas[b0 + j] = g_as[j];
-      gK[b0 + j] = g_K[j];
-      gth[b0 + j] = g_th[j];
-    }
-  }
-}
-
-std::vector<torch::Tensor> cuba_lif_forward(torch::Tensor x, torch::Tensor v0, torch::Tensor i0,
-                                            torch::Tensor am, torch::Tensor as, torch::Tensor K,
-                                            torch::Tensor th, torch::Tensor vl, torch::Tensor r,
-                                            torch::Tensor vr, int64_t reset, int64_t seg) {
-  const auto tn = check_forward(x, {&v0, &i0, &am, &as, &K, &th, &vl, &r, &vr}, seg);
-  const int64_t Tn = tn.first, N = tn.second;
-  auto out = cached_empty(x.sizes(), x.options());
-  auto vT = torch::empty_like(v0), iT = torch::empty_like(v0);
-  auto zs = cached_empty({Tn, N}, x.options().dtype(torch::kUInt8));
-  auto ck = cached_empty({2, n_segments(Tn, seg), N}, x.options());
-  std::atomic<bool> bad{false};
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_forward", [&] {
-    using T = scalar_t;
-    DISPATCH_RESET(reset, [&] {
-      at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
-        if (cuba_fwd_impl<T, R>(ptr<T>(x), ptr<T>(v0), ptr<T>(i0), ptr<T>(am), ptr<T>(as), ptr<T>(K),
-                            ptr<T>(th), ptr<T>(vl), ptr<T>(r), ptr<T>(vr), ptr<T>(out),
-                            ptr<T>(vT), ptr<T>(iT), zs.data_ptr<uint8_t>(), ptr<T>(ck), seg, Tn,
-                            N, b, e)) bad.store(true);
-      });
-    });
-  });
-  TORCH_CHECK_VALUE(!bad.load(), NONFINITE_MSG);
-  return {out, vT, iT, zs, ck};
-}
-
-std::vector<torch::Tensor> cuba_lif_backward(
-    torch::Tensor gout_, torch::Tensor gvT, torch::Tensor giT, torch::Tensor x, torch::Tensor ck,
-    torch::Tensor zs, torch::Tensor am, torch::Tensor as, torch::Tensor K, torch::Tensor th,
-    torch::Tensor vl, torch::Tensor r, torch::Tensor vr, int64_t reset, bool detach,
-    int64_t kind, double slope, int64_t seg) {
-  const int64_t Tn = x.size(0), N = x.size(1);
-  const auto rows = grad_rows(gout_);
-  const torch::Tensor gout = rows.first;
-  const int64_t gstride = rows.second;
-  gvT = gvT.contiguous();
-  giT = giT.contiguous();
-  auto gx = cached_empty(x.sizes(), x.options());
-  auto gv0 = torch::empty_like(am), gi0 = torch::empty_like(am), gam = torch::empty_like(am),
-       gas = torch::empty_like(am), gK = torch::empty_like(am), gth = torch::empty_like(am);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cuba_lif_backward", [&] {
-    using T = scalar_t;
-    DISPATCH_RESET(reset, [&] {
-      DISPATCH_KIND(kind, [&] {
-        at::parallel_for(0, N, GRAIN, [&](int64_t b, int64_t e) {
-          cuba_bwd_impl<T, R, KD>(
-              ptr<T>(gout), gstride, ptr<T>(gvT), ptr<T>(giT), ptr<T>(x), ptr<T>(ck),
-              zs.data_ptr<uint8_t>(), ptr<T>(am), ptr<T>(as), ptr<T>(K), ptr<T>(th), ptr<T>(vl),
-              ptr<T>(r), ptr<T>(vr), T(detach ? 0 : 1), T(slope), ptr<T>(gx), ptr<T>(gv0),
-              ptr<T>(gi0), ptr<T>(gam), ptr<T>(gas), ptr<T>(gK), ptr<T>(gth), seg, Tn, N, b, e);
-        });
-      });
-    });
-  });
-  return {gx, gv0, gi0, gam, gas, gK, gth};
+template <class F>
+FamilySpec def_family(pybind11::module& m) {
+  m.def((std::string(F::name) + "_forward").c_str(), &Bind<F>::forward);
+  m.def((std::string(F::name) + "_backward").c_str(), &Bind<F>::backward);
+  return {F::name, F::S, int(F::P), F::G};
 }
 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("lif_forward", &lif_forward);
-  m.def("lif_backward", &lif_backward);
-  m.def("alif_forward", &alif_forward);
-  m.def("alif_backward", &alif_backward);
-  m.def("cuba_lif_forward", &cuba_lif_forward);
-  m.def("cuba_lif_backward", &cuba_lif_backward);
+  // every fused family: one traits struct above, listed here
+  const std::vector<FamilySpec> families = {def_family<Lif>(m), def_family<Alif>(m),
+                                            def_family<CubaLif>(m)};
+  m.def("fused_families", [families] { return families; },
+        "(name, state count, coefficient count, gradient count) of each fused family");
   m.def("cache_clear", &cache_clear);
   m.def("cache_bytes", &cache_bytes);
   m.def("cache_set_limit", &cache_set_limit);

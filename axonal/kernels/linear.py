@@ -26,14 +26,7 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons import NeuronFamily, ResetMode, families
-from axonal.functional.surrogate import (
-    ArcTan,
-    FastSigmoid,
-    Sigmoid,
-    StraightThrough,
-    Surrogate,
-    Triangle,
-)
+from axonal.functional.surrogate import Surrogate, kernel_codes
 from axonal.kernels import ops
 from axonal.scan import ScanResult, check_sequence, check_state
 
@@ -45,16 +38,12 @@ __all__ = [
     "fused_unsupported",
 ]
 
-SURROGATE_CODES: dict[type[Surrogate], int] = {
-    FastSigmoid: 0,
-    ArcTan: 1,
-    Sigmoid: 2,
-    Triangle: 3,
-    StraightThrough: 4,
-}
-"""Surrogate class -> kernel code (exact class: subclasses may change ``grad``)."""
+SURROGATE_CODES: dict[type[Surrogate], int] = kernel_codes()
+"""Surrogate class -> kernel code (each class's own ``code``; exact class: subclasses may
+change ``grad``)."""
 
-RESET_CODES = {ResetMode.SUBTRACT: 0, ResetMode.ZERO: 1, ResetMode.NONE: 2}
+RESET_CODES = {mode: mode.code for mode in ResetMode}
+"""Reset mode -> kernel code (``ResetMode.code``)."""
 
 _DTYPES = (torch.float32, torch.float64)
 

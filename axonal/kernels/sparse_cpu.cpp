@@ -12,9 +12,10 @@
 //
 // event_network: layer by layer over the whole [T, B] sequence: the event-driven accumulation
 // above gives the input current of every step, then the neuron update runs over time. The
-// neuron arithmetic mirrors axonal.functional.neurons (leaky_membrane, heaviside, apply_reset:
-// same expression order; the build turns floating-point contraction off), so given the same
-// currents the spikes and membranes equal the reference step functions.
+// neuron arithmetic is the shared neuron math of ../csrc/neuron_math.h (lif_membrane,
+// heaviside, reset: the expression order of axonal.functional.neurons; the build turns
+// floating-point contraction off), so given the same currents the spikes and membranes equal
+// the reference step functions.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
@@ -23,18 +24,22 @@
 #include <cstdint>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
+#include "../csrc/neuron_math.h"
+
 namespace {
 
 #define RESTRICT __restrict__
 
-// Neuron kinds of event_network (the LIF reset modes as in axonal.kernels.linear, plus LI).
-enum NeuronKind : int64_t { LIF_SUBTRACT = 0, LIF_ZERO = 1, LIF_NONE = 2, LI = 3 };
+// Neuron kinds of event_network: a LIF population's kind is its reset code (AXONAL_RESET_*,
+// ResetMode.code), an LI population's AXONAL_EVENT_LI (../csrc/codes.h).
+constexpr int64_t LI = AXONAL_EVENT_LI;
 
 // out[0:m] (+|-)= w[i][0:m] for the n rows listed in idx, four at a time, in list order.
 template <typename T, bool NEG>
@@ -211,21 +216,14 @@ inline void neuron_block(const T* RESTRICT x, T* RESTRICT v, T* RESTRICT o, cons
                          const T* RESTRICT v_leak, const T* RESTRICT r, const T* RESTRICT v_th,
                          const T* RESTRICT v_reset, const T* RESTRICT gap, int64_t begin, int64_t end) {
   for (int64_t j = begin; j < end; ++j) {
-    const T v_inf = v_leak[j] + r[j] * x[j];  // leaky_membrane
-    const T vn = v_inf + (v[j] - v_inf) * decay[j];
+    const T vn = axonal_lif_membrane(v[j], x[j], v_leak[j], r[j], decay[j]);
     if constexpr (KIND == LI) {
       o[j] = vn;
       v[j] = vn;
     } else {
-      const T z = (vn - v_th[j]) > T(0) ? T(1) : T(0);  // heaviside(v - v_th)
+      const T z = axonal_heaviside(vn - v_th[j]);
       o[j] = z;
-      if constexpr (KIND == LIF_SUBTRACT) {  // apply_reset
-        v[j] = vn - z * gap[j];
-      } else if constexpr (KIND == LIF_ZERO) {
-        v[j] = z > T(0) ? v_reset[j] : vn;
-      } else {
-        v[j] = vn;
-      }
+      v[j] = axonal_reset(vn, z, gap[j], v_reset[j], static_cast<int>(KIND));
     }
   }
 }
@@ -243,15 +241,18 @@ void neuron_run(const T* cur, T* v, T* out, const T* coef, int64_t steps, int64_
   });
 }
 
+// Runs neuron_run<T, K> for K == kind, K in 0 .. LI (the reset codes, then LI).
+template <typename T, int64_t... K>
+void neuron_dispatch_in(const T* cur, T* v, T* out, const T* coef, int64_t kind, int64_t steps,
+                        int64_t batch, int64_t n, std::integer_sequence<int64_t, K...>) {
+  (void)((kind == K ? (neuron_run<T, K>(cur, v, out, coef, steps, batch, n), true) : false) || ...);
+}
+
 template <typename T>
 void neuron_dispatch(const T* cur, T* v, T* out, const T* coef, int64_t kind, int64_t steps,
                      int64_t batch, int64_t n) {
-  switch (kind) {
-    case LIF_SUBTRACT: neuron_run<T, LIF_SUBTRACT>(cur, v, out, coef, steps, batch, n); break;
-    case LIF_ZERO: neuron_run<T, LIF_ZERO>(cur, v, out, coef, steps, batch, n); break;
-    case LIF_NONE: neuron_run<T, LIF_NONE>(cur, v, out, coef, steps, batch, n); break;
-    default: neuron_run<T, LI>(cur, v, out, coef, steps, batch, n); break;
-  }
+  neuron_dispatch_in<T>(cur, v, out, coef, kind, steps, batch, n,
+                        std::make_integer_sequence<int64_t, LI + 1>());
 }
 
 // A network of layers (linear, population)_l over x [T, B, K0]. Per layer: weights_t[l]
@@ -280,7 +281,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, bool> event_network(
     TORCH_CHECK(w.dim() == 2 && w.size(0) == input.size(1), "layer ", l, ": weight_t must be [K, N] with K its input size");
     const int64_t n = w.size(1);
     TORCH_CHECK(coef.dim() == 2 && coef.size(0) == 6 && coef.size(1) == n, "layer ", l, ": coef must be [6, N]");
-    TORCH_CHECK(kinds[l] >= LIF_SUBTRACT && kinds[l] <= LI, "layer ", l, ": unknown neuron kind");
+    TORCH_CHECK(kinds[l] >= 0 && kinds[l] <= LI, "layer ", l, ": unknown neuron kind ", kinds[l]);
     TORCH_CHECK(kinds[l] != LI || l + 1 == layers, "an LI population can only be the last layer");
     TORCH_CHECK(w.scalar_type() == x.scalar_type() && coef.scalar_type() == x.scalar_type(),
                 "layer ", l, ": weight_t and coef must have the dtype of x");

@@ -1,6 +1,7 @@
 /* Native event-driven loop of axonal.sim for LIF populations (float32).
  *
- * Mirrors, operation for operation in float32, axonal.functional.neurons.lif.lif_step,
+ * Mirrors, operation for operation in float32, axonal.functional.neurons.lif.lif_step (its
+ * membrane, threshold and reset are the shared functions of ../csrc/neuron_math.h),
  * axonal.functional.synapses (exp_synapse_step, conductance_current) and the ring-buffer
  * delivery of axonal/sim/delivery.py; tests check it against the torch path bit for bit.
  * Compiled at first use by axonal/sim/native.py (plain C, no torch headers; -march=native
@@ -23,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../csrc/neuron_math.h"
+
 #define RESTRICT __restrict__
 #define INLINE static inline __attribute__((always_inline))
 #define BLK 512
@@ -33,7 +36,7 @@ typedef struct {
     int32_t kind;          /* 0 LIF, 1 Poisson, 2 spike generator */
     int32_t offset, n;     /* neurons [offset, offset + n) of the global arrays */
     int32_t has_ref;       /* t_ref > 0 */
-    int32_t reset;         /* 0 subtract, 1 zero, 2 none */
+    int32_t reset;         /* ResetMode.code: AXONAL_RESET_* of ../csrc/codes.h */
     int32_t uniform;       /* all neuron parameters equal within the population */
     int32_t n_channels;
     int32_t *channels;     /* channel indices feeding this population, in input order */
@@ -142,17 +145,17 @@ typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } Pa
 
 /* LIF update of m neurons (lif_step in float32, same operations in the same order), branch-free
  * so that it vectorises: v and the refractory timers in place, fl[i] = 1 where neuron i spiked.
- * P is ParamValues (uniform population) or ParamArrays indexed from a0. */
+ * P is ParamValues (uniform population) or ParamArrays indexed from a0. reset_value is
+ * v_th - v_reset for a subtracting reset, v_reset otherwise (axonal_reset reads only the one
+ * its mode needs). */
 #define LIF_BODY(GET)                                                                       \
     const float half_dt = 0.5f * dt;                                                        \
-    const int reset_sub = reset == 0, reset_zero = reset == 1;                              \
     _Pragma("GCC ivdep") /* the arrays are distinct: no alias checks */                     \
     for (int32_t i = 0; i < m; i++) {                                                       \
         const float xi = xb[i] + GET(current);                                              \
-        const float v_inf = GET(v_leak) + GET(r) * xi;                                      \
         const float v0 = vv[i];                                                             \
-        float vn = v_inf + (v0 - v_inf) * GET(decay);                                       \
-        const int above = vn - GET(v_th) > 0.0f;                                            \
+        float vn = axonal_lif_membrane_f(v0, xi, GET(v_leak), GET(r), GET(decay));          \
+        const int above = axonal_heaviside_f(vn - GET(v_th)) > 0.0f;                        \
         int fire;                                                                           \
         if (has_ref) {                                                                      \
             float rem = rr[i] - dt;                                                         \
@@ -166,9 +169,8 @@ typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } Pa
         } else {                                                                            \
             fire = above;                                                                   \
         }                                                                                   \
-        /* reset: branch-free selects (not one loop copy per mode) */                      \
-        vn = (fire & reset_sub) ? vn - GET(reset_value) : vn;                               \
-        vn = (fire & reset_zero) ? GET(reset_value) : vn;                                   \
+        /* reset: selects on the loop-invariant mode (branch-free) */                      \
+        vn = axonal_reset_f(vn, (float)fire, GET(reset_value), GET(reset_value), reset);    \
         vv[i] = vn;                                                                         \
         fl[i] = (uint8_t)fire;                                                              \
     }

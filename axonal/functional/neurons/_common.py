@@ -75,9 +75,20 @@ class ResetMode(enum.Enum):
     * ``NONE``: no reset (the threshold only emits spikes).
     """
 
-    SUBTRACT = "subtract"
-    ZERO = "zero"
-    NONE = "none"
+    SUBTRACT = ("subtract", 0)
+    ZERO = ("zero", 1)
+    NONE = ("none", 2)
+
+    _value_: str
+    code: int
+    """The mode's integer code in the compiled kernels (``axonal/csrc/codes.h`` is generated
+    from these; never re-encode them elsewhere)."""
+
+    def __new__(cls, value: str, code: int) -> ResetMode:
+        member = object.__new__(cls)
+        member._value_ = value
+        member.code = code
+        return member
 
 
 def check_reset(value: object) -> None:
