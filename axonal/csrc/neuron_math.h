@@ -20,8 +20,9 @@
  *   heaviside                               spike where (v - threshold) > 0
  *   reset                                   ResetMode (subtract / zero / none)
  *   surrogate_grad                          the registered surrogates' pseudo-derivatives
- * and the backward pieces: reset_backward, spike_backward, lif_membrane_backward,
- * cuba_backward, alif_adapt_backward.
+ * and the backward pieces: reset_backward, spike_backward, fire_reset_backward (the two
+ * together), lif_membrane_backward, cuba_backward, alif_adapt_after_backward,
+ * alif_decay_adapt_backward.
  */
 #ifndef AXONAL_NEURON_MATH_H
 #define AXONAL_NEURON_MATH_H
@@ -41,13 +42,15 @@
 #define AXONAL_MATH_INLINE static inline __attribute__((always_inline))
 #define AXONAL_HALF_PI 1.57079632679489661923 /* pi / 2, as torch's math.pi / 2.0 */
 
-/* Output arguments: references in C++, pointers in C. */
+/* Output arguments: references in C++, pointers in C (AXONAL_ADDR passes a local as one). */
 #ifdef __cplusplus
 #define AXONAL_OUT(T) T&
 #define AXONAL_REF(x) x
+#define AXONAL_ADDR(x) x
 #else
 #define AXONAL_OUT(T) T*
 #define AXONAL_REF(x) (*x)
+#define AXONAL_ADDR(x) (&x)
 #endif
 
 #define AXONAL_T float

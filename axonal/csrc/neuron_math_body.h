@@ -131,6 +131,22 @@ AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(reset_backward)(AXONAL_T g_v, AXONAL_T z, 
   return g_v;
 }
 
+/* Backward through the spike z = heaviside(v_pre - thr) and the reset v_new = reset(v_pre, z,
+ * thr - v_reset, v_reset): from g_v = dL/dv_new and g_z = dL/dz (the spike's own gradient),
+ * sets dL/dthr (g_thr) and returns dL/dv_pre. */
+AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(fire_reset_backward)(AXONAL_T g_v, AXONAL_T g_z, AXONAL_T z,
+                                                           AXONAL_T thr, AXONAL_T v_reset,
+                                                           AXONAL_T v_pre, AXONAL_T attached,
+                                                           AXONAL_T k, int mode, int kind,
+                                                           AXONAL_OUT(AXONAL_T) g_thr) {
+  AXONAL_T gz = g_z, g_gap;
+  const AXONAL_T gv = AXONAL_FN(reset_backward)(g_v, z, thr - v_reset, v_reset, v_pre, attached,
+                                                mode, AXONAL_ADDR(gz), AXONAL_ADDR(g_gap));
+  const AXONAL_T sg = AXONAL_FN(spike_backward)(gz, k, v_pre - thr, kind);
+  AXONAL_REF(g_thr) = g_gap - sg;
+  return gv + sg;
+}
+
 /* Backward through lif_membrane from g = dL/dv_pre, with d = v - v_inf: sets dL/dx (g_x),
  * adds dL/dalpha (g_alpha), returns dL/dv. */
 AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(lif_membrane_backward)(AXONAL_T g, AXONAL_T d,

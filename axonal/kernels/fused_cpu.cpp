@@ -182,6 +182,16 @@ void cache_set_limit(int64_t bytes) {
 }
 
 // ------------------------------------------------------------------------------ families
+
+// The spike of membrane v against threshold thr (REPLAY: the saved spike z_saved instead) and
+// the reset of v in place; returns the spike.
+template <typename T, int RESET, bool REPLAY>
+inline T fire_and_reset(T& v, T thr, T v_reset, T z_saved) {
+  const T z = REPLAY ? z_saved : axonal_heaviside(v - thr);
+  v = axonal_reset(v, z, thr - v_reset, v_reset, RESET);
+  return z;
+}
+
 // A family: S state variables, P per-neuron coefficients (the op's parameter tensors, in
 // order), G of them differentiable (first their indices in GRAD, in the order the backward
 // returns their gradients). step() advances one neuron by one step in place and returns its
@@ -198,10 +208,8 @@ struct Lif {
 
   template <typename T, int RESET, bool REPLAY>
   static inline T step(T* s, T x, const T* p, T z_saved) {
-    const T vp = axonal_lif_membrane(s[0], x, p[V_LEAK], p[R], p[ALPHA]);
-    const T z = REPLAY ? z_saved : axonal_heaviside(vp - p[V_TH]);
-    s[0] = axonal_reset(vp, z, p[V_TH] - p[V_RESET], p[V_RESET], RESET);
-    return z;
+    s[0] = axonal_lif_membrane(s[0], x, p[V_LEAK], p[R], p[ALPHA]);
+    return fire_and_reset<T, RESET, REPLAY>(s[0], p[V_TH], p[V_RESET], z_saved);
   }
 
   template <typename T, int RESET, int KIND>
@@ -209,13 +217,10 @@ struct Lif {
                            T k) {
     const T v_inf = axonal_steady_state(x, p[V_LEAK], p[R]);
     const T vp = axonal_relax(s[0], v_inf, p[ALPHA]);
-    T gz = g_out, ggap;
-    T gv = axonal_reset_backward(gs[0], z, p[V_TH] - p[V_RESET], p[V_RESET], vp, attached, RESET,
-                                 gz, ggap);
-    const T sg = axonal_spike_backward(gz, k, vp - p[V_TH], KIND);
-    gv += sg;
-    ga[G_V_TH] += ggap - sg;
-    T gx;
+    T g_th, gx;
+    const T gv = axonal_fire_reset_backward(gs[0], g_out, z, p[V_TH], p[V_RESET], vp, attached, k,
+                                            RESET, KIND, g_th);
+    ga[G_V_TH] += g_th;
     gs[0] = axonal_lif_membrane_backward(gv, s[0] - v_inf, p[ALPHA], p[R], gx, ga[G_ALPHA]);
     return gx;
   }
@@ -230,11 +235,10 @@ struct Alif {
 
   template <typename T, int RESET, bool REPLAY>
   static inline T step(T* s, T x, const T* p, T z_saved) {
-    const T vp = axonal_lif_membrane(s[0], x, p[V_LEAK], p[R], p[ALPHA]);
+    s[0] = axonal_lif_membrane(s[0], x, p[V_LEAK], p[R], p[ALPHA]);
     const T ad = axonal_alif_decay_adapt(s[1], p[ALPHA_ADAPT]);
-    const T thr = axonal_alif_threshold(p[V_TH], ad);
-    const T z = REPLAY ? z_saved : axonal_heaviside(vp - thr);
-    s[0] = axonal_reset(vp, z, thr - p[V_RESET], p[V_RESET], RESET);
+    const T z = fire_and_reset<T, RESET, REPLAY>(s[0], axonal_alif_threshold(p[V_TH], ad),
+                                                 p[V_RESET], z_saved);
     s[1] = axonal_alif_adapt_after(ad, p[DELTA_TH], z);
     return z;
   }
@@ -246,13 +250,10 @@ struct Alif {
     const T vp = axonal_relax(s[0], v_inf, p[ALPHA]);
     const T ad = axonal_alif_decay_adapt(s[1], p[ALPHA_ADAPT]);
     const T thr = axonal_alif_threshold(p[V_TH], ad);
-    T gz = g_out + axonal_alif_adapt_after_backward(gs[1], z, p[DELTA_TH], ga[G_DELTA_TH]);
-    T ggap;
-    T gv = axonal_reset_backward(gs[0], z, thr - p[V_RESET], p[V_RESET], vp, attached, RESET,
-                                 gz, ggap);
-    const T sg = axonal_spike_backward(gz, k, vp - thr, KIND);
-    gv += sg;
-    const T g_thr = ggap - sg;
+    const T gz = g_out + axonal_alif_adapt_after_backward(gs[1], z, p[DELTA_TH], ga[G_DELTA_TH]);
+    T g_thr;
+    const T gv = axonal_fire_reset_backward(gs[0], gz, z, thr, p[V_RESET], vp, attached, k, RESET,
+                                            KIND, g_thr);
     ga[G_V_TH] += g_thr;
     const T g_ad = gs[1] + g_thr;  // ad feeds the threshold and a_new = ad + delta z
     T gx;
@@ -271,11 +272,9 @@ struct CubaLif {
 
   template <typename T, int RESET, bool REPLAY>
   static inline T step(T* s, T x, const T* p, T z_saved) {
-    const T vp = axonal_cuba_membrane(s[0], s[1], x, p[V_LEAK], p[R], p[ALPHA], p[KERNEL]);
+    s[0] = axonal_cuba_membrane(s[0], s[1], x, p[V_LEAK], p[R], p[ALPHA], p[KERNEL]);
     s[1] = axonal_cuba_current(s[1], x, p[ALPHA_SYN]);
-    const T z = REPLAY ? z_saved : axonal_heaviside(vp - p[V_TH]);
-    s[0] = axonal_reset(vp, z, p[V_TH] - p[V_RESET], p[V_RESET], RESET);
-    return z;
+    return fire_and_reset<T, RESET, REPLAY>(s[0], p[V_TH], p[V_RESET], z_saved);
   }
 
   template <typename T, int RESET, int KIND>
@@ -283,13 +282,10 @@ struct CubaLif {
                            T k) {
     const T v_inf = axonal_steady_state(x, p[V_LEAK], p[R]);
     const T vp = axonal_cuba_membrane(s[0], s[1], x, p[V_LEAK], p[R], p[ALPHA], p[KERNEL]);
-    T gz = g_out, ggap;
-    T gv = axonal_reset_backward(gs[0], z, p[V_TH] - p[V_RESET], p[V_RESET], vp, attached, RESET,
-                                 gz, ggap);
-    const T sg = axonal_spike_backward(gz, k, vp - p[V_TH], KIND);
-    gv += sg;
-    ga[G_V_TH] += ggap - sg;
-    T gx;
+    T g_th, gx;
+    const T gv = axonal_fire_reset_backward(gs[0], g_out, z, p[V_TH], p[V_RESET], vp, attached, k,
+                                            RESET, KIND, g_th);
+    ga[G_V_TH] += g_th;
     gs[0] = axonal_cuba_backward(gv, s[0] - v_inf, s[1] - x, p[ALPHA], p[ALPHA_SYN], p[KERNEL],
                                  p[R], gs[1], gx, ga[G_ALPHA], ga[G_ALPHA_SYN], ga[G_KERNEL]);
     return gx;

@@ -33,7 +33,7 @@
 #define TMAX 8 /* most steps per pass over the neurons */
 
 typedef struct {
-    int32_t kind;          /* 0 LIF, 1 Poisson, 2 spike generator */
+    int32_t kind;          /* AXONAL_SIM_SOURCE_*: LIF, Poisson, spike generator */
     int32_t offset, n;     /* neurons [offset, offset + n) of the global arrays */
     int32_t has_ref;       /* t_ref > 0 */
     int32_t reset;         /* ResetMode.code: AXONAL_RESET_* of ../csrc/codes.h */
@@ -45,7 +45,7 @@ typedef struct {
 } Pop;
 
 typedef struct {
-    int32_t type;          /* 0 current (x += g), 1 conductance (x += g (e - v)), 2 delta */
+    int32_t type;          /* AXONAL_SIM_CHANNEL_*: current (x += g), conductance (x += g (e - v)), delta */
     int32_t offset, n, depth;
     float decay, e_rev;
     float *g, *ring;       /* g [n], ring [depth, n] */
@@ -53,7 +53,7 @@ typedef struct {
 
 typedef struct {
     int32_t channel;
-    int32_t weight_scalar, delay_type, delay_scalar; /* delay_type: 0 scalar, 1 u8, 2 i16, 3 i32 */
+    int32_t weight_scalar, delay_type, delay_scalar; /* delay_type: AXONAL_SIM_DELAY_* */
     float w;
     const int64_t *indptr;
     const int32_t *post;
@@ -113,7 +113,7 @@ static void chan_update(const Chan *c, int32_t a0, int32_t m, float *RESTRICT du
 {
     float *RESTRICT g = c->g + a0;
     float *RESTRICT due = due_row + a0;
-    if (c->type == 2) {
+    if (c->type == AXONAL_SIM_CHANNEL_DELTA) {
         for (int32_t i = 0; i < m; i++) { g[i] = due[i]; due[i] = 0.0f; }
     } else {
         const float d = c->decay;
@@ -129,7 +129,7 @@ static void chan_input(const Chan *c, int update, int64_t k, int32_t a0, int32_t
 {
     if (update) chan_update(c, a0, m, c->ring + ((k - 1) % c->depth) * c->n);
     const float *RESTRICT g = c->g + a0;
-    if (c->type == 1) {
+    if (c->type == AXONAL_SIM_CHANNEL_CONDUCTANCE) {
         const float e = c->e_rev;
         if (first) for (int32_t i = 0; i < m; i++) xb[i] = 0.0f + g[i] * (e - v[i]);
         else for (int32_t i = 0; i < m; i++) xb[i] += g[i] * (e - v[i]);
@@ -304,7 +304,7 @@ static int64_t deliver(const Pop *p, const Proj *pr, const Chan *ch, const int32
             const int64_t lo = j->indptr[pre], hi = j->indptr[pre + 1];
             ev += hi - lo;
             int64_t y = lo;
-            if (j->delay_type == 0) {
+            if (j->delay_type == AXONAL_SIM_DELAY_SCALAR) {
                 int64_t slot = base + j->delay_scalar;
                 if (slot >= depth) slot -= depth;
                 float *RESTRICT row = ring + slot * cn;
@@ -337,8 +337,8 @@ static int64_t deliver(const Pop *p, const Proj *pr, const Chan *ch, const int32
                     }                                                                        \
                 }
                 switch (j->delay_type) {
-                    case 1: DELAY_LOOP(uint8_t) break;
-                    case 2: DELAY_LOOP(int16_t) break;
+                    case AXONAL_SIM_DELAY_UINT8: DELAY_LOOP(uint8_t) break;
+                    case AXONAL_SIM_DELAY_INT16: DELAY_LOOP(int16_t) break;
                     default: DELAY_LOOP(int32_t) break;
                 }
 #undef DELAY_LOOP
@@ -415,7 +415,7 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
         /* 1. LIF populations, steps k .. k + Tk - 1 in one pass over their neurons */
         for (int t = 0; t < Tk; t++) sp.count[t] = 0;
         for (int i = 0; i < n_pops; i++) {
-            if (pops[i].kind == 0) lif_pop(&pops[i], ch, &nr, pending, k, Tk, dt, &sp);
+            if (pops[i].kind == AXONAL_SIM_SOURCE_LIF) lif_pop(&pops[i], ch, &nr, pending, k, Tk, dt, &sp);
             for (int t = 0; t < Tk; t++) sp.seg[t * n_pops + i] = sp.count[t];
         }
         pending = 1;
@@ -427,12 +427,12 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
             for (int i = 0; i < n_pops; i++) {
                 const Pop *p = &pops[i];
                 const int32_t o = p->offset, n = p->n;
-                if (p->kind == 0) {
+                if (p->kind == AXONAL_SIM_SOURCE_LIF) {
                     const int64_t lif_to = sp.seg[t * n_pops + i];
                     for (int64_t e = lif_from; e < lif_to; e++)
                         if (push(&out, kk, sp.ids[t][e])) { rc = -1; goto done; }
                     lif_from = lif_to;
-                } else if (p->kind == 1) {
+                } else if (p->kind == AXONAL_SIM_SOURCE_POISSON) {
                     for (int32_t a = 0; a < n; a++) {
                         const int32_t q = o + a;
                         if (lam[q] <= 0) continue;
