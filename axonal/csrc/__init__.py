@@ -8,14 +8,15 @@
   Python types by :mod:`axonal.csrc.gen_codes` (a test fails when it is stale).
 
 The including files reach them by a relative path (``#include "../csrc/neuron_math.h"``), so
-no build needs an include flag; :func:`header_paths` lists them for the build caches' keys.
+no build needs an include flag; :mod:`axonal.native_build` stages them next to the sources and
+keys every build by their content.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["CSRC_DIR", "header_paths", "headers_digest_input"]
+__all__ = ["CSRC_DIR", "header_paths"]
 
 CSRC_DIR = Path(__file__).parent
 """The folder of the shared headers."""
@@ -24,9 +25,3 @@ CSRC_DIR = Path(__file__).parent
 def header_paths() -> list[Path]:
     """The shared headers, sorted by name (what a build of a native source also depends on)."""
     return sorted(CSRC_DIR.glob("*.h"))
-
-
-def headers_digest_input() -> bytes:
-    """The shared headers' names and contents, for the key of a build cache: a build made
-    from other headers is never loaded."""
-    return b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in header_paths())

@@ -31,6 +31,16 @@ __all__ = ["NativeRunner", "native_unsupported"]
 _P = ctypes.c_void_p
 _T_MAX = 8  # TMAX of _native.c
 
+SOURCE_KINDS = {"LIF": 0, "POISSON": 1, "GENERATOR": 2}
+"""Codes of the sources the C loop runs (``AXONAL_SIM_SOURCE_*`` of ``axonal/csrc/codes.h``,
+generated from this table)."""
+CHANNEL_KINDS = {"CURRENT": 0, "CONDUCTANCE": 1, "DELTA": 2}
+"""Codes of the synaptic input channels (``AXONAL_SIM_CHANNEL_*``)."""
+DELAY_KINDS = {"SCALAR": 0, "UINT8": 1, "INT16": 2, "INT32": 3}
+"""Codes of how a projection stores its delays: one for all, or per synapse in that integer
+type (``AXONAL_SIM_DELAY_*``)."""
+_DELAY_DTYPES = {torch.uint8: "UINT8", torch.int16: "INT16", torch.int32: "INT32"}
+
 
 def native_unsupported(dtype: torch.dtype, sources: Sequence[Source],
                        monitors: Sequence[Monitor]) -> str | None:
@@ -91,13 +101,13 @@ class NativeRunner:
                                    ("decay", exp_decay(dt, p.tau_mem)),
                                    ("t_ref", p.t_ref)):
                     self.par[key][sl] = torch.as_tensor(value).to(f32)
-                reset = {ResetMode.SUBTRACT: 0, ResetMode.ZERO: 1, ResetMode.NONE: 2}[p.reset]
-                value = p.v_th - p.v_reset if reset == 0 else p.v_reset
+                reset = p.reset.code
+                value = p.v_th - p.v_reset if p.reset is ResetMode.SUBTRACT else p.v_reset
                 self.par["reset_value"][sl] = torch.as_tensor(value).to(f32)
                 for cur in src.currents:
                     self.par["current"][sl] += torch.as_tensor(
                         cur.value(0, dt, src.n, f32), dtype=f32)
-                kind, has_ref = 0, int(p.t_ref > 0)
+                kind, has_ref = SOURCE_KINDS["LIF"], int(p.t_ref > 0)
                 chans = []
                 for syn, ch in src.channels.items():
                     chan_index[(id(src), syn)] = len(self.channels)
@@ -107,14 +117,14 @@ class NativeRunner:
             elif isinstance(src, PoissonSource):
                 assert src._p is not None
                 self.lam[sl] = src._p.double().numpy()
-                kind, has_ref, reset, chans = 1, 0, 2, []
+                kind, has_ref, reset, chans = SOURCE_KINDS["POISSON"], 0, ResetMode.NONE.code, []
             else:
                 assert isinstance(src, SpikeGenerator)
                 gen_steps.append(src._steps)
                 gen_ids.append(src._ids + offset)
-                kind, has_ref, reset, chans = 2, 0, 2, []
+                kind, has_ref, reset, chans = SOURCE_KINDS["GENERATOR"], 0, ResetMode.NONE.code, []
             outgoing = [j for j, pr in enumerate(projections) if pr.pre is src]
-            uniform = int(kind == 0 and src.n > 0 and all(
+            uniform = int(kind == SOURCE_KINDS["LIF"] and src.n > 0 and all(
                 bool((self.par[key][sl] == self.par[key][offset]).all()) for key in names))
             pop_meta += [kind, offset, src.n, has_ref, reset, uniform, len(chans),
                          len(outgoing)]
@@ -124,7 +134,8 @@ class NativeRunner:
         self.pop_lists = np.array(pop_lists or [0], dtype=np.int32)
         chan_meta, chan_f = [], []
         for syn, ch, _ in self.channels:
-            kind = 1 if isinstance(syn, Conductance) else 2 if isinstance(syn, Delta) else 0
+            kind = CHANNEL_KINDS["CONDUCTANCE" if isinstance(syn, Conductance)
+                                 else "DELTA" if isinstance(syn, Delta) else "CURRENT"]
             chan_meta += [kind, 0, ch.ring.n, ch.ring.depth]
             decay = 0.0 if isinstance(syn, Delta) else syn.decay(dt)
             chan_f += [decay, float(getattr(syn, "e_rev", 0.0))]
@@ -137,8 +148,7 @@ class NativeRunner:
             assert t is not None
             self.tables.append(t)
             scalar = int(t.weight.ndim == 0)
-            dtype_code = 0 if t.delay is None else {torch.uint8: 1, torch.int16: 2,
-                                                    torch.int32: 3}[t.delay.dtype]
+            dtype_code = DELAY_KINDS["SCALAR" if t.delay is None else _DELAY_DTYPES[t.delay.dtype]]
             proj_meta += [chan_index[(id(pr.post), pr.synapse)], scalar, dtype_code,
                           t.delay_steps]
             proj_w.append(float(t.weight) if scalar else 0.0)

@@ -16,7 +16,7 @@ from axonal.csrc import gen_codes, header_paths
 from axonal.functional import surrogate as sg
 from axonal.functional.neurons import LIFParams, ResetMode
 from axonal.kernels import linear
-from axonal.sim import native
+from axonal.sim import native_loop
 
 ROOT = Path(axonal.__file__).parent
 NATIVE_SOURCES = [ROOT / "kernels" / "fused_cpu.cpp", ROOT / "kernels" / "sparse_cpu.cpp",
@@ -41,8 +41,9 @@ def test_header_carries_every_code() -> None:
         assert f"#define AXONAL_RESET_{mode.name} {mode.code}\n" in text
     for cls, code in sg.kernel_codes().items():
         assert f"#define AXONAL_SURROGATE_{cls.name.upper()} {code}\n" in text
-    for prefix, table in (("SIM_SOURCE", native.SOURCE_KINDS), ("SIM_CHANNEL", native.CHANNEL_KINDS),
-                          ("SIM_DELAY", native.DELAY_KINDS)):
+    for prefix, table in (("SIM_SOURCE", native_loop.SOURCE_KINDS),
+                          ("SIM_CHANNEL", native_loop.CHANNEL_KINDS),
+                          ("SIM_DELAY", native_loop.DELAY_KINDS)):
         for name, code in table.items():
             assert f"#define AXONAL_{prefix}_{name} {code}\n" in text
     assert f"#define AXONAL_RESET_COUNT {len(ResetMode)}\n" in text

@@ -45,12 +45,12 @@ from axonal.functional.neurons.lif import lif_step
 from axonal.functional.neurons.li import li_step
 from axonal.functional.neurons import LIFState, LIState
 from axonal.kernels import ops
-from axonal.kernels._build import load_extension
+from axonal.native_build import load_extension
 from axonal.sim import ConstantCurrent, Network, Population, SpikeMonitor, native
 
 FUSED = load_extension("fused")
 SPARSE = load_extension("sparse")
-SIM = native._load()
+SIM = native.library()
 SIM_SOURCE = Path(axonal.__file__).parent / "sim" / "_native.c"
 
 DT = 1e-3
