@@ -14,7 +14,7 @@ import torch
 import axonal
 from axonal.csrc import gen_codes, header_paths
 from axonal.functional import surrogate as sg
-from axonal.functional.neurons import LIFParams, ResetMode
+from axonal.functional.neurons import LIFParams, ResetMode, get_family
 from axonal.kernels import linear
 from axonal.sim import native_loop
 
@@ -73,7 +73,9 @@ def test_subclasses_do_not_inherit_a_kernel_code() -> None:
     assert sg.kernel_code(sg.FastSigmoid()) == sg.FastSigmoid.code
     assert sg.kernel_code(Wider()) is None
     assert sg.kernel_code(sg.Smoothed(sg.ArcTan())) is None
-    assert linear.lif_unsupported(LIFParams(surrogate=Wider()), torch.zeros(3, 2)) is not None
+    lif = get_family("lif")
+    assert linear.fused_unsupported(lif, LIFParams(surrogate=Wider()), torch.zeros(3, 2)) is not None
+    assert linear.fused_unsupported(lif, LIFParams(), torch.zeros(3, 2)) is None
 
 
 def test_register_refuses_a_code_already_taken() -> None:

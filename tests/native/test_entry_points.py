@@ -17,13 +17,14 @@ here, directly (no nn layer, no op registration in between):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,17 +34,17 @@ from torch import Tensor
 import axonal
 from axonal.functional import surrogate as sg
 from axonal.functional.neurons import (
-    ALIFParams,
-    CubaLIFParams,
+    FusedSpec,
     LIFParams,
+    LIFState,
     LIParams,
+    LIState,
+    NeuronFamily,
     ResetMode,
-    get_family,
+    families,
 )
-from axonal.functional.neurons.cuba_lif import synaptic_kernel
-from axonal.functional.neurons.lif import lif_step
 from axonal.functional.neurons.li import li_step
-from axonal.functional.neurons import LIFState, LIState
+from axonal.functional.neurons.lif import lif_step
 from axonal.kernels import ops
 from axonal.native_build import load_extension
 from axonal.sim import ConstantCurrent, Network, Population, SpikeMonitor, native
@@ -60,62 +61,58 @@ DT = 1e-3
 
 @dataclass(frozen=True)
 class FusedCase:
-    """How one fused family's op arguments come from its reference parameters."""
+    """A registered family's fused kernel: its spec (states, coefficients and differentiable
+    coefficients, in op order) and the parameter fields this test draws per neuron."""
 
-    family: str
-    states: tuple[str, ...]  # state fields the op carries, in op order
-    coefs: tuple[str, ...]  # the op's coefficient tensors, in op order
-    grads: tuple[str, ...]  # coefficients with a gradient, in the backward's order
-    learn: tuple[str, ...]  # parameter fields the test differentiates
-    make: Callable[[dict[str, Tensor], ResetMode, sg.Surrogate, bool], Any]
-    coefficients: Callable[[Any], dict[str, Tensor]]
-    state_scale: tuple[float, ...]
+    family: NeuronFamily[Any, Any]
+    learn: tuple[str, ...]  # fields drawn per neuron and differentiated
+    fixed: tuple[str, ...]  # fields drawn per neuron, without gradient
+
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    @property
+    def spec(self) -> FusedSpec[Any]:
+        assert self.family.fused is not None
+        return self.family.fused
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return self.spec.states
+
+    @property
+    def coefs(self) -> tuple[str, ...]:
+        return tuple(self.spec.coefficients)
+
+    @property
+    def grads(self) -> tuple[str, ...]:
+        return self.spec.differentiable
+
+    def coefficients(self, params: Any) -> dict[str, Tensor]:
+        return {n: torch.as_tensor(f(params, DT)) for n, f in self.spec.coefficients.items()}
 
 
-_FIXED = dict(v_leak=0.1, r=5.0, v_reset=0.05)
+# per-neuron ranges of the parameter fields a fused family may have (a new family's new field
+# must be added here, or its case fails to build)
+RANGES = dict(tau_mem=(6e-3, 12e-3), tau_adapt=(20e-3, 40e-3), tau_syn=(3e-3, 5e-3),
+              v_th=(0.8, 1.3), delta_th=(0.1, 0.3), v_leak=(0.05, 0.15), r=(4.0, 6.0),
+              v_reset=(0.0, 0.1))
+# initial-state scale of each state variable a fused kernel carries
+STATE_SCALE = dict(v=1.0, a=0.3, i=2.0)
+_NOT_DRAWN = ("reset", "surrogate", "detach_reset", "t_ref")
 
 
-def _lif_coefs(p: LIFParams) -> dict[str, Tensor]:
-    return dict(alpha=torch.exp(-DT / p.tau_mem), v_th=p.v_th, **_fixed(p))
+def _fused_case(family: NeuronFamily[Any, Any]) -> FusedCase:
+    assert family.fused is not None
+    names = [f.name for f in dataclasses.fields(family.params_type) if f.name not in _NOT_DRAWN]
+    missing = [n for n in names if n not in RANGES]
+    assert not missing, f"{family.name}: add ranges for {missing} to RANGES"
+    fixed = tuple(n for n in names if n in family.fused.fixed)
+    return FusedCase(family, tuple(n for n in names if n not in fixed), fixed)
 
 
-def _alif_coefs(p: ALIFParams) -> dict[str, Tensor]:
-    return dict(alpha=torch.exp(-DT / p.tau_mem), alpha_adapt=torch.exp(-DT / p.tau_adapt),
-                v_th=p.v_th, **_fixed(p), delta_th=p.delta_th)
-
-
-def _cuba_coefs(p: CubaLIFParams) -> dict[str, Tensor]:
-    return dict(alpha=torch.exp(-DT / p.tau_mem), alpha_syn=torch.exp(-DT / p.tau_syn),
-                kernel=synaptic_kernel(DT, p.tau_syn, p.tau_mem), v_th=p.v_th, **_fixed(p))
-
-
-def _fixed(p: Any) -> dict[str, Tensor]:
-    return {name: getattr(p, name) for name in _FIXED}
-
-
-FUSED_CASES = {
-    c.family: c
-    for c in (
-        FusedCase("lif", ("v",), ("alpha", "v_th", "v_leak", "r", "v_reset"), ("alpha", "v_th"),
-                  ("tau_mem", "v_th"),
-                  lambda t, reset, s, d: LIFParams(**t, reset=reset, surrogate=s, detach_reset=d),
-                  _lif_coefs, (1.0,)),
-        FusedCase("alif", ("v", "a"),
-                  ("alpha", "alpha_adapt", "v_th", "v_leak", "r", "v_reset", "delta_th"),
-                  ("alpha", "alpha_adapt", "v_th", "delta_th"),
-                  ("tau_mem", "tau_adapt", "v_th", "delta_th"),
-                  lambda t, reset, s, d: ALIFParams(**t, reset=reset, surrogate=s, detach_reset=d),
-                  _alif_coefs, (1.0, 0.3)),
-        FusedCase("cuba_lif", ("v", "i"),
-                  ("alpha", "alpha_syn", "kernel", "v_th", "v_leak", "r", "v_reset"),
-                  ("alpha", "alpha_syn", "kernel", "v_th"), ("tau_syn", "tau_mem", "v_th"),
-                  lambda t, reset, s, d: CubaLIFParams(**t, reset=reset, surrogate=s,
-                                                       detach_reset=d),
-                  _cuba_coefs, (1.0, 2.0)),
-    )
-}
-_LEARN_VALUES = dict(tau_mem=(6e-3, 12e-3), tau_adapt=(20e-3, 40e-3), tau_syn=(3e-3, 5e-3),
-                     v_th=(0.8, 1.3), delta_th=(0.1, 0.3))
+FUSED_CASES = {f.name: _fused_case(f) for f in families() if f.fused is not None}
 
 T_STEPS, N = 71, 9  # three checkpoint segments of the fused backward (SEG 32), the last partial
 
@@ -125,24 +122,31 @@ def _surrogates() -> list[sg.Surrogate]:
     return [cls(slope=1.5 * cls().slope) for cls in sg.kernel_codes()]
 
 
-def _fused_inputs(case: FusedCase, dtype: torch.dtype, seed: int) -> tuple[Tensor, list[Tensor], dict[str, Tensor]]:
+def _fused_inputs(case: FusedCase, dtype: torch.dtype, seed: int
+                  ) -> tuple[Tensor, list[Tensor], dict[str, Tensor]]:
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(T_STEPS, N, generator=gen, dtype=dtype) * 1.5 + 0.8
-    state0 = [torch.rand(N, generator=gen, dtype=dtype) * s for s in case.state_scale]
-    learn = {}
-    for name in case.learn:
-        lo, hi = _LEARN_VALUES[name]
-        learn[name] = lo + (hi - lo) * torch.rand(N, generator=gen, dtype=dtype)
-    learn.update({k: torch.full((N,), v, dtype=dtype) for k, v in _FIXED.items()})
-    return x, state0, learn
+    state0 = [torch.rand(N, generator=gen, dtype=dtype) * STATE_SCALE[s] for s in case.states]
+    values = {}
+    for name in case.learn + case.fixed:
+        lo, hi = RANGES[name]
+        values[name] = lo + (hi - lo) * torch.rand(N, generator=gen, dtype=dtype)
+    return x, state0, values
 
 
-def _reference(case: FusedCase, params: Any, x: Tensor, state0: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
+def _params(case: FusedCase, values: dict[str, Tensor], reset: ResetMode,
+            surrogate: sg.Surrogate, detach: bool) -> Any:
+    return case.family.params_type(**values, reset=reset, surrogate=surrogate,
+                                   detach_reset=detach)
+
+
+def _reference(case: FusedCase, params: Any, x: Tensor, state0: list[Tensor]
+               ) -> tuple[Tensor, list[Tensor]]:
     """The family's reference step looped over time."""
-    family = get_family(case.family)
-    fields = family.state_type._fields
+    family = case.family
     values = dict(zip(case.states, state0))
-    state = family.state_type(*(values.get(f, torch.zeros_like(x[0])) for f in fields))
+    state = family.state_type(*(values.get(f, torch.zeros_like(x[0]))
+                                for f in family.state_type._fields))
     spikes = []
     for t in range(x.shape[0]):
         z, state = family.step(x[t], state, params, DT)
@@ -174,7 +178,7 @@ needs_fused = pytest.mark.skipif(FUSED is None, reason="the fused C++ extension 
 def test_fused_forward_equals_reference_step(family: str, reset: ResetMode, dtype: torch.dtype) -> None:
     case = FUSED_CASES[family]
     x, state0, values = _fused_inputs(case, dtype, seed=1)
-    params = case.make(values, reset, sg.FastSigmoid(), True)
+    params = _params(case, values, reset, sg.FastSigmoid(), True)
     want, want_final = _reference(case, params, x, state0)
     coefs = case.coefficients(params)
     got = getattr(FUSED, f"{family}_forward")(x, *state0, *(coefs[c] for c in case.coefs),
@@ -202,7 +206,7 @@ def test_fused_backward_equals_autograd_through_reference_step(
     leaves = [x, *state0, *(values[n] for n in case.learn)]
     for leaf in leaves:
         leaf.requires_grad_(True)
-    params = case.make(values, reset, surrogate, detach)
+    params = _params(case, values, reset, surrogate, detach)
     want, want_final = _reference(case, params, x, state0)
     w = _loss_weights(want.shape, dtype)
     want_grads = torch.autograd.grad(_loss(want, want_final, w), leaves, allow_unused=True)
@@ -235,12 +239,15 @@ def test_fused_backward_equals_autograd_through_reference_step(
 
 
 @needs_fused
-def test_fused_families_match_the_op_table() -> None:
+def test_fused_families_match_the_registry() -> None:
+    """The compiled families are the registered fused specs (state, coefficient and gradient
+    counts), and the ops kernels/ops.py registers follow the same specs."""
     exported = {name: (s, p, g) for name, s, p, g in FUSED.fused_families()}  # type: ignore[union-attr]
     assert exported == {
-        c.family: (len(c.states), len(c.coefs), len(c.grads)) for c in FUSED_CASES.values()
+        c.name: (len(c.states), len(c.coefs), len(c.grads)) for c in FUSED_CASES.values()
     }
-    for name, fam in ops.FAMILIES.items():  # the op schemas kernels/ops.py registers
+    assert set(ops.FAMILIES) == set(FUSED_CASES)
+    for name, fam in ops.FAMILIES.items():
         case = FUSED_CASES[name]
         assert (len(fam.states), fam.params, fam.grads) == (len(case.states), case.coefs, case.grads)
 
@@ -369,7 +376,7 @@ ENTRY_POINTS: dict[str, dict[str, str]] = {
         **{f"{f}_forward": f"{HERE}::test_fused_forward_equals_reference_step" for f in FUSED_CASES},
         **{f"{f}_backward": f"{HERE}::test_fused_backward_equals_autograd_through_reference_step"
            for f in FUSED_CASES},
-        "fused_families": f"{HERE}::test_fused_families_match_the_op_table",
+        "fused_families": f"{HERE}::test_fused_families_match_the_registry",
         "cache_clear": "tests/kernels/test_cache.py (the output buffer cache, no neuron math)",
         "cache_bytes": "tests/kernels/test_cache.py",
         "cache_set_limit": "tests/kernels/test_cache.py",
