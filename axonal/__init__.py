@@ -10,7 +10,7 @@ spike encoders and readouts, plasticity rules), :mod:`axonal.nn` (layers), :mod:
 from axonal import nn
 from axonal.functional import decode, encode, surrogate
 from axonal.functional.neurons import ResetMode, family_names, get_family
-from axonal.scan import ScanResult, scan
+from axonal.functional.scan import ScanResult, scan
 
 __version__ = "0.1.0"
 

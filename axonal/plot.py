@@ -18,10 +18,11 @@ if TYPE_CHECKING:
     from axonal.sim.monitors import SpikeMonitor, StateMonitor
     from axonal.train.loop import EpochLog
 
-__all__ = ["raster", "traces", "training_curve", "spike_raster", "state_traces"]
+__all__ = ["pyplot", "raster", "traces", "training_curve", "spike_raster", "state_traces"]
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend, imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +39,7 @@ def _save(fig: Any, path: str | Path, title: str, dpi: int = 110) -> Path:
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out, dpi=dpi)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return out
 
 
@@ -59,7 +60,7 @@ def raster(
 
     Units: dt in seconds; the time axis is drawn in ms.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if not groups:
         raise ValueError("groups must hold at least one (label, spikes) pair")
     fig, axes = plt.subplots(
@@ -86,7 +87,7 @@ def traces(
     title: str = "membrane traces",
 ) -> Path:
     """Membrane traces, one panel per ``(label, v [T, N], threshold or None)``; v in mV."""
-    plt = _pyplot()
+    plt = pyplot()
     if not panels:
         raise ValueError("panels must hold at least one (label, v, threshold) entry")
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.5 * len(panels) + 0.6), sharex=True, squeeze=False)
@@ -106,7 +107,7 @@ def traces(
 def training_curve(history: Sequence[EpochLog], path: str | Path,
                    title: str = "training curve") -> Path:
     """Loss (left) and train/test accuracy (right) per epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     if not history:
         raise ValueError("history is empty: nothing to plot")
     epochs = [h.epoch + 1 for h in history]
@@ -138,7 +139,7 @@ def spike_raster(
     Each monitor's first ``max_neurons`` neurons are stacked in the order given; below, the
     rate of each population (Hz) in bins of ``bin_width`` seconds over ``[0, duration]`` s.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if not monitors:
         raise ValueError("monitors must hold at least one SpikeMonitor")
     if not duration > 0 or not bin_width > 0:
@@ -176,7 +177,7 @@ def state_traces(
     ``unit``: the variable's unit for the axis label; by default the population's
     (:meth:`axonal.sim.Population.unit`: mV, s, nA, uS), which must then be known.
     """
-    plt = _pyplot()
+    plt = pyplot()
     values = monitor.values(variable)
     if unit is None:
         unit = monitor.source.unit(variable)

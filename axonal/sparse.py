@@ -37,14 +37,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-from axonal.functional.neurons._common import ResetMode, exp_decay
+from axonal.functional.neurons.family import ResetMode, exp_decay
 from axonal.functional.neurons.li import LIState
 from axonal.functional.neurons.lif import LIFState
 from axonal.functional.surrogate import Surrogate
 from axonal.native_build import load_extension
 from axonal.nn.container import Sequential
 from axonal.nn.neuron import NeuronLayer
-from axonal.scan import check_state
+from axonal.functional.scan import check_state
 
 __all__ = ["EventNetwork", "SpikeConv2d", "SpikeLinear", "sparse_kernel", "sparsify", "spike_linear"]
 

@@ -125,3 +125,51 @@ def test_low_sim_modules_do_not_import_the_network(module: str) -> None:
             reach.add(nxt)
             todo.append(nxt)
     assert "axonal.sim.network" not in reach and "axonal.sim.examples" not in reach
+
+
+def _package_of(module: str) -> str:
+    """The package a module belongs to: ``axonal.a.b`` -> ``axonal.a`` (``axonal.a`` itself
+    when it is a package, i.e. has submodules)."""
+    return module.rpartition(".")[0]
+
+
+def private_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of a private module (a ``_name`` part) from outside the package that holds it."""
+    found = []
+    for importer, targets in graph.items():
+        for target in targets:
+            parts = target.split(".")
+            private = [i for i, p in enumerate(parts) if p.startswith("_")]
+            if not private:
+                continue
+            owner = ".".join(parts[: private[0]])  # the package the private part sits in
+            if importer != owner and not importer.startswith(owner + "."):
+                found.append(f"{importer} -> {target}")
+    return sorted(found)
+
+
+def test_no_private_module_is_imported_across_packages() -> None:
+    found = private_imports(import_graph(ROOT))
+    assert not found, "private modules imported from another package (make them public):\n" + \
+        "\n".join(found)
+
+
+def test_the_checker_finds_a_private_import(tmp_path: Path) -> None:
+    pkg = tmp_path / "axonal"
+    (pkg / "a").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a" / "__init__.py").write_text("from axonal.a._x import X\n")  # same package: fine
+    (pkg / "a" / "_x.py").write_text("X = 1\n")
+    (pkg / "b.py").write_text("from axonal.a._x import X\n")
+    assert private_imports(import_graph(pkg)) == ["axonal.b -> axonal.a._x"]
+
+
+def test_the_core_imports_nothing_above_it() -> None:
+    """``axonal.functional`` (equations, the time loop, the validators) depends on no other
+    part of axonal: everything else is built on it."""
+    graph = import_graph(ROOT)
+    core = {m for m in graph if m.startswith("axonal.functional")}
+    assert "axonal.functional.scan" in core and "axonal.functional.validate" in core
+    outside = sorted(f"{m} -> {t}" for m in core for t in graph[m]
+                     if not t.startswith("axonal.functional"))
+    assert not outside, "the core imports from above it:\n" + "\n".join(outside)

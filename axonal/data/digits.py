@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal._validate import check_int
+from axonal.functional.validate import check_int
 
 __all__ = ["DigitsSplit", "load_digits_split"]
 

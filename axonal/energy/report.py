@@ -196,14 +196,14 @@ def energy_table(counts: OpCounts, estimates: Sequence[EnergyEstimate] = ()) -> 
 
 def energy_chart(estimates: Sequence[EnergyEstimate], path: str | Path, title: str = "") -> Path:
     """Bar chart (log scale) of SNN and ANN energy per sample for each estimate; PNG."""
-    from axonal.plot import _pyplot
+    from axonal.plot import pyplot
 
     if not estimates:
         raise ValueError("estimates must hold at least one EnergyEstimate")
     for i, e in enumerate(estimates):
         if not isinstance(e, EnergyEstimate):
             raise TypeError(f"estimates[{i}] must be an EnergyEstimate, got {type(e).__name__}")
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.8 + 1.9 * len(estimates), 4.2))
     xs = range(len(estimates))
     width = 0.38

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from axonal._validate import check_dt
-from axonal.scan import check_sequence
+from axonal.functional.validate import check_dt
+from axonal.functional.scan import check_sequence
 
 __all__ = [
     "spike_count",

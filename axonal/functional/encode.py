@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from axonal._validate import check_bool, check_dt, check_int, check_positive
+from axonal.functional.validate import check_bool, check_dt, check_int, check_positive
 
 __all__ = [
     "LatencyMode",

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal._validate import check_dt, check_finite_scalar, check_positive
+from axonal.functional.validate import check_dt, check_finite_scalar, check_positive
 
 __all__ = [
     "TRIPLET_HIPPOCAMPAL_ALL_TO_ALL",

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from axonal._validate import check_dt, check_finite_scalar, check_positive
-from axonal.functional.neurons._common import Scalar, exp_decay
+from axonal.functional.validate import check_dt, check_finite_scalar, check_positive
+from axonal.functional.neurons.family import Scalar, exp_decay
 
 __all__ = [
     "exp_synapse_step",
@@ -41,7 +41,7 @@ def check_synapse_params(tau: Scalar, e_rev: Scalar | None = None) -> None:
 def exp_synapse_decay(tau: Scalar, dt: float) -> Scalar:
     """The per-step factor ``exp(-dt / tau)`` of :func:`exp_synapse_advance`.
 
-    Takes a ``dt`` its caller has validated (``axonal._validate.check_dt``) once, before a
+    Takes a ``dt`` its caller has validated (``axonal.functional.validate.check_dt``) once, before a
     loop of steps; :func:`exp_synapse_step` validates on every call.
     """
     return exp_decay(dt, tau)

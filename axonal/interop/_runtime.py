@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from axonal._validate import check_dt
+from axonal.functional.validate import check_dt
 from axonal.nn.protocol import is_stateful
-from axonal.scan import check_sequence
+from axonal.functional.scan import check_sequence
 
 __all__ = ["GraphModule", "ModuleNode", "NeuronNode", "StatelessNode", "StepNode", "graph_order"]
 

@@ -32,7 +32,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("axonal.interop needs the 'nir' package: pip install 'axonal[interop]'") from err
 
-from axonal._validate import check_dt
+from axonal.functional.validate import check_dt
 from axonal.functional.neurons import ResetMode, families, family_for_nir
 from axonal.interop._runtime import (
     GraphModule,

@@ -28,7 +28,7 @@ from torch import Tensor
 from axonal.functional.neurons import NeuronFamily, ResetMode, families
 from axonal.functional.surrogate import Surrogate, kernel_codes
 from axonal.kernels import ops
-from axonal.scan import ScanResult, check_sequence, check_state
+from axonal.functional.scan import ScanResult, check_sequence, check_state
 
 __all__ = [
     "ADAPTERS",

@@ -1,8 +1,8 @@
 """Backend registry: (family name, backend name, device type) -> fused multi-step kernel.
 
 A :class:`Kernel` runs a whole ``[T, B, ...]`` sequence of one neuron family in one call and
-returns the same :class:`~axonal.scan.ScanResult` as the reference loop
-(``axonal.scan.multi_step`` over the family's step function), without the state trace.
+returns the same :class:`~axonal.functional.scan.ScanResult` as the reference loop
+(``axonal.functional.scan.multi_step`` over the family's step function), without the state trace.
 ``select`` is what :class:`~axonal.nn.neuron.NeuronLayer` calls: ``"auto"`` picks a
 registered kernel for the input's device when it is available (compiled, importable) and
 supports the parameters, else ``None`` (the reference loop); a named backend is forced and
@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from torch import Tensor
 
-from axonal.scan import ScanResult
+from axonal.functional.scan import ScanResult
 
 __all__ = ["Kernel", "BACKENDS", "register_kernel", "get_kernel", "kernels", "select", "check_backend"]
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from axonal.nn.neuron import NeuronLayer
 from axonal.nn.protocol import initial_state_of, run_module, step_module
-from axonal.scan import check_sequence
+from axonal.functional.scan import check_sequence
 
 __all__ = ["Sequential", "SequentialResult"]
 

@@ -18,10 +18,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from axonal._validate import check_dt
+from axonal.functional.validate import check_dt
 from axonal.functional.neurons import NeuronFamily, replace_unchecked, validate_params
 from axonal.kernels import check_backend, select
-from axonal.scan import ScanResult, check_sequence, multi_step
+from axonal.functional.scan import ScanResult, check_sequence, multi_step
 
 __all__ = ["NeuronLayer"]
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import check_sequence
+from axonal.functional.scan import check_sequence
 
 __all__ = ["Flatten", "Scale", "SumPool2d", "Threshold", "TimeDistributed"]
 

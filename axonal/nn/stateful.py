@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from axonal.nn.protocol import is_stateful
 from axonal.nn.shape import _as_tensor
-from axonal.scan import check_sequence
+from axonal.functional.scan import check_sequence
 
 __all__ = ["Delay", "Recurrent"]
 
@@ -36,7 +36,7 @@ class Delay(nn.Module):
 
     def __init__(self, delay: float | Tensor, dt: float) -> None:
         super().__init__()
-        from axonal._validate import check_dt
+        from axonal.functional.validate import check_dt
 
         self.dt = check_dt(dt)
         d = _as_tensor("delay", delay)

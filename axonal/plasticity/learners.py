@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from axonal._validate import check_bool, check_dt
+from axonal.functional.validate import check_bool, check_dt
 from axonal.functional.plasticity import (
     Contraction,
     RSTDPParams,

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from axonal._validate import check_bool, check_int
+from axonal.functional.validate import check_bool, check_int
 
 __all__ = [
     "Connectivity",

@@ -14,7 +14,7 @@ from typing import Callable, Union
 import torch
 from torch import Tensor
 
-from axonal._validate import check_finite_scalar
+from axonal.functional.validate import check_finite_scalar
 
 __all__ = ["Draw", "ClippedNormal", "scale_weight"]
 

@@ -24,7 +24,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from axonal._validate import check_finite_scalar, check_int
+from axonal.functional.validate import check_finite_scalar, check_int
 
 __all__ = [
     "PoissonSource",

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from axonal._validate import check_int
+from axonal.functional.validate import check_int
 from axonal.sim.populations import Population, Source
 
 __all__ = ["Monitor", "SpikeMonitor", "StateMonitor", "RateMonitor"]

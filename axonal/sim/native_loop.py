@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons import LIFState, ResetMode, get_family
-from axonal.functional.neurons._common import exp_decay
+from axonal.functional.neurons.family import exp_decay
 from axonal.sim.inputs import ConstantCurrent, PoissonSource, SpikeGenerator
 from axonal.sim.monitors import Monitor, RateMonitor, SpikeMonitor
 from axonal.sim.native import build_error, library, pointer, pointer_array

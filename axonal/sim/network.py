@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from axonal._validate import check_dt, check_int
+from axonal.functional.validate import check_dt, check_int
 from axonal.functional.synapses import exp_synapse_advance
 from axonal.sim.delivery import RingBuffer
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator, steps_for

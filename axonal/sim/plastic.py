@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from axonal._validate import check_bool, check_finite_scalar, check_positive
+from axonal.functional.validate import check_bool, check_finite_scalar, check_positive
 from axonal.functional.plasticity import (
     Contraction,
     RSTDPParams,

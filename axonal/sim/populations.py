@@ -10,7 +10,7 @@ from typing import Any, Mapping, Union
 import torch
 from torch import Tensor
 
-from axonal._validate import check_int
+from axonal.functional.validate import check_int
 from axonal.functional.neurons import NeuronFamily, family_names, get_family
 from axonal.functional.synapses import conductance_current
 from axonal.sim.delivery import RingBuffer

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from axonal._validate import check_positive
+from axonal.functional.validate import check_positive
 from axonal.sim.connectivity import Connectivity, FromArrays
 from axonal.sim.delivery import SynapseTable, build_table
 from axonal.sim.draws import Draw, scale_weight

@@ -22,7 +22,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from axonal._validate import check_int
+from axonal.functional.validate import check_int
 from axonal.data.digits import load_digits_split
 from axonal.functional import encode
 from axonal.functional.surrogate import ArcTan

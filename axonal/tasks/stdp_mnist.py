@@ -44,7 +44,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal._validate import check_dt, check_int, check_positive
+from axonal.functional.validate import check_dt, check_int, check_positive
 from axonal.data.mnist import MnistSplit
 from axonal.functional.neurons import LIFParams, ResetMode, lif_initial_state, lif_step
 from axonal.functional.plasticity import (

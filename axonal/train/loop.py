@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from axonal._validate import check_int
+from axonal.functional.validate import check_int
 from axonal.nn.container import Sequential, SequentialResult
 
 __all__ = ["TrainConfig", "EpochLog", "fit", "evaluate", "seed_everything"]

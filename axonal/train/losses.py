@@ -31,7 +31,7 @@ from axonal.functional.decode import (
     membrane_mean,
     spike_count,
 )
-from axonal.scan import check_sequence
+from axonal.functional.scan import check_sequence
 
 __all__ = [
     "count_cross_entropy",

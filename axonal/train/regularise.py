@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from axonal.scan import check_sequence
+from axonal.functional.scan import check_sequence
 
 __all__ = ["firing_rate", "rate_penalty", "upper_rate_penalty", "lower_rate_penalty"]
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from axonal.energy import count_ops, event_count
 from axonal.functional.neurons import ResetMode
 from axonal.nn import LI, LIF, Sequential, TimeDistributed
-from axonal.scan import ScanResult
+from axonal.functional.scan import ScanResult
 
 
 def spikes(row: list[int]) -> Tensor:

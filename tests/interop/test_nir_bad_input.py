@@ -14,7 +14,7 @@ nir = pytest.importorskip("nir")
 
 from axonal.interop import from_nir, read_nir, to_nir, write_nir  # noqa: E402
 from axonal.nn import ALIF, LIF, Sequential  # noqa: E402
-from axonal.functional.neurons._common import ResetMode  # noqa: E402
+from axonal.functional.neurons.family import ResetMode  # noqa: E402
 
 
 def _nodes(n_in: int = 3, n_hidden: int = 4) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from torch import nn
 
 nir = pytest.importorskip("nir")
 
-from axonal.functional.neurons._common import ResetMode  # noqa: E402
+from axonal.functional.neurons.family import ResetMode  # noqa: E402
 from axonal.interop import from_nir, to_nir  # noqa: E402
 from axonal.nn import LIF, CubaLIF, Sequential  # noqa: E402
 

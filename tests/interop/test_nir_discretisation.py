@@ -10,7 +10,7 @@ import torch
 
 nir = pytest.importorskip("nir")
 
-from axonal.functional.neurons._common import ResetMode  # noqa: E402
+from axonal.functional.neurons.family import ResetMode  # noqa: E402
 from axonal.functional.neurons.cuba_li import CubaLIParams, cuba_li_initial_state, cuba_li_step  # noqa: E402
 from axonal.functional.neurons.cuba_lif import CubaLIFParams, cuba_lif_initial_state  # noqa: E402
 from axonal.functional.neurons.euler import (  # noqa: E402

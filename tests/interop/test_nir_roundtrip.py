@@ -12,7 +12,7 @@ from torch import nn
 
 nir = pytest.importorskip("nir")
 
-from axonal.functional.neurons._common import ResetMode
+from axonal.functional.neurons.family import ResetMode
 from axonal.interop import (
     SUPPORTED_NODES,
     UNSUPPORTED_NODES,

@@ -158,7 +158,7 @@ def test_state_dict_round_trip(name: str) -> None:
 def test_learned_layer_validates_when_values_are_set_not_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
     """The per-call path swaps the learnable values into the record without re-validating it;
     construction and ``load_state_dict`` validate in full."""
-    import axonal.functional.neurons._common as common
+    import axonal.functional.neurons.family as common
 
     calls = {"n": 0}
     real = common.validate_params

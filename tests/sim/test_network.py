@@ -380,7 +380,7 @@ def test_mean_rate_leaves_out_a_transient() -> None:
 
 
 def _count_check_dt(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Replace every module's reference to ``axonal._validate.check_dt`` by a counting one."""
+    """Replace every module's reference to ``axonal.functional.validate.check_dt`` by a counting one."""
     import sys
 
     from axonal import _validate

@@ -3,7 +3,7 @@
 Every family registers itself (``get_family(name)``) on import of this package.
 """
 
-from axonal.functional.neurons._common import (
+from axonal.functional.neurons.family import (
     FamilyParams,
     FusedSpec,
     NeuronFamily,

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from axonal.functional.neurons._common import (
+from axonal.functional.neurons.family import (
     FamilyParams,
     NeuronFamily,
     NirMapping,

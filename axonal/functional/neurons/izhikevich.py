@@ -37,7 +37,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal.functional.neurons._common import (
+from axonal.functional.neurons.family import (
     FamilyParams,
     NeuronFamily,
     Rule,
@@ -50,7 +50,7 @@ from axonal.functional.neurons._common import (
     reset_to,
 )
 from axonal.functional.surrogate import FastSigmoid, Surrogate
-from axonal.scan import ScanResult
+from axonal.functional.scan import ScanResult
 
 __all__ = [
     "IzhikevichParams",

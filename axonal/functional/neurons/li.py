@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from axonal.functional.neurons._common import (
+from axonal.functional.neurons.family import (
     FamilyParams,
     NeuronFamily,
     NirMapping,

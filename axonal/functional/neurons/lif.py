@@ -21,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal.functional.neurons._common import (
+from axonal.functional.neurons.family import (
     FamilyParams,
     FusedSpec,
     NeuronFamily,

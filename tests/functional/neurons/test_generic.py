@@ -20,7 +20,7 @@ import axonal.functional.neurons as neurons
 from axonal.functional import surrogate
 from axonal.functional.neurons import NeuronFamily, Rule, family_names, get_family
 from axonal.functional.surrogate import FastSigmoid, Smoothed
-from axonal.scan import multi_step
+from axonal.functional.scan import multi_step
 
 FAMILIES = family_names()
 

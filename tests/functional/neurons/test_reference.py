@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from axonal.functional.neurons._common import ResetMode
+from axonal.functional.neurons.family import ResetMode
 from axonal.functional.neurons.adex import AdExParams, adex_multi_step
 from axonal.functional.neurons.izhikevich import (
     IzhikevichParams,

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from axonal.functional.neurons import LIFParams, LIFState, lif_initial_state, lif_step
-from axonal.scan import check_sequence, check_state, multi_step, scan
+from axonal.functional.scan import check_sequence, check_state, multi_step, scan
 
 
 class Acc(NamedTuple):

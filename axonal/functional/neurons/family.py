@@ -24,14 +24,14 @@ from typing import Any, Callable, ClassVar, Generic, TypeVar
 import torch
 from torch import Tensor
 
-from axonal._validate import (
+from axonal.functional.validate import (
     check_bool,
     check_dt,
     check_finite_scalar,
     check_positive,
 )
 from axonal.functional.surrogate import Surrogate
-from axonal.scan import ScanResult, multi_step
+from axonal.functional.scan import ScanResult, multi_step
 
 __all__ = [
     "ResetMode",

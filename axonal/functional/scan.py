@@ -7,7 +7,7 @@ from typing import Callable, Generic, NamedTuple, TypeVar
 import torch
 from torch import Tensor
 
-from axonal._validate import check_dt
+from axonal.functional.validate import check_dt
 
 __all__ = ["ScanResult", "scan", "multi_step", "check_sequence", "check_state"]
 
