@@ -383,7 +383,7 @@ def _count_check_dt(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Replace every module's reference to ``axonal.functional.validate.check_dt`` by a counting one."""
     import sys
 
-    from axonal import _validate
+    from axonal.functional import validate as _validate
 
     original = _validate.check_dt
     calls: list[float] = []
