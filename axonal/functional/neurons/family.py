@@ -133,9 +133,10 @@ def reset_to(v: Tensor, z: Tensor, value: Scalar, detach: bool) -> Tensor:
     """
     zr = z.detach() if detach else z
     blend = v + zr * (value - v)
-    fired = torch.as_tensor(value, dtype=v.dtype, device=v.device)
-    if zr.requires_grad:  # zero in the forward pass; carries d(blend)/dz
-        fired = fired + (zr - zr.detach()) * (value - v)
+    if not zr.requires_grad:
+        return torch.where(z == 1, value, blend)
+    # zero in the forward pass; carries d(blend)/dz
+    fired = torch.as_tensor(value, dtype=v.dtype, device=v.device) + (zr - zr.detach()) * (value - v)
     return torch.where(z == 1, fired, blend)
 
 

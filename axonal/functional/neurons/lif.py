@@ -116,8 +116,8 @@ def lif_step(x: Tensor, state: LIFState, params: LIFParams, dt: float) -> tuple[
         remaining = torch.clamp(state.refractory - dt, min=0.0)
         active = remaining <= 0.5 * dt
         v = torch.where(active, v, state.v)
-        z = p.surrogate(v - p.v_th) * active.to(v.dtype)
-        refractory = torch.where(z > 0, torch.full_like(remaining, p.t_ref), remaining)
+        z = torch.where(active, p.surrogate(v - p.v_th), 0.0)
+        refractory = torch.where(z > 0, p.t_ref, remaining)
     else:
         z = p.surrogate(v - p.v_th)
         refractory = state.refractory
