@@ -3,7 +3,7 @@
 Three pieces are compiled with the local compilers, nothing at install time:
 
 - ``"fused"``: ``kernels/fused_cpu.cpp``, the fused neuron kernels (a torch extension);
-- ``"sparse"``: ``kernels/sparse_cpu.cpp``, spike-indexed accumulation for :mod:`axonal.sparse`
+- ``"sparse"``: ``kernels/sparse_cpu.cpp``, spike-indexed accumulation for :mod:`axonal.nn.event`
   (a torch extension);
 - ``"sim"``: ``sim/_native.c``, the simulator's native loop (plain C, loaded with ``ctypes``).
 

@@ -1,11 +1,11 @@
-"""Dense vs event-driven (axonal.sparse) inference of a 784-1000-10 spiking network, 1 thread.
+"""Dense vs event-driven (axonal.nn.event) inference of a 784-1000-10 spiking network, 1 thread.
 
 Network: Linear(784, 1000) -> LIF -> Linear(1000, 10) -> LI readout, T steps, one sample at a
 time (batch 1). Inputs are Bernoulli spike trains at a fixed rate per input per step. Paths:
 
 * network dense: the ``Sequential`` as built (``nn.Linear`` products, the LIF's fastest
-  available backend, the LI's reference loop): what a user runs without ``axonal.sparse``;
-* network sparse: :class:`axonal.sparse.EventNetwork` over a copy of it (one compiled call per
+  available backend, the LI's reference loop): what a user runs without ``axonal.nn.event``;
+* network sparse: :class:`axonal.nn.event.EventNetwork` over a copy of it (one compiled call per
   sample: event-driven currents for both linear layers, LIF and LI updates in the same call);
 * sparsified layers: ``sparsify`` on a copy (the linear layers event-driven, the neuron layers
   as in the dense network), to show what the layers alone give inside the ``Sequential``;
@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from axonal.nn import LI, LIF, Sequential
-from axonal.sparse import EventNetwork, sparsify
+from axonal.nn.event import EventNetwork, sparsify
 
 RATES = (0.01, 0.05, 0.10, 0.25, 0.50)
 

@@ -20,7 +20,7 @@
 #define AXONAL_SURROGATE_COUNT 5
 #define AXONAL_SURROGATE_LIST(X) X(FAST_SIGMOID) X(ATAN) X(SIGMOID) X(TRIANGLE) X(STRAIGHT_THROUGH)
 
-/* neuron kinds of the event-driven network (axonal.sparse): a LIF population's kind is
+/* neuron kinds of the event-driven network (axonal.nn.event): a LIF population's kind is
  * its reset code, an LI population's the next one */
 #define AXONAL_EVENT_LI AXONAL_RESET_COUNT
 

@@ -53,7 +53,7 @@ def render() -> str:
         "",
         *_table("SURROGATE", "surrogate gradients (axonal.functional.surrogate)", surrogates),
         "",
-        "/* neuron kinds of the event-driven network (axonal.sparse): a LIF population's kind is",
+        "/* neuron kinds of the event-driven network (axonal.nn.event): a LIF population's kind is",
         " * its reset code, an LI population's the next one */",
         "#define AXONAL_EVENT_LI AXONAL_RESET_COUNT",
         "",

@@ -4,7 +4,7 @@ How it counts (no change to any layer is needed):
 
 * A ``TorchDispatchMode`` sees every ATen operation the model runs. Synaptic operations
   (``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``mv``, ``addmv``, ``dot``, ``convolution``, and
-  the ``embedding_bag`` sums of the event-driven :mod:`axonal.sparse` layers) are
+  the ``embedding_bag`` sums of the event-driven :mod:`axonal.nn.event` layers) are
   counted from their operands: the weight is the operand whose storage is one of the model's
   parameters or buffers; the other operand is the input. When the input is event-valued
   (every element in {-1, 0, 1}: spikes), each non-zero element costs one accumulate per
@@ -317,7 +317,7 @@ class _Tally:
         entry.inputs_in += x.numel()
 
     def _embedding_bag(self, entry: LayerCount, args: Sequence[Any]) -> None:
-        # event-driven linear layer (axonal.sparse): each index is one input event whose
+        # event-driven linear layer (axonal.nn.event): each index is one input event whose
         # weight row (fan-out M) is accumulated into its bag (one output row)
         weight, indices, offsets = args[0], args[1], args[2]
         last = bool(args[7]) if len(args) > 7 else False

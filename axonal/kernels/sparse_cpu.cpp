@@ -1,4 +1,4 @@
-// Spike-indexed accumulation on CPU (axonal.sparse): event-driven linear layers and a whole
+// Spike-indexed accumulation on CPU (axonal.nn.event): event-driven linear layers and a whole
 // event-driven network (linear layers alternating with LIF / LI populations).
 //
 // spike_linear: for each row of x [R, K] the non-zero inputs are found by one scan of the row

@@ -4,12 +4,13 @@
 * :mod:`~axonal.nn.shape`: stateless per-step layers (``TimeDistributed``, ``Scale``, ...);
 * :mod:`~axonal.nn.stateful`: ``Delay`` and ``Recurrent``;
 * :mod:`~axonal.nn.container`: ``Sequential``, which threads state through all of them;
-* :mod:`~axonal.sparse`: event-driven (spike-indexed) inference modules.
+* :mod:`~axonal.nn.event`: event-driven (spike-indexed) inference modules (``sparsify``, ``EventNetwork``).
 
 Every stateful module here keeps one state contract (:mod:`axonal.nn.protocol`).
 """
 
 from axonal.nn.container import Sequential, SequentialResult
+from axonal.nn.event import EventNetwork, SpikeConv2d, SpikeLinear, sparsify
 from axonal.nn.neuron import NeuronLayer
 from axonal.nn.neurons import (
     ALIF,
@@ -32,6 +33,10 @@ from axonal.nn.shape import Flatten, Scale, SumPool2d, Threshold, TimeDistribute
 from axonal.nn.stateful import Delay, Recurrent
 
 __all__ = [
+    "EventNetwork",
+    "SpikeConv2d",
+    "SpikeLinear",
+    "sparsify",
     "ALIF",
     "AdEx",
     "IF",

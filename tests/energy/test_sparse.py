@@ -9,7 +9,7 @@ from torch import nn
 
 from axonal.energy import count_ops
 from axonal.nn import LI, LIF, Sequential, TimeDistributed
-from axonal.sparse import SpikeConv2d, SpikeLinear, sparsify, spike_linear
+from axonal.nn.event import SpikeConv2d, SpikeLinear, sparsify, spike_linear
 
 
 def make_spikes(shape: tuple[int, ...], rate: float, seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

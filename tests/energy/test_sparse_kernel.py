@@ -14,7 +14,7 @@ from torch import nn
 
 from axonal.functional.neurons import ResetMode
 from axonal.nn import IF, LI, LIF, Sequential
-from axonal.sparse import EventNetwork, SpikeLinear, sparse_kernel, spike_linear
+from axonal.nn.event import EventNetwork, SpikeLinear, sparse_kernel, spike_linear
 
 EXT = sparse_kernel()
 needs_kernel = pytest.mark.skipif(EXT is None, reason="the sparse C++ extension cannot be built here")
@@ -202,7 +202,7 @@ def test_without_kernels_the_torch_paths_run(tmp_path: object) -> None:
         import torch, torch.nn.functional as F
         from torch import nn
         from axonal.nn import LI, LIF, Sequential
-        from axonal.sparse import EventNetwork, sparse_kernel, spike_linear
+        from axonal.nn.event import EventNetwork, sparse_kernel, spike_linear
         assert sparse_kernel() is None
         torch.manual_seed(0)
         w, b = torch.randn(7, 20), torch.randn(7)
