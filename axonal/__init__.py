@@ -7,7 +7,7 @@ spike encoders and readouts, plasticity rules), :mod:`axonal.nn` (layers), :mod:
 :mod:`axonal.functional` of those names (one home per symbol), bound here for short access.
 """
 
-from axonal import nn
+from axonal import errors, nn
 from axonal.functional import decode, encode, surrogate
 from axonal.functional.neurons import ResetMode, family_names, get_family
 from axonal.functional.scan import ScanResult, scan
@@ -19,6 +19,7 @@ __all__ = [
     "ScanResult",
     "decode",
     "encode",
+    "errors",
     "family_names",
     "get_family",
     "nn",
