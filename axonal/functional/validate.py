@@ -1,4 +1,4 @@
-"""Boundary validation helpers shared by the whole package (no axonal imports: a leaf module).
+"""Boundary validation helpers shared by the whole package (imports only axonal.errors, a leaf).
 
 Every check raises ``TypeError`` (wrong kind of value) or ``ValueError`` (wrong value) with a
 message that names the argument, what was expected and what came.
@@ -12,13 +12,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from axonal.errors import ResourceLimitError
+
 __all__ = [
     "check_bool",
     "check_dt",
     "check_finite_scalar",
     "check_positive",
     "check_int",
+    "check_step_count",
+    "MAX_STEPS",
 ]
+
+MAX_STEPS = 10**10
+"""The most time steps one run may take (a run of more is refused before it starts: at a
+realistic 10^7 steps per second it would take over 15 minutes even for one neuron)."""
 
 
 def _describe(value: Any) -> str:
@@ -81,3 +89,25 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
+
+
+def check_step_count(duration: Any, dt: float, name: str = "duration",
+                     max_steps: int = MAX_STEPS) -> int:
+    """Validate a run length in seconds against ``dt`` and return the number of steps.
+
+    ``duration`` must be finite and ``>= 0`` s; the number of steps, ``round(duration / dt)``,
+    must not exceed ``max_steps`` (default :data:`MAX_STEPS`), otherwise
+    :class:`~axonal.errors.ResourceLimitError` is raised before anything runs.
+    """
+    dt = check_dt(dt)
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+        raise TypeError(f"{name} must be a float in seconds, got {type(duration).__name__}")
+    if not math.isfinite(duration) or duration < 0:
+        raise ValueError(f"{name} must be finite and >= 0 s, got {duration}")
+    steps = duration / dt
+    if steps > max_steps:
+        raise ResourceLimitError(
+            f"{name} = {duration:g} s at dt = {dt:g} s is {steps:.3g} steps; at most "
+            f"{max_steps:.3g} are allowed (shorten the run or raise dt)"
+        )
+    return int(round(steps))
