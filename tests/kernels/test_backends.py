@@ -69,10 +69,12 @@ def _run(
         layer.v_th.mul_(1.0 + 0.4 * torch.rand(shape, generator=gen, dtype=dtype).to(device))
     v_scale, s_scale = STATE_SCALE[family]
     init = layer.initial_state(x[0])
+    scales = {"v": v_scale, "refractory": 0.0}
     state = type(init)(
         *(
-            (torch.rand(B, n, generator=gen, dtype=dtype).to(device) * scale).requires_grad_()
-            for scale in (v_scale, s_scale if family != "lif" else 0.0)
+            (torch.rand(B, n, generator=gen, dtype=dtype).to(device)
+             * scales.get(name, s_scale)).requires_grad_()
+            for name in init._fields
         )
     )
     out, final = layer(x, state)

@@ -4,7 +4,11 @@ Dynamics::
 
     C dv/dt = -gL (v - EL) + gL DeltaT exp((v - VT) / DeltaT) + I - w
     tau_w dw/dt = a (v - EL) - w
-    if v > v_peak:  v <- v_r,  w <- w + b          (no refractory period)
+    if v > v_peak:  v <- v_r,  w <- w + b
+
+With ``t_ref > 0`` the membrane is held after a spike by Brian2's rule
+(:mod:`~axonal.functional.neurons.refractory`, ``dv/dt = ... : volt (unless refractory)``)
+while ``w`` keeps evolving (with the held ``v``).
 
 Scheme: forward Euler, ``v`` and ``w`` both updated from the *old* values, then the threshold
 test on the updated ``v`` (strict ``>``) and the reset at once (Brian2 clock-driven order, as
@@ -44,6 +48,7 @@ from axonal.functional.neurons.family import (
     register_family,
     reset_to,
 )
+from axonal.functional.neurons.refractory import refractory_gate
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 
 __all__ = [
@@ -80,6 +85,7 @@ class AdExParams(FamilyParams):
         b: spike-triggered adaptation increment (pA).
         v_reset: reset potential (mV), below ``v_peak``.
         v_peak: spike cut-off (mV); a spike is ``v > v_peak``.
+        t_ref: absolute refractory period (s, >= 0); 0 (the default) disables it.
         surrogate: spike function with its surrogate gradient (argument in mV).
         detach_reset: stop the gradient through the reset terms.
     """
@@ -96,6 +102,7 @@ class AdExParams(FamilyParams):
     b: Scalar = param(80.5, Rule.FINITE, "pA")
     v_reset: Scalar = param(-70.6, Rule.FINITE, "mV")
     v_peak: Scalar = param(-40.4, Rule.FINITE, "mV")
+    t_ref: float = param(0.0, Rule.NON_NEGATIVE_FLOAT, "s")
     surrogate: Surrogate = param(FastSigmoid(slope=0.2), Rule.SURROGATE)
     detach_reset: bool = param(True, Rule.BOOL)
 
@@ -106,15 +113,19 @@ class AdExState(NamedTuple):
     Attributes:
         v: membrane potential (mV), ``[B, ...]``.
         w: adaptation current (pA), ``[B, ...]``.
+        refractory: remaining refractory time (s), ``[B, ...]``; zero when not refractory.
     """
 
     v: Tensor
     w: Tensor
+    refractory: Tensor
 
 
 def adex_initial_state(x: Tensor, params: AdExParams) -> AdExState:
-    """``v = v_leak``, ``w = 0``, shaped like a single-step input ``x``."""
-    return AdExState(v=full_like(x, params.v_leak), w=torch.zeros_like(x))
+    """``v = v_leak``, ``w = 0``, not refractory, shaped like a single-step input ``x``."""
+    return AdExState(
+        v=full_like(x, params.v_leak), w=torch.zeros_like(x), refractory=torch.zeros_like(x)
+    )
 
 
 def adex_check_dt(params: AdExParams, dt: float) -> None:
@@ -149,17 +160,19 @@ def adex_step(
     """
     p = params
     h = dt * 1e3
-    v, w = state
+    v, w = state.v, state.w
     arg = (v - p.v_th) / p.delta_t
     arg = torch.minimum(arg, full_like(arg, (p.v_peak - p.v_th) / p.delta_t))
     current = -p.g_leak * (v - p.v_leak) + p.g_leak * p.delta_t * torch.exp(arg) + x - w
     v_new = v + h * current / p.c_mem
     w_new = w + (dt / p.tau_w) * (p.a * (v - p.v_leak) - w)
-    z = p.surrogate(v_new - p.v_peak)
+    v_new, z, refractory = refractory_gate(
+        v_new, v, state.refractory, p.t_ref, dt, lambda u: p.surrogate(u - p.v_peak)
+    )
     zr = z.detach() if p.detach_reset else z
     v_new = reset_to(v_new, z, p.v_reset, p.detach_reset)
     w_new = w_new + zr * p.b
-    return z, AdExState(v=v_new, w=w_new)
+    return z, AdExState(v=v_new, w=w_new, refractory=refractory)
 
 
 ADEX_FAMILY = register_family(

@@ -14,6 +14,10 @@ The threshold adaptation follows Bellec et al. 2018 (LSNN), written with the inc
 (their ``beta`` times the jump of ``a``) instead of a dimensionless trace. Order within a step:
 charge, decay the adaptation, fire against the effective threshold, reset, then adapt.
 
+Refractory period (``t_ref > 0``): the membrane is held after a spike by Brian2's rule
+(:mod:`~axonal.functional.neurons.refractory`) while the adaptation keeps decaying; no spike
+(hence no increment) can occur while refractory.
+
 Reset choice: ``SUBTRACT`` removes the *effective* threshold distance,
 ``v <- v - z (v_th + a' - v_reset)``, so a neuron that fires right at threshold lands on
 ``v_reset`` whatever its adaptation (subtracting only ``v_th - v_reset`` would leave an adapted
@@ -48,6 +52,7 @@ from axonal.functional.neurons.family import (
     register_family,
 )
 from axonal.functional.neurons.li import leaky_membrane
+from axonal.functional.neurons.refractory import refractory_gate, refractory_unsupported
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 
 __all__ = [
@@ -72,6 +77,7 @@ class ALIFParams(FamilyParams):
         v_reset: reset potential (mV), below ``v_th``.
         delta_th: threshold increment per spike (mV, >= 0).
         r: input resistance (MOhm); ``r * x`` is the drive in mV.
+        t_ref: absolute refractory period (s, >= 0); 0 disables it.
         reset: :class:`ResetMode` (``SUBTRACT`` removes the effective threshold distance).
         surrogate: spike function with its surrogate gradient.
         detach_reset: stop the gradient through the reset term.
@@ -89,6 +95,7 @@ class ALIFParams(FamilyParams):
     v_reset: Scalar = param(0.0, Rule.FINITE, "mV")
     delta_th: Scalar = param(0.1, Rule.NON_NEGATIVE, "mV")
     r: Scalar = param(1.0, Rule.FINITE, "MOhm")
+    t_ref: float = param(0.0, Rule.NON_NEGATIVE_FLOAT, "s")
     reset: ResetMode = param(ResetMode.SUBTRACT, Rule.RESET)
     surrogate: Surrogate = param(FastSigmoid(), Rule.SURROGATE)
     detach_reset: bool = param(True, Rule.BOOL)
@@ -100,15 +107,19 @@ class ALIFState(NamedTuple):
     Attributes:
         v: membrane potential (mV), ``[B, ...]``.
         a: threshold increment above ``v_th`` (mV), ``[B, ...]``; zero at rest.
+        refractory: remaining refractory time (s), ``[B, ...]``; zero when not refractory.
     """
 
     v: Tensor
     a: Tensor
+    refractory: Tensor
 
 
 def alif_initial_state(x: Tensor, params: ALIFParams) -> ALIFState:
     """Resting state (``v = v_leak``, no adaptation) shaped like a single-step input ``x``."""
-    return ALIFState(v=full_like(x, params.v_leak), a=torch.zeros_like(x))
+    return ALIFState(
+        v=full_like(x, params.v_leak), a=torch.zeros_like(x), refractory=torch.zeros_like(x)
+    )
 
 
 def alif_step(
@@ -126,10 +137,12 @@ def alif_step(
     v = leaky_membrane(state.v, x, p.tau_mem, p.v_leak, p.r, dt)
     a = state.a * exp_decay(dt, p.tau_adapt)
     threshold = p.v_th + a
-    z = p.surrogate(v - threshold)
+    v, z, refractory = refractory_gate(
+        v, state.v, state.refractory, p.t_ref, dt, lambda u: p.surrogate(u - threshold)
+    )
     v = apply_reset(v, z, threshold, p.v_reset, p.reset, p.detach_reset)
     a = a + p.delta_th * z
-    return z, ALIFState(v=v, a=a)
+    return z, ALIFState(v=v, a=a, refractory=refractory)
 
 
 ALIF_FAMILY = register_family(
@@ -148,6 +161,7 @@ ALIF_FAMILY = register_family(
             },
             differentiable=("alpha", "alpha_adapt", "v_th", "delta_th"),
             fixed=("v_leak", "r", "v_reset"),
+            unsupported=refractory_unsupported,
         ),
     )
 )

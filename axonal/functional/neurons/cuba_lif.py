@@ -20,7 +20,9 @@ time constants are equal (or nearly so, elementwise for tensor time constants) i
 ``expm1(h)/h``, so there is no division by zero and gradients stay finite.
 
 A spike is emitted when the *updated* membrane exceeds ``v_th`` (strictly); the reset
-(:class:`ResetMode`) acts on ``v`` only, the synaptic current is untouched.
+(:class:`ResetMode`) acts on ``v`` only, the synaptic current is untouched. With
+``t_ref > 0`` the membrane is held after a spike by Brian2's rule
+(:mod:`~axonal.functional.neurons.refractory`) while the synaptic current keeps evolving.
 
 Units: time in s, voltage in mV, ``x`` and ``i`` in nA, ``r`` in MOhm (``r i`` in mV).
 """
@@ -50,6 +52,11 @@ from axonal.functional.neurons.family import (
     register_family,
 )
 from axonal.functional.neurons.li import euler_membrane
+from axonal.functional.neurons.refractory import (
+    refractory_gate,
+    refractory_unsupported,
+    refuse_refractory,
+)
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 
 __all__ = [
@@ -168,6 +175,7 @@ class CubaLIFParams(FamilyParams):
         v_th: threshold (mV).
         v_reset: reset potential (mV), below ``v_th``.
         r: input resistance (MOhm); ``r * i`` is the drive in mV.
+        t_ref: absolute refractory period (s, >= 0); 0 disables it.
         reset: :class:`ResetMode`.
         surrogate: spike function with its surrogate gradient.
         detach_reset: stop the gradient through the reset term.
@@ -184,6 +192,7 @@ class CubaLIFParams(FamilyParams):
     v_th: Scalar = param(1.0, Rule.FINITE, "mV")
     v_reset: Scalar = param(0.0, Rule.FINITE, "mV")
     r: Scalar = param(1.0, Rule.FINITE, "MOhm")
+    t_ref: float = param(0.0, Rule.NON_NEGATIVE_FLOAT, "s")
     reset: ResetMode = param(ResetMode.SUBTRACT, Rule.RESET)
     surrogate: Surrogate = param(FastSigmoid(), Rule.SURROGATE)
     detach_reset: bool = param(True, Rule.BOOL)
@@ -195,15 +204,20 @@ class CubaLIFState(NamedTuple):
     Attributes:
         v: membrane potential (mV), ``[B, ...]``.
         i: synaptic current (nA), ``[B, ...]``.
+        refractory: remaining refractory time (s), ``[B, ...]``; zero when not refractory.
     """
 
     v: Tensor
     i: Tensor
+    refractory: Tensor
 
 
 def cuba_lif_initial_state(x: Tensor, params: CubaLIFParams) -> CubaLIFState:
-    """Resting state (``v = v_leak``, ``i = 0``) shaped like a single-step input ``x``."""
-    return CubaLIFState(v=full_like(x, params.v_leak), i=torch.zeros_like(x))
+    """Resting state (``v = v_leak``, ``i = 0``, not refractory) shaped like a single-step
+    input ``x``."""
+    return CubaLIFState(
+        v=full_like(x, params.v_leak), i=torch.zeros_like(x), refractory=torch.zeros_like(x)
+    )
 
 
 def cuba_lif_step(
@@ -219,20 +233,24 @@ def cuba_lif_step(
     """
     p = params
     v, i = synaptic_membrane(state.v, state.i, x, p.tau_syn, p.tau_mem, p.v_leak, p.r, dt)
-    z = p.surrogate(v - p.v_th)
+    v, z, refractory = refractory_gate(
+        v, state.v, state.refractory, p.t_ref, dt, lambda u: p.surrogate(u - p.v_th)
+    )
     v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
-    return z, CubaLIFState(v=v, i=i)
+    return z, CubaLIFState(v=v, i=i, refractory=refractory)
 
 
 def cuba_lif_euler_step(
     x: Tensor, state: CubaLIFState, params: CubaLIFParams, dt: float
 ) -> tuple[Tensor, CubaLIFState]:
-    """CubaLIF with forward Euler (current first): spikes and the new state."""
+    """CubaLIF with forward Euler (current first): spikes and the new state; no refractory
+    period (NIR import as snnTorch / Norse do it)."""
     p = params
+    refuse_refractory(p, "the Euler CubaLIF step")
     v, i = synaptic_membrane_euler(state.v, state.i, x, p.tau_syn, p.tau_mem, p.v_leak, p.r, dt)
     z = p.surrogate(v - p.v_th)
     v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
-    return z, CubaLIFState(v=v, i=i)
+    return z, CubaLIFState(v=v, i=i, refractory=state.refractory)
 
 
 CUBA_LIF_FAMILY = register_family(
@@ -254,6 +272,7 @@ CUBA_LIF_FAMILY = register_family(
                 "v_th": "v_threshold", "v_reset": "v_reset",
             },
             resets=True,
+            refuse=refractory_unsupported,
         ),
         fused=FusedSpec(
             states=("v", "i"),
@@ -265,6 +284,7 @@ CUBA_LIF_FAMILY = register_family(
             },
             differentiable=("alpha", "alpha_syn", "kernel", "v_th"),
             fixed=("v_leak", "r", "v_reset"),
+            unsupported=refractory_unsupported,
         ),
     )
 )

@@ -8,7 +8,8 @@ Dynamics (input ``x`` held constant over each step)::
 With the defaults (``tau_mem = 1 ms``, ``r = 1``) and ``dt = 1 ms`` this is ``v += x``: the
 classic discrete IF neuron of ANN-to-SNN conversion. A spike is emitted when the *updated*
 membrane exceeds ``v_th`` (strictly) and the reset (:class:`ResetMode`) is applied at once.
-Because the equation has no leak, the update is exact for any ``dt``.
+Because the equation has no leak, the update is exact for any ``dt``. With ``t_ref > 0`` the
+membrane is held after a spike by Brian2's rule (:mod:`~axonal.functional.neurons.refractory`).
 
 Units: time in s, voltage in mV, ``x`` in nA, ``r`` in MOhm (``r x`` in mV).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 from axonal.functional.neurons.family import (
@@ -32,6 +34,7 @@ from axonal.functional.neurons.family import (
     param,
     register_family,
 )
+from axonal.functional.neurons.refractory import refractory_gate, refractory_unsupported
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 
 __all__ = [
@@ -53,6 +56,7 @@ class IFParams(FamilyParams):
         v_th: threshold (mV).
         v_reset: reset potential and resting state (mV), below ``v_th``.
         r: input resistance (MOhm); ``r * x`` is the drive in mV.
+        t_ref: absolute refractory period (s, >= 0); 0 disables it.
         reset: :class:`ResetMode`.
         surrogate: spike function with its surrogate gradient.
         detach_reset: stop the gradient through the reset term.
@@ -67,6 +71,7 @@ class IFParams(FamilyParams):
     v_th: Scalar = param(1.0, Rule.FINITE, "mV")
     v_reset: Scalar = param(0.0, Rule.FINITE, "mV")
     r: Scalar = param(1.0, Rule.FINITE, "MOhm")
+    t_ref: float = param(0.0, Rule.NON_NEGATIVE_FLOAT, "s")
     reset: ResetMode = param(ResetMode.SUBTRACT, Rule.RESET)
     surrogate: Surrogate = param(FastSigmoid(), Rule.SURROGATE)
     detach_reset: bool = param(True, Rule.BOOL)
@@ -77,14 +82,16 @@ class IFState(NamedTuple):
 
     Attributes:
         v: membrane potential (mV), ``[B, ...]``.
+        refractory: remaining refractory time (s), ``[B, ...]``; zero when not refractory.
     """
 
     v: Tensor
+    refractory: Tensor
 
 
 def if_initial_state(x: Tensor, params: IFParams) -> IFState:
-    """Resting state (``v = v_reset``) shaped like a single-step input ``x``."""
-    return IFState(v=full_like(x, params.v_reset))
+    """Resting state (``v = v_reset``, not refractory) shaped like a single-step input ``x``."""
+    return IFState(v=full_like(x, params.v_reset), refractory=torch.zeros_like(x))
 
 
 def if_step(x: Tensor, state: IFState, params: IFParams, dt: float) -> tuple[Tensor, IFState]:
@@ -99,9 +106,11 @@ def if_step(x: Tensor, state: IFState, params: IFParams, dt: float) -> tuple[Ten
     p = params
     gain = dt / p.tau_mem
     v = state.v + gain * (p.r * x)
-    z = p.surrogate(v - p.v_th)
+    v, z, refractory = refractory_gate(
+        v, state.v, state.refractory, p.t_ref, dt, lambda u: p.surrogate(u - p.v_th)
+    )
     v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
-    return z, IFState(v=v)
+    return z, IFState(v=v, refractory=refractory)
 
 
 IF_FAMILY = register_family(
@@ -119,6 +128,7 @@ IF_FAMILY = register_family(
             from_node={"r": "r", "v_th": "v_threshold", "v_reset": "v_reset"},
             constants={"tau_mem": 1.0},
             resets=True,
+            refuse=refractory_unsupported,
         ),
     )
 )

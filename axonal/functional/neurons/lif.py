@@ -8,7 +8,7 @@ Dynamics (between spikes, input ``x`` held constant over each step)::
 A spike is emitted when the *updated* membrane exceeds ``v_th`` (strictly); the reset is
 applied at once (Brian2 clock-driven order). After a spike the update is skipped for
 ``round(t_ref / dt) - 1`` further steps, so the membrane stays at ``v_reset`` for
-``round(t_ref / dt)`` samples, as in Brian2.
+``round(t_ref / dt)`` samples, as in Brian2 (:mod:`~axonal.functional.neurons.refractory`).
 
 Units: time in s, voltage in mV, ``x`` in nA, ``r`` in MOhm (``r x`` in mV).
 """
@@ -38,6 +38,11 @@ from axonal.functional.neurons.family import (
     register_family,
 )
 from axonal.functional.neurons.li import euler_membrane, leaky_membrane
+from axonal.functional.neurons.refractory import (
+    refractory_gate,
+    refractory_unsupported,
+    refuse_refractory,
+)
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 
 __all__ = [
@@ -112,15 +117,9 @@ def lif_step(x: Tensor, state: LIFState, params: LIFParams, dt: float) -> tuple[
     """
     p = params
     v = leaky_membrane(state.v, x, p.tau_mem, p.v_leak, p.r, dt)
-    if p.t_ref > 0:
-        remaining = torch.clamp(state.refractory - dt, min=0.0)
-        active = remaining <= 0.5 * dt
-        v = torch.where(active, v, state.v)
-        z = torch.where(active, p.surrogate(v - p.v_th), 0.0)
-        refractory = torch.where(z > 0, p.t_ref, remaining)
-    else:
-        z = p.surrogate(v - p.v_th)
-        refractory = state.refractory
+    v, z, refractory = refractory_gate(
+        v, state.v, state.refractory, p.t_ref, dt, lambda u: p.surrogate(u - p.v_th)
+    )
     v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
     return z, LIFState(v=v, refractory=refractory)
 
@@ -135,16 +134,11 @@ def lif_euler_step(
         x: ``[B, ...]``; returns spikes ``[B, ...]`` and the new state.
     """
     p = params
-    if p.t_ref > 0:
-        raise ValueError(f"params.t_ref must be 0 for the Euler LIF step, got {p.t_ref}")
+    refuse_refractory(p, "the Euler LIF step")
     v = euler_membrane(state.v, x, p.tau_mem, p.v_leak, p.r, dt)
     z = p.surrogate(v - p.v_th)
     v = apply_reset(v, z, p.v_th, p.v_reset, p.reset, p.detach_reset)
     return z, LIFState(v=v, refractory=state.refractory)
-
-
-def _no_refractory(p: LIFParams) -> str | None:
-    return f"refractory period (t_ref > 0), got t_ref={p.t_ref}" if p.t_ref > 0 else None
 
 
 LIF_FAMILY = register_family(
@@ -166,7 +160,7 @@ LIF_FAMILY = register_family(
                 "v_th": "v_threshold", "v_reset": "v_reset",
             },
             resets=True,
-            refuse=_no_refractory,
+            refuse=refractory_unsupported,
         ),
         fused=FusedSpec(
             states=("v",),
@@ -176,7 +170,7 @@ LIF_FAMILY = register_family(
             },
             differentiable=("alpha", "v_th"),
             fixed=("v_leak", "r", "v_reset"),
-            unsupported=_no_refractory,
+            unsupported=refractory_unsupported,
         ),
     )
 )

@@ -138,7 +138,8 @@ def test_cuba_lif_gradients_finite_at_equal_taus() -> None:
 def test_cuba_lif_reset_acts_on_membrane_only() -> None:
     params = CubaLIFParams(tau_syn=5e-3, tau_mem=10e-3, v_th=1.0, v_reset=0.0,
                            reset=ResetMode.ZERO)
-    state = CubaLIFState(v=torch.tensor([0.99], dtype=F64), i=torch.tensor([5.0], dtype=F64))
+    state = CubaLIFState(v=torch.tensor([0.99], dtype=F64), i=torch.tensor([5.0], dtype=F64),
+                         refractory=torch.zeros(1, dtype=F64))
     z, new = cuba_lif_step(torch.tensor([5.0], dtype=F64), state, params, 1e-3)
     assert float(z) == 1.0
     assert float(new.v) == 0.0
@@ -197,7 +198,8 @@ def test_alif_adaptation_decays_between_spikes() -> None:
     xs = torch.zeros(100, 1, 1, dtype=F64)
     from axonal.functional.neurons import ALIFState
 
-    state = ALIFState(v=torch.zeros(1, 1, dtype=F64), a=torch.ones(1, 1, dtype=F64))
+    state = ALIFState(v=torch.zeros(1, 1, dtype=F64), a=torch.ones(1, 1, dtype=F64),
+                      refractory=torch.zeros(1, 1, dtype=F64))
     trace = alif_multi_step(xs, state, params, 1e-3, record=True).trace
     assert trace is not None
     expected = np.exp(-np.arange(1, 101) * 1e-3 / 50e-3)

@@ -175,7 +175,7 @@ def test_layers_reject_dt() -> None:
 def test_multi_step_rejects_bad_input_and_state() -> None:
     with pytest.raises(ValueError, match="x"):
         adex_multi_step(torch.full((5, 2), math.nan), None, AdExParams(), DT)
-    bad = AdExState(v=torch.zeros(3), w=torch.zeros(3))
+    bad = AdExState(v=torch.zeros(3), w=torch.zeros(3), refractory=torch.zeros(3))
     with pytest.raises(ValueError, match="state"):
         adex_multi_step(adex_input(b=2), bad, AdExParams(), DT)
 
@@ -202,7 +202,7 @@ def test_adex_exact_reset_and_overflow_guard() -> None:
     overflows the exponential nor produces nan (the exponent is clamped)."""
     p = AdExParams()
     v = torch.tensor([1000.0, -41.0, -70.6])  # above v_peak, on the upstroke, at rest
-    state = AdExState(v=v, w=torch.tensor([0.0, 10.0, 0.0]))
+    state = AdExState(v=v, w=torch.tensor([0.0, 10.0, 0.0]), refractory=torch.zeros(3))
     z, new = adex_step(torch.zeros(3), state, p, DT)
     assert z.tolist() == [1.0, 1.0, 0.0]
     assert new.v[0].item() == new.v[1].item() == torch.tensor(-70.6).item()
