@@ -17,7 +17,7 @@ def test_demo_command_prints_accuracy_rates_and_time(tmp_path: Path, capsys: pyt
 
 def test_bad_arguments_exit_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--steps", "1", "--out", str(tmp_path)]) == 2
-    assert "steps must be >= 2" in capsys.readouterr().err
+    assert capsys.readouterr().err == "axonal demo: error: argument --steps: must be an integer in [2, 10000], got '1'\n"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["demo", "--coding", "phase"])
     with pytest.raises(SystemExit):

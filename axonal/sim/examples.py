@@ -301,7 +301,17 @@ def build_example(name: str, seed: int = 0, scale: float = 1.0
 def run_example(name: str, duration: float = 1.0, dt: float = 1e-4, seed: int = 0,
                 out: str | Path | None = None, progress: bool = True,
                 scale: float = 1.0) -> ExampleResult:
-    """Build and run example ``name`` (``scale`` multiplies the neuron count) with step ``dt``."""
+    """Build and run example ``name`` (``scale`` multiplies the neuron count) with step ``dt``.
+
+    Raises :class:`~axonal.errors.ResourceLimitError` before anything is built when
+    ``duration / dt`` exceeds :data:`~axonal.functional.validate.MAX_STEPS`.
+    """
+    from axonal.functional.validate import check_int, check_step_count
+
+    if name not in EXAMPLES:
+        raise ValueError(f"name must be one of {sorted(EXAMPLES)}, got {name!r}")
+    check_int("seed", seed, minimum=0)
+    check_step_count(duration, dt)
     total_steps = steps_for(duration, dt)
     t0 = time.perf_counter()
     net, monitors = build_example(name, seed=seed, scale=scale)

@@ -22,7 +22,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from axonal.functional.validate import check_int
+from axonal.functional.validate import check_dt, check_int, check_positive
 from axonal.data.digits import load_digits_split
 from axonal.functional import encode
 from axonal.functional.surrogate import ArcTan
@@ -70,8 +70,14 @@ class DemoConfig:
     def __post_init__(self) -> None:
         if self.coding not in ("rate", "latency"):
             raise ValueError(f"coding must be 'rate' or 'latency', got {self.coding!r}")
-        check_int("steps", self.steps, minimum=2)
-        check_int("hidden", self.hidden)
+        # the ranges `axonal demo` states (a checkpoint's config is held to them before the
+        # model is built, so a crafted file cannot ask for a giant allocation)
+        for name, low, high in (("epochs", 1, 10_000), ("steps", 2, 10_000), ("hidden", 1, 65_536),
+                                ("batch_size", 1, 4_096), ("seed", 0, 2**32 - 1)):
+            if check_int(name, getattr(self, name), minimum=low) > high:
+                raise ValueError(f"{name} must be in [{low}, {high}], got {getattr(self, name)}")
+        check_dt(self.dt)
+        check_positive("lr", self.lr, unit="")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, float) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be a float in [0, 1), got {self.dropout!r}")
 

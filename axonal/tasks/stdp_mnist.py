@@ -44,7 +44,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal.functional.validate import check_dt, check_int, check_positive
+from axonal.functional.validate import check_dt, check_int, check_positive, check_step_count
 from axonal.data.mnist import MnistSplit
 from axonal.functional.neurons import LIFParams, ResetMode, lif_initial_state, lif_step
 from axonal.functional.plasticity import (
@@ -101,11 +101,13 @@ class StdpMnistConfig:
     retries: int = 4
 
     def __post_init__(self) -> None:
-        check_int("neurons", self.neurons)
-        check_int("epochs", self.epochs, minimum=0)
-        check_int("batch", self.batch)
-        check_int("seed", self.seed, minimum=0)
+        # the ranges `axonal train stdp-mnist` states
+        for name, low, high in (("neurons", 1, 10_000), ("epochs", 0, 1_000), ("batch", 1, 1_024),
+                                ("seed", 0, 2**32 - 1), ("min_spikes", 0, 10**6), ("retries", 0, 100)):
+            if check_int(name, getattr(self, name), minimum=low) > high:
+                raise ValueError(f"{name} must be in [{low}, {high}], got {getattr(self, name)}")
         check_dt(self.dt)
+        check_step_count(self.presentation, self.dt, name="presentation")
         for name in ("presentation", "max_rate", "tau_mem", "v_th", "gain", "weight_sum"):
             check_positive(name, getattr(self, name), unit="")
         if self.presentation < self.dt:
