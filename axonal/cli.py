@@ -199,8 +199,9 @@ def _range(key: str) -> str:
 # --------------------------------------------------------------------------- user errors
 
 
-def _raised_in_axonal(err: BaseException) -> bool:
-    """Whether the innermost Python frame of ``err``'s traceback is axonal's own code."""
+def _raised_by_axonal_check(err: BaseException) -> bool:
+    """Whether ``err`` comes from a ``raise`` statement in axonal's own code (a boundary check),
+    rather than from a call that failed inside it (torch, numpy, a wrong call: a bug)."""
     tb = err.__traceback__
     if tb is None:
         return False
@@ -211,7 +212,12 @@ def _raised_in_axonal(err: BaseException) -> bool:
         Path(tb.tb_frame.f_code.co_filename).resolve().relative_to(package)
     except ValueError:
         return False
-    return True
+    import dis
+
+    for instruction in dis.get_instructions(tb.tb_frame.f_code):
+        if instruction.offset == tb.tb_lasti:
+            return instruction.opname == "RAISE_VARARGS"
+    return True  # offset not found (another interpreter's layout): trust the frame
 
 
 _PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
@@ -229,7 +235,7 @@ def _is_user_error(err: BaseException) -> bool:
         return True
     if isinstance(err, OSError) and err.errno in _DISK_ERRNOS:
         return True
-    return isinstance(err, (ValueError, TypeError)) and _raised_in_axonal(err)
+    return isinstance(err, (ValueError, TypeError)) and _raised_by_axonal_check(err)
 
 
 def _disk_errnos() -> frozenset[int]:
@@ -351,6 +357,9 @@ def _check_simulation(args: argparse.Namespace) -> None:
                               f"got {args.duration:g} s")
     with _about("--scale"):
         net, _ = build_example(args.network, seed=args.seed, scale=args.scale)
+    with _about("--dt"):
+        for projection in net.projections:
+            projection.check_delay_grid(args.dt)
     available = _available_memory()
     need = net.estimate_memory()
     if available is not None and need > available:

@@ -137,6 +137,8 @@ def test_bounds_the_run_length_before_running(files: dict[str, Path], capsys: py
     assert "at most 1e+10" in line
     line = _refused(["simulate", "cuba", "--duration", "0.00015"], "--duration", capsys)
     assert "multiple of --dt" in line
+    line = _refused(["simulate", "brunel", "--dt", "1e-3", "--duration", "0.01"], "argument --dt:", capsys)
+    assert "delay must be a whole multiple of dt" in line
 
 
 def test_sizes_are_held_to_this_machines_memory(
@@ -273,6 +275,17 @@ def test_bugs_keep_their_traceback(monkeypatch: pytest.MonkeyPatch, files: dict[
     monkeypatch.setattr(axonal.tasks.digits, "run_demo", not_axonal)
     with pytest.raises(ValueError, match="raised outside axonal"):
         main(["demo", "--no-progress"])
+    # code that axonal's files would hold: a failed call is a bug, a raise statement a refusal
+    where = str(Path(cli.__file__).resolve().parent / "tasks" / "digits.py")
+    space: dict[str, object] = {}
+    exec(compile("def failed_call(*a, **k):\n    int('x')\n"
+                 "def check(*a, **k):\n    raise ValueError('hidden must be in [1, 65536]')\n",
+                 where, "exec"), space)
+    monkeypatch.setattr(axonal.tasks.digits, "run_demo", space["failed_call"])
+    with pytest.raises(ValueError, match="invalid literal"):
+        main(["demo", "--no-progress"])
+    monkeypatch.setattr(axonal.tasks.digits, "run_demo", space["check"])
+    assert main(["demo", "--no-progress"]) == 2
 
 
 @pytest.mark.parametrize("argv", [
