@@ -199,9 +199,9 @@ def _range(key: str) -> str:
 # --------------------------------------------------------------------------- user errors
 
 
-def _raised_by_axonal_check(err: BaseException) -> bool:
-    """Whether ``err`` comes from a ``raise`` statement in axonal's own code (a boundary check),
-    rather than from a call that failed inside it (torch, numpy, a wrong call: a bug)."""
+def _raised_in_axonal(err: BaseException, by_raise: bool) -> bool:
+    """Whether the innermost Python frame of ``err`` is axonal's own code and, if ``by_raise``,
+    the error comes from a ``raise`` statement there rather than from a call that failed."""
     tb = err.__traceback__
     if tb is None:
         return False
@@ -212,6 +212,8 @@ def _raised_by_axonal_check(err: BaseException) -> bool:
         Path(tb.tb_frame.f_code.co_filename).resolve().relative_to(package)
     except ValueError:
         return False
+    if not by_raise:
+        return True
     import dis
 
     for instruction in dis.get_instructions(tb.tb_frame.f_code):
@@ -227,15 +229,19 @@ _PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirec
 def _is_user_error(err: BaseException) -> bool:
     """A refusal of the user's input rather than a bug.
 
-    axonal's own error types, errors about the user's paths, and the ``ValueError`` /
-    ``TypeError`` that axonal's boundary checks raise (the innermost frame is axonal's code);
-    a ``ValueError`` from deep inside torch or numpy is a bug and keeps its traceback.
+    axonal's own error types, errors about the user's paths and disks, the ``ValueError`` of
+    axonal's boundary checks (raised in axonal's code, or by its native kernels' input checks,
+    whose innermost Python frame is axonal's) and the ``TypeError`` of a ``raise`` statement in
+    axonal's code. A ``ValueError`` from inside torch or numpy, or a ``TypeError`` from a call
+    that failed (wrong arguments: a bug), keeps its traceback.
     """
     if isinstance(err, (_Refusal, AxonalError, *_PATH_ERRORS)):
         return True
     if isinstance(err, OSError) and err.errno in _DISK_ERRNOS:
         return True
-    return isinstance(err, (ValueError, TypeError)) and _raised_by_axonal_check(err)
+    if isinstance(err, ValueError):
+        return _raised_in_axonal(err, by_raise=False)
+    return isinstance(err, TypeError) and _raised_in_axonal(err, by_raise=True)
 
 
 def _disk_errnos() -> frozenset[int]:
@@ -290,6 +296,15 @@ def _check_memory(arguments: str, need: float, what: str,
         raise _Refusal(
             f"{arguments}: {what} needs about {need / 2**30:.3g} GiB, but only "
             f"{available / 2**30:.3g} GiB are available; {hint}")
+
+
+def _check_finite_weights(state: dict[str, Any], argument: str) -> None:
+    """Refuse a checkpoint whose weights hold NaN or inf, naming the tensor."""
+    import torch
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            _refuse(argument, f"tensor {name!r} of the checkpoint holds NaN or inf")
 
 
 def _prepare_folder(folder: Path, argument: str) -> None:
@@ -415,6 +430,7 @@ def _energy(args: argparse.Namespace) -> int:
     if args.checkpoint:
         with _about("--checkpoint"):
             model, config = load_demo_model(args.checkpoint)
+        _check_finite_weights(model.state_dict(), "--checkpoint")
         _check_memory("arguments --checkpoint, --samples", _demo_bytes(config.steps, config.hidden, images),
                       f"counting {images} images through its {config.steps} steps and {config.hidden} hidden neurons",
                       lambda free: "use fewer --samples")
@@ -517,6 +533,7 @@ def _export(args: argparse.Namespace) -> int:
         names = {f.name for f in dataclasses.fields(DemoConfig)}
         config = DemoConfig(**{k: v for k, v in checkpoint.config.items() if k in names})
         model = restore(build_model(config), checkpoint)
+    _check_finite_weights(checkpoint.state_dict, "checkpoint")
     graph = write_nir(args.output, model, (64,), keep_subtract_reset=args.keep_subtract_reset)
     kinds = ", ".join(f"{k}:{type(n).__name__}" for k, n in graph.nodes.items())
     print(f"axonal export: digits model ({config.coding} coding) -> {args.output} ({len(graph.nodes)} nodes: {kinds})")
@@ -613,9 +630,10 @@ def _add_build_kernels(sub: "argparse._SubParsersAction[_Parser]") -> None:
 
 
 def _bound_threads(parser: argparse.ArgumentParser) -> None:
-    """Give every ``--threads`` option (of every subcommand) the range of :data:`LIMITS`."""
+    """Give every plain-int ``--threads`` option (of every subcommand) the range of
+    :data:`LIMITS` (done here so that the option lines themselves stay as they are)."""
     for action in parser._actions:
-        if action.dest == "threads":
+        if action.dest == "threads" and action.type is int:
             action.type = _bounded("threads")
             if action.help:
                 action.help += f", {_range('threads')}"

@@ -175,9 +175,18 @@ def test_bad_checkpoints(files: dict[str, Path], capsys: pytest.CaptureFixture[s
 
     foreign = save_checkpoint(files["folder"] / "foreign.pt", torch.nn.Linear(2, 2), {"task": "mnist"})
     huge = save_checkpoint(files["folder"] / "huge.pt", torch.nn.Linear(2, 2), {"task": "digits", "hidden": 10**12})
+    from dataclasses import asdict
+
+    from axonal.tasks.digits import DemoConfig, build_model
+
+    model = build_model(DemoConfig(hidden=4))
+    with torch.no_grad():
+        model.layers[0].weight[1, 2] = float("nan")
+    poisoned = save_checkpoint(files["folder"] / "nan.pt", model, {"task": "digits", **asdict(DemoConfig(hidden=4))})
     cases = [(files["missing"], "no such file"), (files["folder"], "is a folder"),
              (files["text"], "not an axonal checkpoint"), (files["noise"], "not an axonal checkpoint"),
-             (foreign, "not a digits demo model"), (huge, "hidden must be in [1, 65536]")]
+             (foreign, "not a digits demo model"), (huge, "hidden must be in [1, 65536]"),
+             (poisoned, "tensor 'layers.0.weight' of the checkpoint holds NaN")]
     for path, why in cases:
         line = _refused(["energy", "--checkpoint", str(path)], "argument --checkpoint:", capsys)
         assert why in line
@@ -275,14 +284,15 @@ def test_bugs_keep_their_traceback(monkeypatch: pytest.MonkeyPatch, files: dict[
     monkeypatch.setattr(axonal.tasks.digits, "run_demo", not_axonal)
     with pytest.raises(ValueError, match="raised outside axonal"):
         main(["demo", "--no-progress"])
-    # code that axonal's files would hold: a failed call is a bug, a raise statement a refusal
+    # code that axonal's files would hold: a TypeError of a failed call is a bug, one of a
+    # raise statement a refusal
     where = str(Path(cli.__file__).resolve().parent / "tasks" / "digits.py")
     space: dict[str, object] = {}
-    exec(compile("def failed_call(*a, **k):\n    int('x')\n"
-                 "def check(*a, **k):\n    raise ValueError('hidden must be in [1, 65536]')\n",
+    exec(compile("def failed_call(*a, **k):\n    len(1)\n"
+                 "def check(*a, **k):\n    raise TypeError('hidden must be an int, got str')\n",
                  where, "exec"), space)
     monkeypatch.setattr(axonal.tasks.digits, "run_demo", space["failed_call"])
-    with pytest.raises(ValueError, match="invalid literal"):
+    with pytest.raises(TypeError, match="has no len"):
         main(["demo", "--no-progress"])
     monkeypatch.setattr(axonal.tasks.digits, "run_demo", space["check"])
     assert main(["demo", "--no-progress"]) == 2
