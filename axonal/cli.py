@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import math
 import os
 import sys
@@ -48,7 +49,6 @@ SIM_DT = (0.0, 1e-2)  # s: (0, 10 ms]
 IMPORT_DT = (0.0, 1.0)  # s: (0, 1 s]
 SIM_SCALE = (0.0, 1000.0)  # (0, 1000]; microcircuit (0, 1]
 _DEMO_TEST_IMAGES = 450
-_STDP_STEPS = 350  # 0.35 s per image at dt = 1 ms
 _STDP_EVAL_CHUNK = 64
 
 
@@ -224,6 +224,8 @@ def _raised_in_axonal(err: BaseException, by_raise: bool) -> bool:
 
 _PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
                 PermissionError)
+_DISK_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EROFS", "EDQUOT", "ENAMETOOLONG")
+                         if hasattr(errno, name))  # a full, read-only or over-quota disk; a long name
 
 
 def _is_user_error(err: BaseException) -> bool:
@@ -242,16 +244,6 @@ def _is_user_error(err: BaseException) -> bool:
     if isinstance(err, ValueError):
         return _raised_in_axonal(err, by_raise=False)
     return isinstance(err, TypeError) and _raised_in_axonal(err, by_raise=True)
-
-
-def _disk_errnos() -> frozenset[int]:
-    import errno
-
-    return frozenset(getattr(errno, n) for n in ("ENOSPC", "EROFS", "EDQUOT", "ENAMETOOLONG", "EACCES")
-                     if hasattr(errno, n))
-
-
-_DISK_ERRNOS = _disk_errnos()
 
 
 @contextlib.contextmanager
@@ -334,7 +326,7 @@ def _demo(args: argparse.Namespace) -> int:
     _check_memory("arguments --steps, --hidden",
                   _demo_bytes(config.steps, config.hidden, _DEMO_TEST_IMAGES),
                   f"the demo with {config.steps} steps and {config.hidden} hidden neurons",
-                  lambda free: f"steps x hidden up to about {free / _demo_bytes(1, 1, _DEMO_TEST_IMAGES):.3g} fits")
+                  lambda free: f"steps x hidden up to about {free / (4.0 * (4 * _DEMO_TEST_IMAGES + 384)):.3g} fits")
     _prepare_folder(args.out, "--out")
     if args.threads:
         torch.set_num_threads(args.threads)
