@@ -21,7 +21,15 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from axonal.functional.validate import check_bool, check_dt, check_int, check_positive
+from axonal.errors import NonFiniteError
+from axonal.functional.validate import (
+    all_finite,
+    check_bool,
+    check_dt,
+    check_int,
+    check_positive,
+    nonfinite_summary,
+)
 
 __all__ = [
     "LatencyMode",
@@ -52,9 +60,8 @@ def _check_tensor(name: str, x: object, min_rank: int, layout: str) -> Tensor:
         raise ValueError(
             f"{name} must have rank >= {min_rank} ({layout}), got shape {tuple(x.shape)}"
         )
-    with torch.no_grad():
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{name} must be finite, got a tensor with inf or nan")
+    if not all_finite((x,)):
+        raise NonFiniteError(f"{name} must be finite, got a tensor with {nonfinite_summary(x)}")
     return x
 
 
@@ -72,7 +79,7 @@ def _check_float(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a float, got {type(value).__name__}")
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise NonFiniteError(f"{name} must be finite, got {value}")
     return float(value)
 
 

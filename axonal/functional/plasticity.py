@@ -23,6 +23,13 @@ spikes update the presynaptic traces and are depressed by the (decayed) postsyna
 then postsynaptic spikes update the postsynaptic traces and are potentiated by the presynaptic
 traces, which already include this step's presynaptic spikes. So a pre and a post spike in the
 same step (``t_post - t_pre = 0``) give ``+A_plus``, as in Brian2 (NEST gives 0).
+
+Every rule function checks its inputs once per call, with one synchronisation: spikes and
+traces finite, the weight finite where the rule reads it (multiplicative dependence), the
+reward finite; a NaN or inf raises :class:`~axonal.errors.NonFiniteError` naming the tensor
+(``state.pre of stdp_step contains NaN at 1 of 784 entries``). :func:`stdp_multi_step` checks
+its whole ``[T, B, ...]`` input once, not per step; :func:`trace_step` is the unchecked
+per-step helper of the loops.
 """
 
 from __future__ import annotations
@@ -36,7 +43,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal.functional.validate import check_dt, check_finite_scalar, check_positive
+from axonal.errors import NonFiniteError
+from axonal.functional.validate import (
+    all_finite,
+    check_all_finite,
+    check_dt,
+    check_finite,
+    check_finite_scalar,
+    check_positive,
+    nonfinite_summary,
+)
 
 __all__ = [
     "TRIPLET_HIPPOCAMPAL_ALL_TO_ALL",
@@ -186,6 +202,26 @@ def _check_spikes(name: str, spikes: object, like: Tensor | None = None) -> Tens
     return spikes
 
 
+def _check_rule_inputs(
+    rule: str,
+    pre: Tensor,
+    post: Tensor,
+    traces: tuple[Tensor, ...],
+    weight: Tensor | None,
+    dependence: WeightDependence,
+    extra: tuple[tuple[str, Tensor], ...] = (),
+) -> None:
+    """Spikes, traces (and the weight, where multiplicative dependence reads it) finite: one
+    synchronisation; a NaN/inf raises ``NonFiniteError`` naming the tensor and the rule."""
+    fields = getattr(traces, "_fields", [str(i) for i in range(len(traces))])
+    named = [("pre_spikes", pre), ("post_spikes", post)]
+    named += [(f"state.{f}", t) for f, t in zip(fields, traces)]
+    named += list(extra)
+    if weight is not None and dependence is WeightDependence.MULTIPLICATIVE:
+        named.append(("weight", weight))
+    check_all_finite(named, rule)
+
+
 def _soft_bound(
     dw_plus: Tensor, dw_minus: Tensor, weight: Tensor | None, dep: WeightDependence,
     w_min: float, w_max: float,
@@ -276,6 +312,20 @@ def stdp_step(
     dt = check_dt(dt)
     pre = _check_spikes("pre_spikes", pre_spikes, state.pre)
     post = _check_spikes("post_spikes", post_spikes, state.post)
+    _check_rule_inputs("stdp_step", pre, post, state, weight, params.dependence)
+    return _stdp(pre, post, state, params, dt, weight, contract)
+
+
+def _stdp(
+    pre: Tensor,
+    post: Tensor,
+    state: STDPState,
+    params: STDPParams,
+    dt: float,
+    weight: Tensor | None,
+    contract: Contraction,
+) -> tuple[Tensor, STDPState]:
+    """:func:`stdp_step` on inputs its caller checked."""
     p = params
     post_decayed = state.post * math.exp(-dt / p.tau_minus)
     pre_trace = trace_step(state.pre, pre, math.exp(-dt / p.tau_plus), p.mode)
@@ -314,6 +364,7 @@ def stdp_multi_step(
         )
     _check_spikes("pre_spikes", pre_spikes[0], state.pre)
     _check_spikes("post_spikes", post_spikes[0], state.post)
+    _check_rule_inputs("stdp_multi_step", pre_spikes, post_spikes, state, weight, params.dependence)
     p = params
     d_pre, d_post = math.exp(-dt / p.tau_plus), math.exp(-dt / p.tau_minus)
     pre_traces, post_before = [], []
@@ -425,6 +476,7 @@ def triplet_step(
     dt = check_dt(dt)
     pre = _check_spikes("pre_spikes", pre_spikes, state.r1)
     post = _check_spikes("post_spikes", post_spikes, state.o1)
+    _check_rule_inputs("triplet_step", pre, post, state, weight, params.dependence)
     p = params
     r1 = state.r1 * math.exp(-dt / p.tau_plus)
     r2 = state.r2 * math.exp(-dt / p.tau_x)
@@ -498,9 +550,16 @@ def rstdp_step(
     ``contract`` must keep the batch (default :func:`outer_per_sample`); ``weight`` is
     broadcast over the batch for multiplicative dependence.
     """
-    e_decay = math.exp(-check_dt(dt) / params.tau_e)
+    dt = check_dt(dt)
+    e_decay = math.exp(-dt / params.tau_e)
+    pre = _check_spikes("pre_spikes", pre_spikes, state.traces.pre)
+    post = _check_spikes("post_spikes", post_spikes, state.traces.post)
+    _check_rule_inputs(
+        "rstdp_step", pre, post, state.traces, weight, params.stdp.dependence,
+        (("state.eligibility", state.eligibility),),
+    )
     w = None if weight is None else weight.expand_as(state.eligibility)
-    dw, traces = stdp_step(pre_spikes, post_spikes, state.traces, params.stdp, dt, w, contract)
+    dw, traces = _stdp(pre, post, state.traces, params.stdp, dt, w, contract)
     return RSTDPState(traces, state.eligibility * e_decay + dw)
 
 
@@ -512,8 +571,7 @@ def reward_dw(state: RSTDPState, reward: Tensor | float, params: RSTDPParams) ->
         r = r.expand(e.shape[0])
     if r.shape != (e.shape[0],):
         raise ValueError(f"reward must be a scalar or [B] with B={e.shape[0]}, got {tuple(r.shape)}")
-    if not bool(torch.isfinite(r).all()):
-        raise ValueError("reward must be finite")
+    check_all_finite((("reward", r), ("state.eligibility", e)), "reward_dw")
     dw: Tensor = torch.tensordot(r, e, dims=1)
     return params.lr * dw
 
@@ -524,7 +582,8 @@ def reward_dw(state: RSTDPState, reward: Tensor | float, params: RSTDPParams) ->
 
 
 def clip_weights(weight: Tensor, w_min: float, w_max: float) -> Tensor:
-    """Hard bounds: ``weight`` clamped to ``[w_min, w_max]``."""
+    """Hard bounds: ``weight`` clamped to ``[w_min, w_max]`` (a NaN stays NaN: see
+    :func:`check_weights_finite`)."""
     _check_bounds(w_min, w_max)
     return weight.clamp(w_min, w_max)
 
@@ -536,6 +595,7 @@ def normalise_weights(weight: Tensor, total: float, dim: int | tuple[int, ...] =
     weights of every postsynaptic neuron. Rows summing to zero are left at zero.
     """
     check_positive("total", total, unit="")
+    check_finite("weight", weight, "normalise_weights")
     sums = weight.sum(dim=dim, keepdim=True)
     scale = torch.where(sums > 0, total / sums.clamp_min(torch.finfo(weight.dtype).tiny), 0.0)
     return weight * scale
@@ -557,11 +617,15 @@ class ThresholdParams:
 def adaptive_threshold_step(theta: Tensor, spikes: Tensor, params: ThresholdParams, dt: float) -> Tensor:
     """``theta exp(-dt / tau_theta) + theta_plus * spikes``; shapes ``[B, N...]`` or ``[N...]``."""
     decay = math.exp(-check_dt(dt) / params.tau_theta)
+    check_all_finite((("theta", theta), ("spikes", spikes)), "adaptive_threshold_step")
     return theta * decay + params.theta_plus * spikes
 
 
 def check_weights_finite(name: str, weight: Tensor) -> None:
-    """Raise ``ValueError`` naming ``name`` if ``weight`` holds a NaN or an infinity."""
-    if not bool(torch.isfinite(weight).all()):
-        bad = int((~torch.isfinite(weight)).sum())
-        raise ValueError(f"{name} became non-finite after a plasticity update ({bad} entries)")
+    """Raise :class:`~axonal.errors.NonFiniteError` naming ``name`` if ``weight`` holds a NaN
+    or an infinity (the check of a weight *after* an update: the rules check their inputs)."""
+    if not all_finite((weight,)):
+        raise NonFiniteError(
+            f"{name} became non-finite after a plasticity update "
+            f"({nonfinite_summary(weight) or 'overflow'})"
+        )

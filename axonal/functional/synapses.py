@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from axonal.functional.validate import check_dt, check_finite_scalar, check_positive
+from axonal.functional.validate import (
+    check_all_finite,
+    check_dt,
+    check_finite_scalar,
+    check_positive,
+)
 from axonal.functional.neurons.family import Scalar, exp_decay
 
 __all__ = [
@@ -55,12 +60,17 @@ def exp_synapse_advance(g: Tensor, arrivals: Tensor, decay: Scalar) -> Tensor:
 def exp_synapse_step(g: Tensor, arrivals: Tensor, tau: Scalar, dt: float) -> Tensor:
     """Decay ``g`` exactly over one step of ``dt`` and add the weights that arrived.
 
+    Validates ``dt`` and the finiteness of ``g`` and ``arrivals`` (one synchronisation); loops
+    validate once and use :func:`exp_synapse_decay` / :func:`exp_synapse_advance`.
+
     Shapes:
         g, arrivals: ``[N]`` (or any broadcastable shape); returns the new ``g``.
     Units:
         tau, dt in s; g and arrivals in the synapse's unit (nA or microsiemens).
     """
-    return exp_synapse_advance(g, arrivals, exp_synapse_decay(tau, check_dt(dt)))
+    dt = check_dt(dt)
+    check_all_finite((("g", g), ("arrivals", arrivals)), "exp_synapse_step")
+    return exp_synapse_advance(g, arrivals, exp_synapse_decay(tau, dt))
 
 
 def conductance_current(g: Tensor, v: Tensor, e_rev: Scalar) -> Tensor:

@@ -8,11 +8,19 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from axonal.errors import AxonalError
 from axonal.nn.neuron import NeuronLayer
 from axonal.nn.protocol import initial_state_of, run_module, step_module
 from axonal.functional.scan import check_sequence
 
 __all__ = ["Sequential", "SequentialResult"]
+
+
+def _in_layer(i: int, layer: nn.Module, err: ValueError) -> ValueError:
+    """``err`` with the layer's index and type in front, of the same class when it is one of
+    axonal's own (a :class:`~axonal.errors.NonFiniteError` stays one), else ``ValueError``."""
+    kind = type(err) if isinstance(err, AxonalError) else ValueError
+    return kind(f"layer {i} ({type(layer).__name__}): {err}")
 
 
 class SequentialResult(NamedTuple):
@@ -97,7 +105,11 @@ class Sequential(nn.Module):
         for i, layer in enumerate(self.layers):
             layer_state = None if state is None else state[i]
             if isinstance(layer, NeuronLayer):
-                result = layer.run(x, layer_state, record)
+                try:
+                    result = layer.run(x, layer_state, record)
+                except AxonalError as err:  # e.g. a NaN in this layer's state: say which layer
+                    assert isinstance(err, ValueError)
+                    raise _in_layer(i, layer, err) from None
                 x = result.out
                 states.append(result.state)
                 traces.append(result.trace)
@@ -105,7 +117,7 @@ class Sequential(nn.Module):
                 try:
                     x, new_state = run_module(layer, x, layer_state)
                 except ValueError as err:
-                    raise ValueError(f"layer {i} ({type(layer).__name__}): {err}") from None
+                    raise _in_layer(i, layer, err) from None
                 states.append(new_state)
                 traces.append(None)
             outputs.append(x)
@@ -139,7 +151,7 @@ class Sequential(nn.Module):
             try:
                 x, layer_state = step_module(layer, x, None if state is None else state[i])
             except ValueError as err:
-                raise ValueError(f"layer {i} ({type(layer).__name__}): {err}") from None
+                raise _in_layer(i, layer, err) from None
             states.append(layer_state)
         return x, tuple(states)
 

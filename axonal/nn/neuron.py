@@ -4,9 +4,14 @@ A layer holds a frozen parameter object and, for each name in ``learn``, an
 ``nn.Parameter`` that replaces that field at every call. It holds no state: ``forward`` takes
 and returns it explicitly.
 
-Validation happens when values are set (construction, ``load_state_dict``, or an explicit
-:meth:`NeuronLayer.validate`), not per call: the per-call path only swaps the learnable values
-into the validated record (:func:`~axonal.functional.neurons.replace_unchecked`).
+Validation happens when values are set (construction, ``load_state_dict``, assigning ``dt``,
+or an explicit :meth:`NeuronLayer.validate`), not per call: the per-call path only swaps the
+learnable values into the validated record (:func:`~axonal.functional.neurons.replace_unchecked`).
+What each call does check, once at its boundary and never per time step: the input, a given
+state (shapes; NaN/inf raise :class:`~axonal.errors.NonFiniteError` naming the field), the
+learnable values (finite), and that tensor parameters fit the input's neuron axes. A
+``[T, B]`` input to :meth:`NeuronLayer.forward` (no neuron axis) warns
+:class:`~axonal.errors.PlausibilityWarning`: it is often one step ``[B, F]`` by mistake.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from axonal.functional.validate import check_dt
+from axonal.functional.validate import check_all_finite, warn_plausibility
 from axonal.functional.neurons import NeuronFamily, replace_unchecked, validate_params
+from axonal.functional.neurons.family import check_param_shapes
 from axonal.kernels import check_backend, select
-from axonal.functional.scan import ScanResult, check_sequence, multi_step
+from axonal.functional.scan import ScanResult, check_step_inputs, multi_step
 
 __all__ = ["NeuronLayer"]
 
@@ -56,7 +62,11 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         **overrides: parameter fields to change from ``params``, e.g. ``tau_mem=5e-3``.
 
     Shapes:
-        forward: ``x [T, B, ...] -> (out [T, B, ...], state)``.
+        forward: ``x [T, B, ...] -> (out [T, B, ...], state)``; a rank-2 ``x`` is read as
+        ``[T, B]`` (one neuron per sample) and warns, since it is often one step ``[B, F]``
+        (give ``[T, B, 1]`` to mean it, or call :meth:`step`). Tensor parameters take the
+        shape of the neuron axes ``[...]`` (or broadcast to it); one lining up with ``B``, or
+        not broadcasting, is an error naming both shapes.
         step: ``x [B, ...] -> (out [B, ...], state)``.
     """
 
@@ -83,9 +93,7 @@ class NeuronLayer(nn.Module, Generic[S, P]):
             )
         elif overrides:
             params = dataclasses.replace(params, **overrides)
-        self.dt = check_dt(dt)
-        if self.family.check_dt is not None:
-            self.family.check_dt(params, self.dt)
+        self._dt = self.family.validate_dt(params, dt)
         self.base_params: P = params
         if isinstance(learn, str):
             raise TypeError(f"learn must be a sequence of field names, got the string {learn!r}")
@@ -112,14 +120,27 @@ class NeuronLayer(nn.Module, Generic[S, P]):
             self.validate()  # the learnable values as the layer stores them (e.g. the shape)
             self.register_load_state_dict_post_hook(_validate_after_load)
 
+    @property
+    def dt(self) -> float:
+        """The simulation step (s); assigning it validates it (finite, > 0, the family's
+        stability limit) against the current parameters."""
+        dt = self.__dict__.get("_dt", self.__dict__.get("dt"))  # "dt": layers pickled before
+        assert isinstance(dt, float)
+        return dt
+
+    @dt.setter
+    def dt(self, value: float) -> None:
+        with torch.no_grad():
+            self._dt = self.family.validate_dt(self.params(), value)
+
     def validate(self) -> None:
-        """Check the current parameter record in full (rules, orderings and ``dt``); call it
-        after setting learnable values by hand (``load_state_dict`` calls it)."""
+        """Check the current parameter record in full (rules, orderings, plausibility and
+        ``dt``); call it after setting learnable values by hand (``load_state_dict`` calls
+        it)."""
         with torch.no_grad():
             params = self.params()
             validate_params(params)
-            if self.family.check_dt is not None:
-                self.family.check_dt(params, self.dt)
+            self.family.validate_dt(params, self.dt)
 
     def params(self) -> P:
         """The parameter object with the current values of the learnable fields."""
@@ -145,12 +166,40 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         state: S = self.family.initial_state(x, self.params())
         return state
 
+    def _learned(self, params: P) -> list[tuple[str, Tensor]]:
+        return [(f"learnable parameter {n}", getattr(params, n)) for n in self.learn]
+
+    def _check_params(self, params: P, x: Tensor, batch_axes_at: int) -> None:
+        """Learnable values finite; tensor parameters fit the neuron axes of ``x``."""
+        if self.learn:
+            check_all_finite(self._learned(params), type(self).__name__)
+            if self.family.check_dt is not None:
+                # a stability bound on learned values that training may have moved (a max)
+                self.family.check_dt(params, self.dt)
+        layout = "[T, B, *neurons]" if batch_axes_at else "[B, *neurons]"
+        step_shape = tuple(x.shape[batch_axes_at:])
+        check_param_shapes(params, step_shape, 1, tuple(x.shape), layout)
+
     def run(self, x: Tensor, state: S | None = None, record: bool = False) -> ScanResult[S]:
-        """Run over ``x [T, B, ...]``; with ``record`` the result holds the state trace."""
+        """Run over ``x [T, B, ...]``; with ``record`` the result holds the state trace.
+
+        Checked once per call, before any step: ``x``, ``state`` (shapes, finite), the
+        learnable values (finite) and the parameter shapes against the neuron axes.
+        """
         params = self.params()
-        if self.learn and self.family.check_dt is not None:
-            # a stability bound on learned values that training may have moved (cheap: a max)
-            self.family.check_dt(params, self.dt)
+        if isinstance(x, Tensor) and x.dim() >= 2:
+            if x.dim() == 2:
+                t, b = x.shape
+                warn_plausibility(
+                    f"x of shape {tuple(x.shape)} has no neuron axis: "
+                    f"{type(self).__name__}.forward reads it as [T, B] = {t} steps of a batch of "
+                    f"{b} samples with one neuron each. If it is one step of a batch [B, F], "
+                    f"call .step(x) or pass x.unsqueeze(0) ([1, B, F]); if [T, B] is meant, "
+                    f"pass x.unsqueeze(-1) ([T, B, 1])"
+                )
+            self._check_params(params, x, 1)
+        elif self.learn:
+            check_all_finite(self._learned(params), type(self).__name__)
         if not record and isinstance(x, Tensor):
             kernel = select(self.family.name, self.backend, params, x)
             if kernel is not None:
@@ -170,9 +219,21 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         return result.out, result.state
 
     def step(self, x: Tensor, state: S | None = None) -> tuple[Tensor, S]:
-        """One step on ``x [B, ...]`` (for closed-loop use)."""
-        check_sequence(x, "x", min_rank=1)
+        """One step on ``x [B, ...]`` (for closed-loop use).
+
+        Checks ``x``, ``state`` and the learnable values with one synchronisation (and the
+        parameter shapes, in Python), so a loop of steps stays cheap.
+        """
         params = self.params()
+        check_step_inputs(x, state, self._learned(params), type(self).__name__)
+        check_param_shapes(params, tuple(x.shape), 1, tuple(x.shape), "[B, *neurons]")
+        return self._step(x, state, params)
+
+    def _step(self, x: Tensor, state: S | None, params: P | None = None) -> tuple[Tensor, S]:
+        """:meth:`step` without its checks, for loops whose caller checked the inputs once
+        (:class:`~axonal.nn.Recurrent`)."""
+        if params is None:
+            params = self.params()
         if state is None:
             state = self.family.initial_state(x, params)
         out, new_state = self.family.step(x, state, params, self.dt)

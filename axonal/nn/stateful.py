@@ -11,9 +11,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from axonal.nn.neuron import NeuronLayer
 from axonal.nn.protocol import is_stateful
 from axonal.nn.shape import _as_tensor
 from axonal.functional.scan import check_sequence
+from axonal.functional.validate import check_finite
 
 __all__ = ["Delay", "Recurrent"]
 
@@ -63,6 +65,8 @@ class Delay(nn.Module):
         elif not isinstance(state, Tensor) or state.shape != (n, *x.shape[1:]):
             got = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
             raise ValueError(f"Delay state must be a tensor of shape {(n, *x.shape[1:])} ([D, B, ...]), got {got}")
+        else:
+            check_finite("state", state, "Delay")
         padded = torch.cat([state, x])
         t = torch.arange(x.shape[0], device=x.device).reshape(-1, *([1] * (x.dim() - 1)))
         index = (t + n - self.steps).expand(x.shape)
@@ -116,6 +120,7 @@ class Recurrent(nn.Module):
             return None, torch.zeros_like(x)
         if not isinstance(state, tuple) or len(state) != 2 or not isinstance(state[1], Tensor):
             raise ValueError("Recurrent state must be a pair (neuron_state, fed_back tensor)")
+        check_finite("state[1] (the fed-back input)", state[1], "Recurrent")
         return state
 
     def step(self, x: Tensor, state: tuple[Any, Tensor] | None = None) -> tuple[Tensor, tuple[Any, Tensor]]:
@@ -127,11 +132,18 @@ class Recurrent(nn.Module):
         return z, (nstate, out)
 
     def forward(self, x: Tensor, state: tuple[Any, Tensor] | None = None) -> tuple[Tensor, tuple[Any, Tensor]]:
+        """Run over ``x [T, B, n]``. The input and the state are checked once, by the first
+        step; a neuron layer then runs its later steps unchecked."""
         check_sequence(x, "x")
         nstate, fed_back = self._unpack(x[0], state)
         outs = []
+        layer = self.neuron if isinstance(self.neuron, NeuronLayer) else None
+        params = None if layer is None else layer.params()
         for t in range(x.shape[0]):
-            z, nstate = self.neuron.step(x[t] + fed_back, nstate)  # type: ignore[operator]
+            if t > 0 and layer is not None:
+                z, nstate = layer._step(x[t] + fed_back, nstate, params)
+            else:
+                z, nstate = self.neuron.step(x[t] + fed_back, nstate)  # type: ignore[operator]
             fed_back = self.rec(z)
             outs.append(z)
         return torch.stack(outs), (nstate, fed_back)

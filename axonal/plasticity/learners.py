@@ -3,6 +3,11 @@
 Shapes: pre spikes are the layer's input ``[B, N_in]`` (Linear) or ``[B, C_in, H, W]``
 (Conv2d); post spikes are the spiking output driven by the layer, ``[B, N_out]`` or
 ``[B, C_out, H_out, W_out]``. Weight changes have the shape of ``layer.weight``.
+
+Inputs are checked once per call: the rules refuse non-finite spikes, traces, eligibility,
+weights and rewards (:class:`~axonal.errors.NonFiniteError` naming the tensor), and
+:meth:`STDPLearner.apply` / ``to_grad`` refuse a non-finite ``dw``. With ``debug=True`` the
+weight is also checked *after* each update (an update of finite values can still overflow).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from axonal.functional.validate import check_bool, check_dt
+from axonal.functional.validate import check_bool, check_dt, check_finite, check_finite_scalar
 from axonal.functional.plasticity import (
     Contraction,
     RSTDPParams,
@@ -116,6 +121,8 @@ class _Learner:
     def _apply(self, dw: Tensor, lr: float, w_min: float, w_max: float) -> None:
         if dw.shape != self.weight.shape:
             raise ValueError(f"dw must have the weight's shape {tuple(self.weight.shape)}, got {tuple(dw.shape)}")
+        check_finite("dw", dw, f"{type(self).__name__}.apply")
+        check_finite_scalar("lr", lr)
         with torch.no_grad():
             new = clip_weights(self.weight + lr * dw, w_min, w_max)
             if self.debug:
@@ -125,8 +132,7 @@ class _Learner:
 
     def to_grad(self, dw: Tensor) -> None:
         """Store ``-dw`` as the weight's gradient, so an optimiser's step moves along ``dw``."""
-        if self.debug:
-            check_weights_finite("dw", dw)
+        check_finite("dw", dw, f"{type(self).__name__}.to_grad")
         self.weight.grad = (-dw).detach().clone()
 
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from axonal.errors import NonFiniteError
 from axonal.functional import plasticity as P
 from axonal.plasticity import RSTDPLearner, STDPLearner, conv2d_contraction
 
@@ -108,20 +109,42 @@ def test_unsupported_layers_and_params_rejected() -> None:
         learner.apply(torch.zeros(3, 3))
 
 
-def test_debug_mode_catches_nan_weights() -> None:
+def test_non_finite_inputs_are_refused_and_debug_checks_the_result() -> None:
+    """Issue 13: a NaN or inf going into a rule or an update is refused (it used to pass
+    through the rule silently unless ``debug`` was on); ``debug`` still checks what an update
+    of finite values produced (an overflow, a weight corrupted outside the learner)."""
+    inf, nan = float("inf"), float("nan")
     layer = nn.Linear(3, 2, bias=False)
-    pre = torch.tensor([[1.0, float("nan"), 0.0]])
+    pre = torch.tensor([[1.0, nan, 0.0]])
     post = torch.ones(1, 2)
     quiet = STDPLearner(layer, P.STDPParams(), 1e-3)
-    dw, _ = quiet.step(pre, post)  # without debug the NaN passes through the rule
-    assert bool(torch.isnan(dw).any())
-    strict = STDPLearner(layer, P.STDPParams(), 1e-3, debug=True)
-    with pytest.raises(ValueError, match="dw became non-finite"):
-        strict.step(pre, post)
-    with pytest.raises(ValueError, match="Linear.weight became non-finite"):
-        strict.apply(dw)
-    assert bool(torch.isfinite(layer.weight).all())  # the failed update was not written
+    with pytest.raises(NonFiniteError, match=r"pre_spikes of stdp_step contains NaN at 1 of 3 entries"):
+        quiet.step(pre, post)
+    bad_dw = torch.tensor([[inf, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(NonFiniteError, match=r"dw of STDPLearner.apply contains inf at 1 of 6"):
+        quiet.apply(bad_dw)
+    with pytest.raises(NonFiniteError, match=r"dw of STDPLearner.to_grad contains inf"):
+        quiet.to_grad(bad_dw)
+    with pytest.raises(NonFiniteError, match="lr must be finite"):
+        quiet.apply(torch.zeros(2, 3), lr=nan)
+    assert bool(torch.isfinite(layer.weight).all())  # nothing was written
+    # finite inputs whose change overflows float32: only debug mode looks at the result
+    huge = P.STDPParams(a_plus=3e38, a_minus=0.0)
+    ones_pre, ones_post = torch.ones(2, 3), torch.ones(2, 2)
+    dw, _ = STDPLearner(layer, huge, 1e-3).step(ones_pre, ones_post)
+    assert bool(torch.isinf(dw).all())
+    strict = STDPLearner(layer, huge, 1e-3, debug=True)
+    with pytest.raises(NonFiniteError, match="dw became non-finite"):
+        strict.step(ones_pre, ones_post)
+    with torch.no_grad():
+        layer.weight[0, 0] = nan  # corrupted outside the learner: the update keeps the NaN
+    with pytest.raises(NonFiniteError, match="Linear.weight became non-finite"):
+        strict.apply(torch.zeros(2, 3))
+    with torch.no_grad():
+        layer.weight[0, 0] = 0.0
     rl = RSTDPLearner(layer, P.RSTDPParams(), 1e-3, debug=True)
-    state = rl.step(pre, post)
-    with pytest.raises(ValueError, match="non-finite"):
-        rl.apply(rl.reward(state, 1.0))
+    state = rl.step(torch.ones(1, 3), post)
+    with pytest.raises(NonFiniteError, match="reward of reward_dw contains NaN"):
+        rl.reward(state, nan)
+    with pytest.raises(NonFiniteError, match="state.eligibility of rstdp_step contains inf"):
+        rl.step(torch.ones(1, 3), post, state._replace(eligibility=state.eligibility + inf))

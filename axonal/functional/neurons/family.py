@@ -9,6 +9,12 @@ Units used by every family in this package:
   nanoamperes and ``r`` a resistance in megaohms, so ``r * x`` is a voltage in mV
   (with the default ``r = 1`` the input is simply "mV of drive");
 * Izhikevich and AdEx keep the units of their papers (stated in their modules).
+
+Every field declares its unit (:func:`param`), and :func:`validate_params` reads it for a
+plausibility pass after the rules: a valid value that is most likely typed in the wrong unit
+gives a :class:`~axonal.errors.PlausibilityWarning` (see :func:`check_plausible`;
+:meth:`NeuronFamily.validate_dt` adds the check of ``dt`` against the time constants). Silence
+them with ``warnings.filterwarnings("ignore", category=axonal.errors.PlausibilityWarning)``.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from axonal.functional.validate import (
     check_dt,
     check_finite_scalar,
     check_positive,
+    warn_plausibility,
 )
 from axonal.functional.surrogate import Surrogate
-from axonal.functional.scan import ScanResult, multi_step
+from axonal.functional.scan import ScanResult, check_sequence, check_state, multi_step
 
 __all__ = [
     "ResetMode",
@@ -40,6 +47,13 @@ __all__ = [
     "param",
     "param_rules",
     "validate_params",
+    "check_plausible",
+    "check_dt_plausible",
+    "plausibility_issues",
+    "check_param_shapes",
+    "PLAUSIBLE_TIME_S",
+    "PLAUSIBLE_VOLTAGE_MV",
+    "PLAUSIBLE_RESISTANCE_MOHM",
     "FamilyParams",
     "replace_unchecked",
     "NirMapping",
@@ -243,14 +257,191 @@ def param_rules(params_type: type) -> Mapping[str, tuple[Rule, str]]:
 
 def validate_params(params: Any) -> None:
     """The one validator of parameter records: every field against its declared rule, then
-    every declared ordering (``ORDER``: pairs ``(low, high)`` that must satisfy ``low < high``).
+    every declared ordering (``ORDER``: pairs ``(low, high)`` that must satisfy ``low < high``),
+    then the plausibility of the values by their declared units (:func:`check_plausible`).
 
-    Raises ``TypeError`` / ``ValueError`` naming the field, what it expects and what came.
+    Raises ``TypeError`` / ``ValueError`` (:class:`~axonal.errors.NonFiniteError` for NaN or
+    inf) naming the field, what it expects and what came; warns
+    :class:`~axonal.errors.PlausibilityWarning` for a likely unit mistake.
     """
     for name, (rule, unit) in param_rules(type(params)).items():
         _check_rule(name, getattr(params, name), rule, unit)
     for low, high in getattr(params, "ORDER", ()):
         check_below(low, getattr(params, low), high, getattr(params, high))
+    check_plausible(params)
+
+
+# --------------------------------------------------------------------------- plausibility
+
+PLAUSIBLE_TIME_S = (10e-6, 10.0)
+"""Times (fields declared in ``"s"``) below 10 us or of 10 s and more warn: a time constant of
+10 s is most likely milliseconds typed as seconds, one below 10 us a time converted twice.
+Zero (a disabled refractory period) is not checked."""
+
+PLAUSIBLE_VOLTAGE_MV = 1000.0
+"""Voltages (fields declared in ``"mV"``) of magnitude 1000 mV (1 V) and more warn."""
+
+PLAUSIBLE_RESISTANCE_MOHM = 1e5
+"""Resistances (fields declared in ``"MOhm"``) of magnitude 1e5 MOhm (100 GOhm) and more warn:
+most likely ohms or kiloohms typed as megaohms."""
+
+
+def _abs_range(value: Scalar) -> tuple[float, float] | None:
+    """(smallest non-zero, largest) magnitude of a float or tensor; ``None`` if all zero."""
+    if isinstance(value, Tensor):
+        with torch.no_grad():
+            a = value.detach().abs()
+            nonzero = a[a > 0]
+            if nonzero.numel() == 0:
+                return None
+            return float(nonzero.min()), float(nonzero.max())
+    magnitude = abs(float(value))
+    return None if magnitude == 0 else (magnitude, magnitude)
+
+
+def _shown(value: Scalar, extreme: float, unit: str) -> str:
+    if isinstance(value, Tensor) and value.numel() > 1:
+        return f"holds {extreme:g} {unit}"
+    return f"= {extreme:g} {unit}"
+
+
+def plausibility_issues(params: Any) -> list[str]:
+    """What :func:`check_plausible` would warn about, one message per field (empty: none).
+
+    Only numeric fields are read, by their declared unit: ``"s"`` against
+    :data:`PLAUSIBLE_TIME_S`, ``"mV"`` against :data:`PLAUSIBLE_VOLTAGE_MV`, ``"MOhm"`` against
+    :data:`PLAUSIBLE_RESISTANCE_MOHM`. Fields in other units (pF, nS, pA, 1/ms, rad/s...) are
+    not checked.
+    """
+    owner = type(params).__name__
+    issues: list[str] = []
+    for name, (rule, unit) in param_rules(type(params)).items():
+        if unit not in ("s", "mV", "MOhm"):
+            continue
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+            continue
+        extremes = _abs_range(value)
+        if extremes is None:
+            continue
+        low, high = extremes
+        field_name = f"{owner}.{name}"
+        if unit == "s":
+            lo_ok, hi_ok = PLAUSIBLE_TIME_S
+            if high >= hi_ok:
+                issues.append(
+                    f"{field_name} {_shown(value, high, 's')}: a time of {hi_ok:g} s or more is "
+                    f"most likely milliseconds typed as seconds (times are in seconds: "
+                    f"20 ms is 20e-3)"
+                )
+            elif low < lo_ok:
+                issues.append(
+                    f"{field_name} {_shown(value, low, 's')}: a time below {lo_ok * 1e6:g} us is "
+                    f"most likely a unit mistake (times are in seconds: 20 ms is 20e-3)"
+                )
+        elif unit == "mV" and high >= PLAUSIBLE_VOLTAGE_MV:
+            issues.append(
+                f"{field_name} {_shown(value, high, 'mV')}: a voltage of magnitude "
+                f"{PLAUSIBLE_VOLTAGE_MV:g} mV or more is most likely a unit mistake (voltages are "
+                f"in mV: a -50 mV threshold is -50.0)"
+            )
+        elif unit == "MOhm" and high >= PLAUSIBLE_RESISTANCE_MOHM:
+            issues.append(
+                f"{field_name} {_shown(value, high, 'MOhm')}: a resistance of "
+                f"{PLAUSIBLE_RESISTANCE_MOHM:g} MOhm or more is most likely ohms or kiloohms "
+                f"typed as megaohms (resistances are in MOhm: 100 MOhm is 100.0)"
+            )
+    return issues
+
+
+def check_plausible(params: Any) -> None:
+    """Warn :class:`~axonal.errors.PlausibilityWarning` for each field whose value is valid but
+    most likely in the wrong unit (:func:`plausibility_issues`); the warning points at the
+    user's call."""
+    for issue in plausibility_issues(params):
+        warn_plausibility(issue)
+
+
+def _time_constants(params: Any) -> list[tuple[str, float]]:
+    """(field, smallest value) of every positive time field (declared ``Rule.POSITIVE, "s"``)."""
+    out: list[tuple[str, float]] = []
+    for name, (rule, unit) in param_rules(type(params)).items():
+        if unit != "s" or rule is not Rule.POSITIVE:
+            continue
+        value = getattr(params, name)
+        if isinstance(value, Tensor):
+            if value.numel() == 0:
+                continue
+            with torch.no_grad():
+                out.append((name, float(value.detach().min())))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append((name, float(value)))
+    return out
+
+
+def check_dt_plausible(params: Any, dt: float) -> None:
+    """Warn :class:`~axonal.errors.PlausibilityWarning` when ``dt`` exceeds the smallest time
+    constant of ``params`` (e.g. ``dt = 10 ms`` for a ``1 ms`` membrane: one step skips over
+    the whole decay, most likely a unit mistake in one of them). Families whose scheme is
+    unstable there refuse such a ``dt`` in their own ``check_dt`` first."""
+    taus = _time_constants(params)
+    if not taus:
+        return
+    name, tau = min(taus, key=lambda item: item[1])
+    if dt > tau * (1.0 + 1e-5):  # the margin: a learned tau stored as log, read back in float32
+        warn_plausibility(
+            f"dt = {dt:g} s is larger than {type(params).__name__}.{name} = {tau:g} s, the "
+            f"smallest time constant: most likely a unit mistake in one of them (both are in "
+            f"seconds)"
+        )
+
+
+def check_param_shapes(
+    params: Any,
+    step_shape: tuple[int, ...],
+    batch_axes: int,
+    x_shape: tuple[int, ...],
+    layout: str,
+) -> None:
+    """Raise ``ValueError`` unless every tensor parameter fits the per-step input shape.
+
+    A tensor field must broadcast to ``step_shape`` (one step of the input, ``[B, ...]``)
+    without growing it (a larger result would silently grow the state beyond the input), and
+    must not vary along the first ``batch_axes`` axes of ``step_shape`` (a per-neuron
+    parameter that lines up with the batch axis broadcasts silently, but over the samples
+    instead of the neurons). The message names the field's shape, the input's shape and how
+    the input's axes were read (``layout``, e.g. ``"[T, B, *neurons]"``).
+    """
+    neurons = tuple(step_shape[batch_axes:])
+    for name in param_rules(type(params)):
+        value = getattr(params, name)
+        if not isinstance(value, Tensor) or value.dim() == 0:
+            continue
+        shape = tuple(value.shape)
+        where = (
+            f"x of shape {tuple(x_shape)} read as {layout}, neurons {neurons}"
+            if batch_axes else f"per-step input shape {tuple(step_shape)} of x {tuple(x_shape)}"
+        )
+        try:
+            fits = tuple(torch.broadcast_shapes(shape, tuple(step_shape))) == tuple(step_shape)
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"{type(params).__name__}.{name} has shape {shape}, which does not broadcast to "
+                f"the {'neurons' if batch_axes else 'input'} ({where}); a per-neuron parameter "
+                f"takes the shape of the neuron axes {neurons} (or () for one shared value)"
+            )
+        offset = len(step_shape) - len(shape)
+        for axis in range(batch_axes):
+            j = axis - offset
+            if j >= 0 and shape[j] != 1:
+                raise ValueError(
+                    f"{type(params).__name__}.{name} has shape {shape}, which lines up with the "
+                    f"batch axis ({where}) and would broadcast over the samples instead of the "
+                    f"neurons; a per-neuron parameter takes the shape of the neuron axes "
+                    f"{neurons} (or () for one shared value)"
+                )
 
 
 class FamilyParams:
@@ -411,6 +602,17 @@ class NeuronFamily(Generic[S, P]):
             )
         return steps[discretisation]
 
+    def validate_dt(self, params: P, dt: Any) -> float:
+        """Validate ``dt`` for ``params`` and return it as a float: ``dt`` itself
+        (:func:`~axonal.functional.validate.check_dt`: finite, > 0), the family's stability
+        limit (``check_dt``, which refuses), then the plausibility warning of a ``dt`` larger
+        than the smallest time constant (:func:`check_dt_plausible`)."""
+        checked = check_dt(dt)
+        if self.check_dt is not None:
+            self.check_dt(params, checked)
+        check_dt_plausible(params, checked)
+        return checked
+
     def multi_step(
         self,
         xs: Tensor,
@@ -422,13 +624,42 @@ class NeuronFamily(Generic[S, P]):
     ) -> ScanResult[S]:
         """Run the family over ``xs [T, B, ...]`` (state ``None``: the initial state).
 
-        Validates ``dt`` (and the family's ``check_dt``), ``xs`` and ``state``; with
-        ``record`` the result holds the state after every step.
+        Validates once, before the loop: ``dt`` (:meth:`validate_dt`), ``xs`` (finite),
+        ``state`` (shapes, finite) and the shapes of tensor parameters (they must broadcast to
+        one step ``[B, ...]`` without growing it); with ``record`` the result holds the state
+        after every step.
         """
         step = self.stepper(discretisation)
-        if self.check_dt is not None:
-            self.check_dt(params, dt)
+        dt = self.validate_dt(params, dt)
+        if isinstance(xs, Tensor) and xs.dim() >= 2:
+            check_param_shapes(params, tuple(xs.shape[1:]), 0, tuple(xs.shape), "[T, B, ...]")
         return multi_step(step, self.initial_state, xs, state, params, dt, record)
+
+    def single_step(
+        self,
+        x: Tensor,
+        state: S | None,
+        params: P,
+        dt: float,
+        discretisation: str | None = None,
+    ) -> tuple[Tensor, S]:
+        """One *checked* step on ``x [B, ...]`` (state ``None``: the initial state).
+
+        Validates what :meth:`multi_step` validates (``dt`` > 0 and the family's limit, ``x``
+        and ``state`` finite and shaped, parameter shapes), then calls the step. The step
+        functions themselves (``family.step``, ``lif_step``...) do not validate: they run
+        inside loops that validated once; call this from code that takes one step at a time
+        from a user.
+        """
+        step = self.stepper(discretisation)
+        check_sequence(x, "x", min_rank=1)
+        dt = self.validate_dt(params, dt)
+        check_param_shapes(params, tuple(x.shape), 0, tuple(x.shape), "[B, ...]")
+        if state is None:
+            state = self.initial_state(x, params)
+        else:
+            check_state(state, x.shape)
+        return step(x, state, params, dt)
 
 
 _FAMILIES: dict[str, NeuronFamily[Any, Any]] = {}

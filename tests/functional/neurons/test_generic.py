@@ -135,6 +135,8 @@ def _halving_pair(
     return coarse, fine
 
 
+# a threshold of 1e6 mV switches spiking off; the plausibility check rightly warns about it
+@pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")
 @pytest.mark.parametrize("name", EXACT)
 def test_halving_dt_gives_the_same_subthreshold_trajectory(name: str) -> None:
     family = get_family(name)

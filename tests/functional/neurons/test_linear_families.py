@@ -84,7 +84,7 @@ def test_cuba_lif_matches_fine_rk4_for_varying_input(tau_syn: float) -> None:
     rng = np.random.default_rng(5)
     current = rng.uniform(-1.0, 3.0, size=40)
     dt = 1e-3
-    params = CubaLIFParams(tau_syn=tau_syn, tau_mem=10e-3, r=1.5, v_leak=0.2, v_th=1e3)
+    params = CubaLIFParams(tau_syn=tau_syn, tau_mem=10e-3, r=1.5, v_leak=0.2, v_th=100.0)
     xs = torch.tensor(current, dtype=F64).view(-1, 1, 1)
     trace = cuba_lif_multi_step(xs, None, params, dt, record=True).trace
     assert trace is not None

@@ -276,7 +276,7 @@ def test_learnable_adex_gradients_are_finite() -> None:
 
 def test_learnable_izhikevich_gradients_are_finite() -> None:
     layer = Izhikevich(dt=DT, learn=("a", "b", "d"), surrogate=ArcTan(slope=0.2))
-    out, state = layer(torch.full((1500, 2), 10.0))
+    out, state = layer(torch.full((1500, 2, 1), 10.0))
     assert int(out.detach().sum()) >= 4
     (out.sum() + state.u.sum()).backward()
     for name in ("a", "b", "d"):

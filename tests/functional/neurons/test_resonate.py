@@ -73,6 +73,8 @@ def test_free_oscillation_has_frequency_omega_over_2pi_and_decay_b() -> None:
     assert rate == pytest.approx(b, rel=1e-9)
 
 
+# a threshold of 1e6 mV switches spiking off; the plausibility check rightly warns about it
+@pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")
 def test_driven_subthreshold_trajectory_equals_rk4() -> None:
     p = RFParams(b=-15.0, omega=2 * math.pi * 20.0, a_th=1e6, r=3.0)
     gen = torch.Generator().manual_seed(0)
@@ -84,6 +86,8 @@ def test_driven_subthreshold_trajectory_equals_rk4() -> None:
     assert float(trace.v.abs().max()) > 0.1  # it really moves
 
 
+# a threshold of 1e6 mV switches spiking off; the plausibility check rightly warns about it
+@pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")
 def test_one_step_equals_matrix_exponential_of_augmented_system() -> None:
     linalg = pytest.importorskip("scipy.linalg")
     b, w, r, current = -30.0, 2 * math.pi * 35.0, 2.0, 7.0
@@ -97,6 +101,8 @@ def test_one_step_equals_matrix_exponential_of_augmented_system() -> None:
     np.testing.assert_allclose([float(new.x), float(new.v)], want[:2], rtol=0, atol=1e-13)
 
 
+# a threshold of 1e6 mV switches spiking off; the plausibility check rightly warns about it
+@pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")
 def test_fires_when_y_crosses_threshold_and_resets_to_the_fixed_point() -> None:
     p = RFParams(b=-5.0, omega=2 * math.pi * 10.0, a_th=1.0, x_reset=0.1, v_reset=-0.2)
     xs = torch.full((300, 2), 100.0, dtype=F64)
