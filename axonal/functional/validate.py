@@ -27,6 +27,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable
+from types import FrameType
 from typing import Any
 
 import torch
@@ -212,12 +213,12 @@ _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _DATACLASSES_FILE = os.path.abspath(dataclasses.__file__)
 
 
-def _internal(frame: Any) -> bool:
+def _internal(frame: FrameType) -> bool:
     """Frames to step over when attributing a warning to the user's line: axonal itself,
     ``torch`` (``nn.Module.__call__``) and the dataclass machinery (``dataclasses.replace``,
     and the ``__init__`` that ``@dataclass`` generates for an axonal class, whose code has no
     file of its own)."""
-    filename = frame.f_code.co_filename
+    filename: str = frame.f_code.co_filename
     if filename.startswith("<"):
         owner = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
         module: str = type(owner).__module__

@@ -187,7 +187,7 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         learnable values (finite) and the parameter shapes against the neuron axes.
         """
         params = self.params()
-        if isinstance(x, Tensor) and x.dim() >= 2:
+        if isinstance(x, Tensor) and x.dim() >= 2 and x.is_floating_point():
             if x.dim() == 2:
                 t, b = x.shape
                 warn_plausibility(
