@@ -23,11 +23,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from axonal.functional.validate import check_all_finite, warn_plausibility
+from axonal.errors import AxonalError
+from axonal.functional.validate import all_finite, check_all_finite, warn_plausibility
 from axonal.functional.neurons import NeuronFamily, replace_unchecked, validate_params
 from axonal.functional.neurons.family import check_param_shapes
 from axonal.kernels import check_backend, select
-from axonal.functional.scan import ScanResult, check_step_inputs, multi_step
+from axonal.functional.scan import ScanResult, check_sequence, check_step_inputs, multi_step
 
 __all__ = ["NeuronLayer"]
 
@@ -203,7 +204,14 @@ class NeuronLayer(nn.Module, Generic[S, P]):
         if not record and isinstance(x, Tensor):
             kernel = select(self.family.name, self.backend, params, x)
             if kernel is not None:
-                fused: ScanResult[S] = kernel.run(x, state, params, self.dt)
+                try:
+                    fused: ScanResult[S] = kernel.run(x, state, params, self.dt)
+                except ValueError as err:
+                    # the compiled kernels test x's finiteness as they read it and raise a plain
+                    # ValueError: name the count and raise NonFiniteError as the reference does
+                    if not isinstance(err, AxonalError) and not all_finite((x,)):
+                        check_sequence(x, "x")
+                    raise
                 return fused
         elif record and self.backend not in ("auto", "reference"):
             raise ValueError(
