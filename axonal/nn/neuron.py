@@ -170,16 +170,15 @@ class NeuronLayer(nn.Module, Generic[S, P]):
     def _learned(self, params: P) -> list[tuple[str, Tensor]]:
         return [(f"learnable parameter {n}", getattr(params, n)) for n in self.learn]
 
-    def _check_params(self, params: P, x: Tensor, batch_axes_at: int) -> None:
-        """Learnable values finite; tensor parameters fit the neuron axes of ``x``."""
+    def _check_params(self, params: P, x: Tensor) -> None:
+        """Learnable values finite (and within the family's ``dt`` limit); tensor parameters
+        fit the neuron axes of ``x [T, B, ...]``."""
         if self.learn:
             check_all_finite(self._learned(params), type(self).__name__)
             if self.family.check_dt is not None:
                 # a stability bound on learned values that training may have moved (a max)
                 self.family.check_dt(params, self.dt)
-        layout = "[T, B, *neurons]" if batch_axes_at else "[B, *neurons]"
-        step_shape = tuple(x.shape[batch_axes_at:])
-        check_param_shapes(params, step_shape, 1, tuple(x.shape), layout)
+        check_param_shapes(params, tuple(x.shape[1:]), 1, tuple(x.shape), "[T, B, *neurons]")
 
     def run(self, x: Tensor, state: S | None = None, record: bool = False) -> ScanResult[S]:
         """Run over ``x [T, B, ...]``; with ``record`` the result holds the state trace.
@@ -198,7 +197,7 @@ class NeuronLayer(nn.Module, Generic[S, P]):
                     f"call .step(x) or pass x.unsqueeze(0) ([1, B, F]); if [T, B] is meant, "
                     f"pass x.unsqueeze(-1) ([T, B, 1])"
                 )
-            self._check_params(params, x, 1)
+            self._check_params(params, x)
         elif self.learn:
             check_all_finite(self._learned(params), type(self).__name__)
         if not record and isinstance(x, Tensor):
