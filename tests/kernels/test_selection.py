@@ -39,9 +39,8 @@ def test_auto_selects_registered_kernel() -> None:
         LIFParams(t_ref=2e-3),
         LIFParams(surrogate=sg.Smoothed(sg.FastSigmoid())),
         LIFParams(r=torch.tensor(2.0, requires_grad=True)),
-        LIFParams(v_th=torch.ones(3, 1, 1)),  # broadcasts beyond the input: state grows
     ],
-    ids=["t_ref", "smoothed", "learned_r", "broadcast"],
+    ids=["t_ref", "smoothed", "learned_r"],
 )
 def test_auto_falls_back_to_reference(params: LIFParams) -> None:
     x = _x()
@@ -51,6 +50,12 @@ def test_auto_falls_back_to_reference(params: LIFParams) -> None:
     ref = lif_multi_step(x, None, params, layer.dt)
     assert torch.equal(out, ref.out)
     assert torch.equal(state.v, ref.state.v)
+
+
+def test_parameter_that_grows_the_state_is_refused() -> None:
+    """A per-neuron tensor that broadcasts beyond the input would grow the state: an error."""
+    with pytest.raises(ValueError, match=r"v_th has shape \(3, 1, 1\)"):
+        LIF(LIFParams(v_th=torch.ones(3, 1, 1)))(_x())
 
 
 def test_forced_backend_errors() -> None:
