@@ -5,9 +5,9 @@ network is built from a parameter table that the axonal process writes (populati
 connection probabilities, K_ext, synapse counts per projection from the same formula and the
 same rounding), so the NEST process never imports axonal or torch.
 
-Both engines: LIF with exponential current synapses (NEST ``iaf_psc_exp``, exact integration;
-axonal holds the current over a step and scales weights by its charge factor, see
-``Exponential(exact_charge=True)`` in examples.py), fixed total number connectivity with multapses and autapses, normal weights
+Both engines: LIF with exponential current synapses integrated exactly (NEST ``iaf_psc_exp``;
+axonal's ``Exponential`` into a LIF membrane), fixed total number connectivity with multapses
+and autapses, normal weights
 (87.81 pA, 10 % sd, clipped at 0; inhibitory -4x; L4E -> L23E 2x), normal delays (1.5 / 0.75
 ms, 50 % sd, rounded to dt and at least dt), independent Poisson background of K_ext x 8 Hz
 per neuron at weight 87.81 pA and delay 0.1 ms, initial V normal(-58, 10) mV, 1 thread,

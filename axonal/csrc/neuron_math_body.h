@@ -194,6 +194,23 @@ AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(alif_decay_adapt_backward)(AXONAL_T g, AXO
   return g * alpha_adapt;
 }
 
+/* ------------------------------------------------------------------ refractory countdown */
+
+/* Remaining refractory time after this step (refractory.refractory_gate): refr - dt, clamped
+ * at 0 (s). */
+AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(refractory_remaining)(AXONAL_T refr, AXONAL_T dt) {
+  const AXONAL_T rem = refr - dt;
+  return rem < (AXONAL_T)0 ? (AXONAL_T)0 : rem;
+}
+
+/* 1 when a neuron with `remaining` refractory time (after this step's dt) is active: its
+ * membrane updates and it may fire. `limit` is refractory.refractory_limit(dt) =
+ * (1 - 1e-3) dt computed in double and rounded to AXONAL_T, the value torch compares with
+ * (Brian2's timestep: t_ref / dt rounded down). */
+AXONAL_MATH_INLINE int AXONAL_FN(refractory_active)(AXONAL_T remaining, AXONAL_T limit) {
+  return remaining < limit;
+}
+
 #undef AXONAL_FN
 #ifndef __cplusplus
 #undef AXONAL_FN_

@@ -1,18 +1,22 @@
-/* Native event-driven loop of axonal.sim for LIF populations (float32).
+/* Native event-driven loop of axonal.sim for LIF and ALIF populations (float32).
  *
- * Mirrors, operation for operation in float32, axonal.functional.neurons.lif.lif_step (its
- * membrane, threshold and reset are the shared functions of ../csrc/neuron_math.h),
- * axonal.functional.synapses (exp_synapse_step, conductance_current) and the ring-buffer
- * delivery of axonal/sim/delivery.py; tests check it against the torch path bit for bit.
+ * Mirrors, operation for operation in float32, axonal.functional.neurons.lif.lif_step and
+ * alif.alif_step (membrane, adaptation, threshold, reset and the refractory countdown are the
+ * shared functions of ../csrc/neuron_math.h), axonal.functional.synapses (exp_synapse_step,
+ * conductance_current), the exponential channels' input factor of axonal/sim/synapses.py
+ * (x += g * factor: the exact integration of the decaying current into the leaky membrane) and
+ * the ring-buffer delivery of axonal/sim/delivery.py; tests check it against the torch path
+ * bit for bit.
  * Compiled at first use by axonal/sim/native.py (plain C, no torch headers; -march=native
  * with -ffp-contract=off, so vector code rounds exactly like the scalar torch operations).
  *
  * Per step k:
- *   1. every population in order: LIF populations run in blocks of BLK neurons; per block, each
- *      input channel first finishes its update of step k-1 (g = g * decay + due row, due row
- *      cleared: deferred from step k-1 so that it shares the pass over memory) and adds its
- *      current to x, then a branch-free (vectorised) LIF pass updates v and the refractory
- *      timers and writes one byte per neuron (spiked or not), then a scan of those bytes, eight
+ *   1. every population in order: LIF / ALIF populations run in blocks of BLK neurons; per
+ *      block, each input channel first finishes its update of step k-1 (g = g * decay + due
+ *      row, due row cleared: deferred from step k-1 so that it shares the pass over memory) and
+ *      adds its current to x (exponential channels: g times their input factor), then a
+ *      branch-free (vectorised) pass updates v (ALIF: and a) and the refractory timers and
+ *      writes one byte per neuron (spiked or not), then a scan of those bytes, eight
  *      at a time, appends the spiking ids in ascending order; Poisson sources and spike
  *      generators append their spikes;
  *   2. delivery of this step's spikes into the ring buffers, source by source in order;
@@ -36,6 +40,7 @@ typedef struct {
     int32_t kind;          /* AXONAL_SIM_SOURCE_*: LIF, Poisson, spike generator */
     int32_t offset, n;     /* neurons [offset, offset + n) of the global arrays */
     int32_t has_ref;       /* t_ref > 0 */
+    int32_t adapt;         /* ALIF: adaptive threshold (state a) */
     int32_t reset;         /* ResetMode.code: AXONAL_RESET_* of ../csrc/codes.h */
     int32_t uniform;       /* all neuron parameters equal within the population */
     int32_t n_channels;
@@ -48,6 +53,8 @@ typedef struct {
     int32_t type;          /* AXONAL_SIM_CHANNEL_*: current (x += g), conductance (x += g (e - v)), delta */
     int32_t offset, n, depth;
     float decay, e_rev;
+    float coef;            /* current channels: x += g * coef (when coef_arr is NULL) */
+    const float *coef_arr; /* current channels: x += g[i] * coef_arr[i], per neuron */
     float *g, *ring;       /* g [n], ring [depth, n] */
 } Chan;
 
@@ -63,8 +70,9 @@ typedef struct {
 
 /* Neuron parameters and state, global arrays (index = global neuron id). */
 typedef struct {
-    float *v, *refr;
-    const float *v_leak, *r, *decay, *v_th, *reset_value, *t_ref, *current;
+    float *v, *refr, *a;
+    const float *v_leak, *r, *decay, *v_th, *reset_value, *t_ref, *current, *alpha_adapt,
+        *delta_th;
 } Neurons;
 
 static inline uint64_t splitmix(uint64_t *s) {
@@ -122,8 +130,8 @@ static void chan_update(const Chan *c, int32_t a0, int32_t m, float *RESTRICT du
 }
 
 /* Input of channel c to neurons [a0, a0 + m) added to xb (set, from 0, when `first`), after
- * the channel's pending update of step k - 1 when `update`: x += g, or x += g (e_rev - v) for
- * conductances. */
+ * the channel's pending update of step k - 1 when `update`: x += g * coef (exponential current;
+ * coef per neuron or one value), x += g (e_rev - v) (conductance), x += g (delta). */
 static void chan_input(const Chan *c, int update, int64_t k, int32_t a0, int32_t m,
                        const float *RESTRICT v, float *RESTRICT xb, int first)
 {
@@ -133,6 +141,14 @@ static void chan_input(const Chan *c, int update, int64_t k, int32_t a0, int32_t
         const float e = c->e_rev;
         if (first) for (int32_t i = 0; i < m; i++) xb[i] = 0.0f + g[i] * (e - v[i]);
         else for (int32_t i = 0; i < m; i++) xb[i] += g[i] * (e - v[i]);
+    } else if (c->type == AXONAL_SIM_CHANNEL_CURRENT && c->coef_arr) {
+        const float *RESTRICT f = c->coef_arr + a0;
+        if (first) for (int32_t i = 0; i < m; i++) xb[i] = 0.0f + g[i] * f[i];
+        else for (int32_t i = 0; i < m; i++) xb[i] += g[i] * f[i];
+    } else if (c->type == AXONAL_SIM_CHANNEL_CURRENT) {
+        const float f = c->coef;
+        if (first) for (int32_t i = 0; i < m; i++) xb[i] = 0.0f + g[i] * f;
+        else for (int32_t i = 0; i < m; i++) xb[i] += g[i] * f;
     } else {
         if (first) for (int32_t i = 0; i < m; i++) xb[i] = 0.0f + g[i];
         else for (int32_t i = 0; i < m; i++) xb[i] += g[i];
@@ -140,27 +156,37 @@ static void chan_input(const Chan *c, int update, int64_t k, int32_t a0, int32_t
 }
 
 /* Per-neuron parameters of a population: arrays, or (uniform) the values themselves. */
-typedef struct { const float *v_leak, *r, *decay, *v_th, *reset_value, *t_ref, *current; } ParamArrays;
-typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } ParamValues;
+typedef struct {
+    const float *v_leak, *r, *decay, *v_th, *reset_value, *t_ref, *current, *alpha_adapt,
+        *delta_th;
+} ParamArrays;
+typedef struct {
+    float v_leak, r, decay, v_th, reset_value, t_ref, current, alpha_adapt, delta_th;
+} ParamValues;
 
-/* LIF update of m neurons (lif_step in float32, same operations in the same order), branch-free
- * so that it vectorises: v and the refractory timers in place, fl[i] = 1 where neuron i spiked.
- * P is ParamValues (uniform population) or ParamArrays indexed from a0. reset_value is
- * v_th - v_reset for a subtracting reset, v_reset otherwise (axonal_reset reads only the one
- * its mode needs). */
-#define LIF_BODY(GET)                                                                       \
-    const float half_dt = 0.5f * dt;                                                        \
+/* LIF / ALIF update of m neurons (lif_step / alif_step in float32, same operations in the same
+ * order), branch-free so that it vectorises: v, a (ALIF) and the refractory timers in place,
+ * fl[i] = 1 where neuron i spiked. P is ParamValues (uniform population) or ParamArrays indexed
+ * from a0. For LIF, reset_value is v_th - v_reset for a subtracting reset and v_reset
+ * otherwise (axonal_reset reads only the one its mode needs); for ALIF it is v_reset and the
+ * subtracted distance is the effective threshold's, (v_th + a) - v_reset. A neuron is active
+ * once its remaining refractory time is below ref_limit = (1 - 1e-3) dt (refractory.py). */
+#define NEURON_BODY(GET)                                                                    \
     _Pragma("GCC ivdep") /* the arrays are distinct: no alias checks */                     \
     for (int32_t i = 0; i < m; i++) {                                                       \
         const float xi = xb[i] + GET(current);                                              \
         const float v0 = vv[i];                                                             \
         float vn = axonal_lif_membrane_f(v0, xi, GET(v_leak), GET(r), GET(decay));          \
-        const int above = axonal_heaviside_f(vn - GET(v_th)) > 0.0f;                        \
+        float an = 0.0f, thr = GET(v_th);                                                   \
+        if (adapt) {                                                                        \
+            an = axonal_alif_decay_adapt_f(aa[i], GET(alpha_adapt));                        \
+            thr = axonal_alif_threshold_f(GET(v_th), an);                                   \
+        }                                                                                   \
+        const int above = axonal_heaviside_f(vn - thr) > 0.0f;                              \
         int fire;                                                                           \
         if (has_ref) {                                                                      \
-            float rem = rr[i] - dt;                                                         \
-            rem = rem < 0.0f ? 0.0f : rem;                                                  \
-            const int active = rem <= half_dt;                                              \
+            const float rem = axonal_refractory_remaining_f(rr[i], dt);                     \
+            const int active = axonal_refractory_active_f(rem, ref_limit);                  \
             /* the threshold test above used the updated v: equal to testing the selected \
              * v when active, unused otherwise */                                           \
             vn = active ? vn : v0;                                                          \
@@ -170,7 +196,9 @@ typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } Pa
             fire = above;                                                                   \
         }                                                                                   \
         /* reset: selects on the loop-invariant mode (branch-free) */                      \
-        vn = axonal_reset_f(vn, (float)fire, GET(reset_value), GET(reset_value), reset);    \
+        const float gap = adapt ? thr - GET(reset_value) : GET(reset_value);                \
+        vn = axonal_reset_f(vn, (float)fire, gap, GET(reset_value), reset);                 \
+        if (adapt) aa[i] = axonal_alif_adapt_after_f(an, GET(delta_th), (float)fire);       \
         vv[i] = vn;                                                                         \
         fl[i] = (uint8_t)fire;                                                              \
     }
@@ -178,52 +206,62 @@ typedef struct { float v_leak, r, decay, v_th, reset_value, t_ref, current; } Pa
 #define GET_VALUE(name) (name##_v)
 #define GET_ARRAY(name) (name##_p[i])
 
-INLINE void lif_values(int32_t m, float *RESTRICT vv, float *RESTRICT rr,
-                       const float *RESTRICT xb, uint8_t *RESTRICT fl,
-                       const ParamValues *RESTRICT P, float dt, const int has_ref,
-                       const int reset)
+INLINE void neurons_values(int32_t m, float *RESTRICT vv, float *RESTRICT rr,
+                           float *RESTRICT aa, const float *RESTRICT xb, uint8_t *RESTRICT fl,
+                           const ParamValues *RESTRICT P, float dt, float ref_limit,
+                           const int has_ref, const int adapt, const int reset)
 {
     const float current_v = P->current, v_leak_v = P->v_leak, r_v = P->r, decay_v = P->decay,
-                v_th_v = P->v_th, reset_value_v = P->reset_value, t_ref_v = P->t_ref;
-    LIF_BODY(GET_VALUE)
+                v_th_v = P->v_th, reset_value_v = P->reset_value, t_ref_v = P->t_ref,
+                alpha_adapt_v = P->alpha_adapt, delta_th_v = P->delta_th;
+    (void)alpha_adapt_v; (void)delta_th_v;
+    NEURON_BODY(GET_VALUE)
 }
 
-INLINE void lif_arrays(int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr,
-                       const float *RESTRICT xb, uint8_t *RESTRICT fl,
-                       const ParamArrays *RESTRICT P, float dt, const int has_ref,
-                       const int reset)
+INLINE void neurons_arrays(int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr,
+                           float *RESTRICT aa, const float *RESTRICT xb, uint8_t *RESTRICT fl,
+                           const ParamArrays *RESTRICT P, float dt, float ref_limit,
+                           const int has_ref, const int adapt, const int reset)
 {
     const float *RESTRICT current_p = P->current + a0, *RESTRICT v_leak_p = P->v_leak + a0,
                 *RESTRICT r_p = P->r + a0, *RESTRICT decay_p = P->decay + a0,
                 *RESTRICT v_th_p = P->v_th + a0, *RESTRICT reset_value_p = P->reset_value + a0,
-                *RESTRICT t_ref_p = P->t_ref + a0;
-    LIF_BODY(GET_ARRAY)
+                *RESTRICT t_ref_p = P->t_ref + a0,
+                *RESTRICT alpha_adapt_p = P->alpha_adapt + a0,
+                *RESTRICT delta_th_p = P->delta_th + a0;
+    (void)alpha_adapt_p; (void)delta_th_p;
+    NEURON_BODY(GET_ARRAY)
 }
 
-/* The four compiled LIF kernels: has_ref a constant in each, reset a loop-invariant select. */
-static __attribute__((noinline)) void lif_values_ref(
-    int32_t m, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
-    uint8_t *RESTRICT fl, const ParamValues *RESTRICT P, float dt, int reset)
-{ lif_values(m, vv, rr, xb, fl, P, dt, 1, reset); }
-static __attribute__((noinline)) void lif_values_noref(
-    int32_t m, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
-    uint8_t *RESTRICT fl, const ParamValues *RESTRICT P, float dt, int reset)
-{ lif_values(m, vv, rr, xb, fl, P, dt, 0, reset); }
-static __attribute__((noinline)) void lif_arrays_ref(
-    int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
-    uint8_t *RESTRICT fl, const ParamArrays *RESTRICT P, float dt, int reset)
-{ lif_arrays(m, a0, vv, rr, xb, fl, P, dt, 1, reset); }
-static __attribute__((noinline)) void lif_arrays_noref(
-    int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr, const float *RESTRICT xb,
-    uint8_t *RESTRICT fl, const ParamArrays *RESTRICT P, float dt, int reset)
-{ lif_arrays(m, a0, vv, rr, xb, fl, P, dt, 0, reset); }
+/* The eight compiled kernels: uniform or per-neuron parameters x refractory or not x LIF or
+ * ALIF, each with has_ref and adapt constant; reset is a loop-invariant select. */
+#define VALUES_KERNEL(NAME, REF, ADAPT)                                                     \
+    static __attribute__((noinline)) void NAME(                                             \
+        int32_t m, float *RESTRICT vv, float *RESTRICT rr, float *RESTRICT aa,              \
+        const float *RESTRICT xb, uint8_t *RESTRICT fl, const ParamValues *RESTRICT P,      \
+        float dt, float ref_limit, int reset)                                               \
+    { neurons_values(m, vv, rr, aa, xb, fl, P, dt, ref_limit, REF, ADAPT, reset); }
+#define ARRAYS_KERNEL(NAME, REF, ADAPT)                                                     \
+    static __attribute__((noinline)) void NAME(                                             \
+        int32_t m, int32_t a0, float *RESTRICT vv, float *RESTRICT rr, float *RESTRICT aa,  \
+        const float *RESTRICT xb, uint8_t *RESTRICT fl, const ParamArrays *RESTRICT P,      \
+        float dt, float ref_limit, int reset)                                               \
+    { neurons_arrays(m, a0, vv, rr, aa, xb, fl, P, dt, ref_limit, REF, ADAPT, reset); }
+VALUES_KERNEL(lif_values_ref, 1, 0)
+VALUES_KERNEL(lif_values_noref, 0, 0)
+VALUES_KERNEL(alif_values_ref, 1, 1)
+VALUES_KERNEL(alif_values_noref, 0, 1)
+ARRAYS_KERNEL(lif_arrays_ref, 1, 0)
+ARRAYS_KERNEL(lif_arrays_noref, 0, 0)
+ARRAYS_KERNEL(alif_arrays_ref, 1, 1)
+ARRAYS_KERNEL(alif_arrays_noref, 0, 1)
 
 /* Spiking ids of the LIF populations during one pass: per step t of the pass, ids[t] holds
  * them population after population (ascending within each), seg[t * n_pops + i] where
  * population i's run ends. */
 typedef struct { int32_t *ids[TMAX]; int64_t count[TMAX]; int64_t *seg; } PassSpikes;
 
-/* Steps k .. k + T - 1 of LIF population p, block of BLK neurons after block: per step, the
+/* Steps k .. k + T - 1 of LIF / ALIF population p, block of BLK neurons after block: per step, the
  * input of every channel (after finishing the channels' update of the previous step, unless
  * that is the step before the pass and not `pending`), the membrane update, then the spiking
  * ids appended to sp->ids[t] in ascending order. Valid when no spike of these steps can reach
@@ -232,17 +270,21 @@ typedef struct { int32_t *ids[TMAX]; int64_t count[TMAX]; int64_t *seg; } PassSp
  * site, so each combination compiles to its own branch-free loop (reset is a loop-invariant
  * select). */
 static void lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neurons *RESTRICT nr,
-                    int pending, int64_t k, int T, float dt, PassSpikes *RESTRICT sp)
+                    int pending, int64_t k, int T, float dt, float ref_limit,
+                    PassSpikes *RESTRICT sp)
 {
-    const int uniform = p->uniform, has_ref = p->has_ref;
+    const int uniform = p->uniform, has_ref = p->has_ref, adapt = p->adapt;
     const int32_t o = p->offset, n = p->n, reset = p->reset;
     if (n <= 0) return;
     float *RESTRICT v = nr->v + o;
     float *RESTRICT refr = nr->refr + o;
+    float *RESTRICT ad = nr->a + o;
     const ParamArrays arr = {nr->v_leak + o, nr->r + o, nr->decay + o, nr->v_th + o,
-                             nr->reset_value + o, nr->t_ref + o, nr->current + o};
+                             nr->reset_value + o, nr->t_ref + o, nr->current + o,
+                             nr->alpha_adapt + o, nr->delta_th + o};
     const ParamValues uni = {arr.v_leak[0], arr.r[0], arr.decay[0], arr.v_th[0],
-                             arr.reset_value[0], arr.t_ref[0], arr.current[0]};
+                             arr.reset_value[0], arr.t_ref[0], arr.current[0],
+                             arr.alpha_adapt[0], arr.delta_th[0]};
     float xb[BLK];
     uint8_t fl[BLK] __attribute__((aligned(64)));
     for (int32_t a0 = 0; a0 < n; a0 += BLK) {
@@ -252,12 +294,24 @@ static void lif_pop(const Pop *RESTRICT p, const Chan *RESTRICT ch, const Neuron
             if (p->n_channels == 0) memset(xb, 0, (size_t)m * sizeof(float));
             for (int32_t cc = 0; cc < p->n_channels; cc++)
                 chan_input(&ch[p->channels[cc]], update, k + t, a0, m, v + a0, xb, cc == 0);
+            float *vb = v + a0, *rb = refr + a0, *ab = ad + a0;
+            const float lim = ref_limit;
             if (uniform) {
-                if (has_ref) lif_values_ref(m, v + a0, refr + a0, xb, fl, &uni, dt, reset);
-                else lif_values_noref(m, v + a0, refr + a0, xb, fl, &uni, dt, reset);
+                if (adapt) {
+                    if (has_ref) alif_values_ref(m, vb, rb, ab, xb, fl, &uni, dt, lim, reset);
+                    else alif_values_noref(m, vb, rb, ab, xb, fl, &uni, dt, lim, reset);
+                } else {
+                    if (has_ref) lif_values_ref(m, vb, rb, ab, xb, fl, &uni, dt, lim, reset);
+                    else lif_values_noref(m, vb, rb, ab, xb, fl, &uni, dt, lim, reset);
+                }
             } else {
-                if (has_ref) lif_arrays_ref(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, reset);
-                else lif_arrays_noref(m, a0, v + a0, refr + a0, xb, fl, &arr, dt, reset);
+                if (adapt) {
+                    if (has_ref) alif_arrays_ref(m, a0, vb, rb, ab, xb, fl, &arr, dt, lim, reset);
+                    else alif_arrays_noref(m, a0, vb, rb, ab, xb, fl, &arr, dt, lim, reset);
+                } else {
+                    if (has_ref) lif_arrays_ref(m, a0, vb, rb, ab, xb, fl, &arr, dt, lim, reset);
+                    else lif_arrays_noref(m, a0, vb, rb, ab, xb, fl, &arr, dt, lim, reset);
+                }
             }
             /* the spiking ids, in ascending order: eight flags at a time, 64 at a time skipped */
             int32_t *RESTRICT ids = sp->ids[t];
@@ -350,15 +404,17 @@ static int64_t deliver(const Pop *p, const Proj *pr, const Chan *ch, const int32
 
 /* Run n_steps from step0. Returns 0, or -1 when out of memory.
  * Spikes (step, global id) are appended to the growable output (*out_*). */
-int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
+int axonal_run(int64_t step0, int64_t n_steps, float dt, float ref_limit, int32_t t_block,
                int32_t n_pops, const int32_t *pop_meta, const int32_t *pop_lists,
                int32_t n_chan, const int32_t *chan_meta, const float *chan_f, float **chan_g,
-               float **chan_ring,
+               float **chan_ring, const float **chan_coef,
                int32_t n_proj, const int32_t *proj_meta, const float *proj_w,
                const int64_t **proj_indptr, const int32_t **proj_post, const float **proj_weight,
                const void **proj_delay,
-               float *v, float *refr, const float *v_leak, const float *r, const float *decay,
-               const float *v_th, const float *reset_value, const float *t_ref, const float *current,
+               float *v, float *refr, float *adapt, const float *v_leak, const float *r,
+               const float *decay, const float *v_th, const float *reset_value,
+               const float *t_ref, const float *current, const float *alpha_adapt,
+               const float *delta_th,
                const double *lam, uint64_t *rng,
                const int64_t *gen_steps, const int32_t *gen_ids, int64_t n_gen, int64_t *gen_pos,
                int64_t **out_steps, int32_t **out_ids, int64_t *out_count, int64_t *out_cap,
@@ -372,15 +428,16 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
     memset(&sp, 0, sizeof(sp));
     int rc = 0;
     Out out = {*out_steps, *out_ids, *out_count, *out_cap};
-    const Neurons nr = {v, refr, v_leak, r, decay, v_th, reset_value, t_ref, current};
+    const Neurons nr = {v, refr, adapt, v_leak, r, decay, v_th, reset_value, t_ref, current,
+                        alpha_adapt, delta_th};
     if (!pops || !ch || !pr) { rc = -1; goto done; }
     const int32_t *lists = pop_lists;
     int32_t n_total = 0;
     for (int i = 0; i < n_pops; i++) {
-        const int32_t *m = pop_meta + 8 * i;
+        const int32_t *m = pop_meta + 9 * i;
         Pop *p = &pops[i];
         p->kind = m[0]; p->offset = m[1]; p->n = m[2]; p->has_ref = m[3]; p->reset = m[4];
-        p->uniform = m[5]; p->n_channels = m[6]; p->n_proj = m[7];
+        p->uniform = m[5]; p->n_channels = m[6]; p->n_proj = m[7]; p->adapt = m[8];
         p->channels = (int32_t *)lists; lists += p->n_channels;
         p->projs = (int32_t *)lists; lists += p->n_proj;
         if (p->offset + p->n > n_total) n_total = p->offset + p->n;
@@ -391,7 +448,8 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
     for (int c = 0; c < n_chan; c++) {
         const int32_t *m = chan_meta + 4 * c;
         ch[c].type = m[0]; ch[c].offset = m[1]; ch[c].n = m[2]; ch[c].depth = m[3];
-        ch[c].decay = chan_f[2 * c]; ch[c].e_rev = chan_f[2 * c + 1];
+        ch[c].decay = chan_f[3 * c]; ch[c].e_rev = chan_f[3 * c + 1];
+        ch[c].coef = chan_f[3 * c + 2]; ch[c].coef_arr = chan_coef[c];
         ch[c].g = chan_g[c]; ch[c].ring = chan_ring[c];
     }
     for (int j = 0; j < n_proj; j++) {
@@ -415,7 +473,7 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt, int32_t t_block,
         /* 1. LIF populations, steps k .. k + Tk - 1 in one pass over their neurons */
         for (int t = 0; t < Tk; t++) sp.count[t] = 0;
         for (int i = 0; i < n_pops; i++) {
-            if (pops[i].kind == AXONAL_SIM_SOURCE_LIF) lif_pop(&pops[i], ch, &nr, pending, k, Tk, dt, &sp);
+            if (pops[i].kind == AXONAL_SIM_SOURCE_LIF) lif_pop(&pops[i], ch, &nr, pending, k, Tk, dt, ref_limit, &sp);
             for (int t = 0; t < Tk; t++) sp.seg[t * n_pops + i] = sp.count[t];
         }
         pending = 1;

@@ -3,9 +3,8 @@
 Each ``build_*`` returns ``(network, spike monitors)``; :func:`run_example` builds, runs and
 summarises one of them (used by ``axonal simulate``). Recipes state weights and delays in
 physical units and take no ``dt``: the ``dt`` of the run sets the resolution only (delays go
-on its grid, and the synapse models that need it turn weights into per-step currents when the
-tables are built: :meth:`Exponential.held_current_factor
-<axonal.sim.synapses.Exponential.held_current_factor>`, :meth:`Delta.pulse_current_factor
+on its grid; exponential currents are integrated exactly at any ``dt``; membrane jumps become
+one-step pulses when the tables are built: :meth:`Delta.pulse_current_factor
 <axonal.sim.synapses.Delta.pulse_current_factor>`).
 
 * CUBA (Vogels & Abbott 2005, as in Brian2's example): 3200 E + 800 I LIF neurons,
@@ -210,11 +209,8 @@ def build_microcircuit(scale: float = 1.0, seed: int = 0,
     Poisson background of ``K_ext x 8 Hz`` per neuron (delay 0.1 ms); initial ``v`` normal
     (-58, 10) mV.
 
-    The weights are amplitudes of exact exponential currents (NEST's ``iaf_psc_exp``); axonal
-    holds a synaptic current constant over a step, so the synapse model is
-    ``Exponential(exact_charge=True)``: the tables hold the weights times
-    :meth:`~axonal.sim.synapses.Exponential.held_current_factor` (0.906 at dt = 0.1 ms), and
-    each PSC carries the charge of the exact exponential at any ``dt``.
+    The weights are amplitudes of exact exponential currents, integrated exactly into the
+    membrane as NEST's ``iaf_psc_exp`` does (:class:`~axonal.sim.synapses.Exponential`).
     """
     if not (isinstance(scale, (int, float)) and 0 < scale <= 1):
         raise ValueError(f"scale must be in (0, 1], got {scale!r}")
@@ -222,7 +218,7 @@ def build_microcircuit(scale: float = 1.0, seed: int = 0,
     params = LIFParams(tau_mem=10e-3, v_leak=-65.0, v_th=-50.0, v_reset=-65.0, r=40.0,
                        t_ref=2e-3, reset=ResetMode.ZERO)
     net = Network(seed=seed, dtype=dtype)
-    syn = Exponential(tau_syn, name="s", exact_charge=True)
+    syn = Exponential(tau_syn, name="s")
     pops = [net.add(Population(params, max(1, int(round(n * scale))), name=name,
                                init={"v": _normal(-58.0, 10.0)}))
             for name, n in zip(MICROCIRCUIT_POPULATIONS, MICROCIRCUIT_SIZES)]

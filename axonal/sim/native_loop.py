@@ -1,9 +1,12 @@
-"""Native backend of :meth:`axonal.sim.network.Network.run`: LIF networks on the C loop.
+"""Native backend of :meth:`axonal.sim.network.Network.run`: LIF and ALIF networks on the C loop.
 
 :class:`NativeRunner` holds the flat arrays the loop of ``_native.c`` works on (aliased with
 the network's tensors) and calls it; :func:`native_unsupported` says which networks it runs
-(float32 LIF populations, constant currents, spike generators, Poisson sources, spike and
-rate monitors; see :mod:`axonal.sim.native` for the library and its build). Poisson sources
+(float32 LIF and ALIF populations, with or without a refractory period, any reset mode;
+exponential (integrated exactly, so a LIF population with exponential channels is a CubaLIF
+population), conductance and delta channels; constant currents, spike generators, Poisson
+sources, spike and rate monitors; see :mod:`axonal.sim.native` for the library and its build).
+Other families (CubaLIF, IF, AdEx, Izhikevich, ...) run on the torch loop. Poisson sources
 draw from the backend's own generator (seeded from the network's), so their spike trains
 differ from the torch path's; everything else is identical.
 """
@@ -17,8 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from axonal.functional.neurons import LIFState, ResetMode, get_family
+from axonal.functional.neurons import ALIFState, LIFState, ResetMode, get_family
 from axonal.functional.neurons.family import exp_decay
+from axonal.functional.neurons.refractory import refractory_limit
 from axonal.sim.inputs import ConstantCurrent, PoissonSource, SpikeGenerator
 from axonal.sim.monitors import Monitor, RateMonitor, SpikeMonitor
 from axonal.sim.native import build_error, library, pointer, pointer_array
@@ -48,11 +52,12 @@ def native_unsupported(dtype: torch.dtype, sources: Sequence[Source],
     ``None`` if it can."""
     if dtype != torch.float32:
         return "the native backend runs float32 networks"
-    lif = get_family("lif")
+    native_families = (get_family("lif"), get_family("alif"))
     for src in sources:
         if isinstance(src, Population):
-            if src.family is not lif:
-                return f"{src.name}: the native backend runs LIF populations only"
+            if src.family not in native_families:
+                return (f"{src.name}: the native backend runs LIF and ALIF populations only, "
+                        f"not {src.family.name}")
             if any(not isinstance(c, ConstantCurrent) for c in src.currents):
                 return f"{src.name}: the native backend takes constant currents only"
         elif not isinstance(src, (PoissonSource, SpikeGenerator)):
@@ -76,7 +81,9 @@ class NativeRunner:
         f32 = torch.float32
         self.v = torch.zeros(n_total, dtype=f32)
         self.refr = torch.zeros(n_total, dtype=f32)
-        names = ("v_leak", "r", "decay", "v_th", "reset_value", "t_ref", "current")
+        self.adapt = torch.zeros(n_total, dtype=f32)
+        names = ("v_leak", "r", "decay", "v_th", "reset_value", "t_ref", "current",
+                 "alpha_adapt", "delta_th")
         self.par = {k: torch.zeros(n_total, dtype=f32) for k in names}
         self.lam = np.zeros(n_total, dtype=np.float64)
         self.offsets: dict[int, int] = {}
@@ -94,20 +101,33 @@ class NativeRunner:
             sl = slice(offset, offset + src.n)
             if isinstance(src, Population):
                 p: Any = src.params
+                adaptive = src.family.name == "alif"
                 self.v[sl] = src.state.v
                 self.refr[sl] = src.state.refractory
-                src.state = LIFState(v=self.v[sl], refractory=self.refr[sl])
-                for key, value in (("v_leak", p.v_leak), ("r", p.r), ("v_th", p.v_th),
-                                   ("decay", exp_decay(dt, p.tau_mem)),
-                                   ("t_ref", p.t_ref)):
+                if adaptive:
+                    self.adapt[sl] = src.state.a
+                    src.state = ALIFState(v=self.v[sl], a=self.adapt[sl],
+                                          refractory=self.refr[sl])
+                else:
+                    src.state = LIFState(v=self.v[sl], refractory=self.refr[sl])
+                values = [("v_leak", p.v_leak), ("r", p.r), ("v_th", p.v_th),
+                          ("decay", exp_decay(dt, p.tau_mem)), ("t_ref", p.t_ref)]
+                if adaptive:
+                    values += [("alpha_adapt", exp_decay(dt, p.tau_adapt)),
+                               ("delta_th", p.delta_th)]
+                for key, value in values:
                     self.par[key][sl] = torch.as_tensor(value).to(f32)
                 reset = p.reset.code
-                value = p.v_th - p.v_reset if p.reset is ResetMode.SUBTRACT else p.v_reset
+                # LIF: what the reset mode reads; ALIF: v_reset (the loop subtracts the
+                # effective threshold's distance, (v_th + a) - v_reset)
+                value = (p.v_th - p.v_reset if p.reset is ResetMode.SUBTRACT and not adaptive
+                         else p.v_reset)
                 self.par["reset_value"][sl] = torch.as_tensor(value).to(f32)
                 for cur in src.currents:
                     self.par["current"][sl] += torch.as_tensor(
                         cur.value(0, dt, src.n, f32), dtype=f32)
                 kind, has_ref = SOURCE_KINDS["LIF"], int(p.t_ref > 0)
+                adapt_flag = int(adaptive)
                 chans = []
                 for syn, ch in src.channels.items():
                     chan_index[(id(src), syn)] = len(self.channels)
@@ -118,27 +138,36 @@ class NativeRunner:
                 assert src._p is not None
                 self.lam[sl] = src._p.double().numpy()
                 kind, has_ref, reset, chans = SOURCE_KINDS["POISSON"], 0, ResetMode.NONE.code, []
+                adapt_flag = 0
             else:
                 assert isinstance(src, SpikeGenerator)
                 gen_steps.append(src._steps)
                 gen_ids.append(src._ids + offset)
                 kind, has_ref, reset, chans = SOURCE_KINDS["GENERATOR"], 0, ResetMode.NONE.code, []
+                adapt_flag = 0
             outgoing = [j for j, pr in enumerate(projections) if pr.pre is src]
             uniform = int(kind == SOURCE_KINDS["LIF"] and src.n > 0 and all(
                 bool((self.par[key][sl] == self.par[key][offset]).all()) for key in names))
             pop_meta += [kind, offset, src.n, has_ref, reset, uniform, len(chans),
-                         len(outgoing)]
+                         len(outgoing), adapt_flag]
             pop_lists += chans + outgoing
             offset += src.n
         self.pop_meta = np.array(pop_meta, dtype=np.int32)
         self.pop_lists = np.array(pop_lists or [0], dtype=np.int32)
         chan_meta, chan_f = [], []
+        self.chan_coef: list[Tensor | None] = []  # per-neuron input factors (kept alive)
         for syn, ch, _ in self.channels:
             kind = CHANNEL_KINDS["CONDUCTANCE" if isinstance(syn, Conductance)
                                  else "DELTA" if isinstance(syn, Delta) else "CURRENT"]
             chan_meta += [kind, 0, ch.ring.n, ch.ring.depth]
             decay = 0.0 if isinstance(syn, Delta) else syn.decay(dt)
-            chan_f += [decay, float(getattr(syn, "e_rev", 0.0))]
+            factor = ch.factor
+            coef = 1.0
+            if factor is not None and factor.ndim == 0:
+                coef = float(factor)  # a float32 value: exact
+                factor = None
+            self.chan_coef.append(None if factor is None else factor.to(f32).contiguous())
+            chan_f += [decay, float(getattr(syn, "e_rev", 0.0)), coef]
         self.chan_meta = np.array(chan_meta or [0], dtype=np.int32)
         self.chan_f = np.array(chan_f or [0.0], dtype=np.float32)
         proj_meta, proj_w = [], []
@@ -189,21 +218,23 @@ class NativeRunner:
         chan_g = pointer_array(_P, [pointer(ch.g) for _, ch, _ in self.channels])
         chan_ring = pointer_array(_P, [pointer(ch.ring.data) for _, ch, _ in self.channels])
         tables = self.tables
+        chan_coef = pointer_array(_P, [None if c is None else pointer(c) for c in self.chan_coef])
         rc = lib.axonal_run(
             ctypes.c_int64(start), ctypes.c_int64(n_steps), ctypes.c_float(self.dt),
-            ctypes.c_int32(self.t_block),
+            ctypes.c_float(refractory_limit(self.dt)), ctypes.c_int32(self.t_block),
             ctypes.c_int32(len(self.sources)), _P(pointer(self.pop_meta)),
             _P(pointer(self.pop_lists)),
             ctypes.c_int32(len(self.channels)), _P(pointer(self.chan_meta)), _P(pointer(self.chan_f)),
-            chan_g, chan_ring,
+            chan_g, chan_ring, chan_coef,
             ctypes.c_int32(len(tables)), _P(pointer(self.proj_meta)), _P(pointer(self.proj_w)),
             pointer_array(_P, [pointer(t.indptr) for t in tables]), pointer_array(_P, [pointer(t.post) for t in tables]),
             pointer_array(_P, [pointer(t.weight) if t.weight.ndim else None for t in tables]),
             pointer_array(_P, [pointer(t.delay) for t in tables]),
-            *(_P(pointer(a)) for a in (self.v, self.refr, self.par["v_leak"], self.par["r"],
-                                    self.par["decay"], self.par["v_th"],
+            *(_P(pointer(a)) for a in (self.v, self.refr, self.adapt, self.par["v_leak"],
+                                    self.par["r"], self.par["decay"], self.par["v_th"],
                                     self.par["reset_value"], self.par["t_ref"],
-                                    self.par["current"], self.lam, self.rng,
+                                    self.par["current"], self.par["alpha_adapt"],
+                                    self.par["delta_th"], self.lam, self.rng,
                                     self.gen_steps, self.gen_ids)),
             ctypes.c_int64(self.n_gen), _P(pointer(self.gen_pos)),
             ctypes.byref(self.out_steps), ctypes.byref(self.out_ids),

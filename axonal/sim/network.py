@@ -203,6 +203,7 @@ class Network:
         for src in self.sources:
             if isinstance(src, Population):
                 src._initialise_channels(self.generator, self.dtype)
+                src._set_channel_factors(dt, self.dtype)
         for learner in self.learners:
             learner._prepare(dt, self.dtype)
 

@@ -131,7 +131,7 @@ class ProjectionLearner:
             raise ValueError(f"{projection.name}: a plastic projection's weights are what its "
                              f"synapses deliver per step; its synapse model "
                              f"{projection.synapse!r} rescales weights by dt "
-                             f"(exact_charge or jump), so it cannot learn")
+                             f"(Delta(jump=True)), so it cannot learn")
         w_min, w_max = _bounds(params)
         if isinstance(projection.synapse, Conductance) and w_min < 0:
             raise ValueError(f"params: w_min={w_min} would allow negative conductances on "

@@ -16,7 +16,7 @@ from axonal.functional.synapses import conductance_current
 from axonal.sim.delivery import RingBuffer
 from axonal.sim.draws import Draw
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator
-from axonal.sim.synapses import Conductance, Synapse
+from axonal.sim.synapses import Conductance, Exponential, Synapse
 
 __all__ = ["Population", "Source", "Channel"]
 
@@ -31,11 +31,15 @@ def _family_of(params: object) -> NeuronFamily[Any, Any]:
 
 @dataclass
 class Channel:
-    """A population's input of one synapse model: ``g`` per neuron and its ring buffer."""
+    """A population's input of one synapse model: ``g`` per neuron, its ring buffer, and (for
+    an :class:`~axonal.sim.synapses.Exponential` channel) the factor on ``g`` in the held
+    input, :meth:`Exponential.input_factor <axonal.sim.synapses.Exponential.input_factor>`
+    (a 0-d or ``[n]`` tensor of the network's dtype, set when the run's ``dt`` is known)."""
 
     synapse: Synapse
     g: Tensor
     ring: RingBuffer
+    factor: Tensor | None = None
 
 
 class Population:
@@ -114,11 +118,27 @@ class Population:
                 raise ValueError(f"init[{key!r}] must be a scalar or [{self.n}]")
             names[key].g = torch.zeros(self.n, dtype=dtype) + t
 
+    def _set_channel_factors(self, dt: float, dtype: torch.dtype) -> None:
+        """Each exponential channel's factor on ``g`` for steps of ``dt`` (see
+        :class:`Channel`): one value, or ``[n]`` when it differs between neurons."""
+        for syn, ch in self.channels.items():
+            if not isinstance(syn, Exponential):
+                continue
+            f = torch.as_tensor(syn.input_factor(dt, self.family.name, self.params),
+                                dtype=torch.float64)
+            if f.numel() > 1:
+                f = f.expand(self.n).contiguous()
+                if bool((f == f[0]).all()):
+                    f = f[0]
+            ch.factor = f.reshape(()).to(dtype) if f.numel() == 1 else f.to(dtype)
+
     def _input(self, step: int, dt: float) -> Tensor:
         x = torch.zeros(self.n, dtype=self.state.v.dtype)
         for syn, ch in self.channels.items():
             if isinstance(syn, Conductance):
                 x += conductance_current(ch.g, self.state.v, syn.e_rev)
+            elif ch.factor is not None:
+                x += ch.g * ch.factor
             else:
                 x += ch.g
         for cur in self.currents:

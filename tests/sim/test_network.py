@@ -19,6 +19,7 @@ from axonal.functional.neurons import (
     LIFParams,
     ResetMode,
 )
+from axonal.functional.neurons.cuba_lif import synaptic_kernel
 from axonal.functional.neurons.lif import lif_multi_step
 from axonal.sim import (
     AllToAll,
@@ -81,7 +82,10 @@ def test_chain_with_exponential_and_conductance_synapses(
     v = st.values("v")[:, 0]
     assert np.all(v[:4] == 0.0) and v[4] > 0.0  # steps 0..3 untouched, step 4 driven
     e_rev = getattr(synapse, "e_rev", None)
-    expected = 0.5 * (e_rev if e_rev is not None else 1.0) * (1 - math.exp(-DT / 10e-3))
+    if e_rev is not None:  # a conductance is held over the step
+        expected = 0.5 * e_rev * (1 - math.exp(-DT / 10e-3))
+    else:  # the exponential current is integrated exactly: r w K(dt, tau_syn, tau_mem)
+        expected = 0.5 * float(synaptic_kernel(DT, 2e-3, 10e-3))
     assert v[4] == pytest.approx(expected, rel=1e-12)
 
 

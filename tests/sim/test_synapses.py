@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from axonal.functional.neurons import IzhikevichParams, LIFParams
+from axonal.functional.neurons import ALIFParams, IFParams, IzhikevichParams, LIFParams
+from axonal.functional.neurons.cuba_lif import synaptic_kernel
 from axonal.functional.plasticity import STDPParams
 from axonal.sim import (
     ClippedNormal,
@@ -26,32 +27,73 @@ from axonal.sim import (
 QUIET = LIFParams(tau_mem=10e-3, v_leak=0.0, v_th=1e9, v_reset=0.0, r=2.0)
 
 
-def test_held_current_factor_is_the_exact_charge_ratio() -> None:
-    syn = Exponential(0.5e-3, "s", exact_charge=True)
+def test_input_factors_of_an_exponential_channel() -> None:
+    """Weights are stored as stated; the factor on g in the held input is the exact one for a
+    leaky membrane (K / (1 - a_m)) and the step average elsewhere."""
+    syn = Exponential(0.5e-3, "s")
     for dt in (1e-4, 5e-5, 1e-5):
         decay = math.exp(-dt / syn.tau)
-        # a held current w c decaying by `decay` per step carries w c dt / (1 - decay)
-        assert syn.held_current_factor(dt) * dt / (1 - decay) == pytest.approx(syn.tau)
-        assert syn.weight_factor(dt, QUIET) == syn.held_current_factor(dt)
-        assert Exponential(0.5e-3).weight_factor(dt, QUIET) == 1.0
+        # the step average of w exp(-t/tau) over [0, dt] is w tau (1 - decay) / dt
+        assert syn.held_current_factor(dt) * dt == pytest.approx(syn.tau * (1 - decay))
+        assert syn.weight_factor(dt, QUIET) == 1.0 and not syn.rescales_weights
+        a_m = math.exp(-dt / QUIET.tau_mem)
+        kernel = float(synaptic_kernel(dt, syn.tau, QUIET.tau_mem))
+        assert syn.input_factor(dt, "lif", QUIET) == pytest.approx(kernel / (1 - a_m), rel=1e-14)
+        assert syn.input_factor(dt, "alif", ALIFParams()) == pytest.approx(
+            float(synaptic_kernel(dt, syn.tau, 10e-3)) / -math.expm1(-dt / 10e-3), rel=1e-14)
+        for family, params in (("if", IFParams()), ("izhikevich", IzhikevichParams())):
+            assert syn.input_factor(dt, family, params) == syn.held_current_factor(dt)
     assert syn.held_current_factor(1e-4) == pytest.approx(0.9063, abs=1e-4)
-    assert syn.rescales_weights and not Exponential(0.5e-3).rescales_weights
+    per_neuron = LIFParams(tau_mem=torch.tensor([5e-3, 20e-3]))
+    f = syn.input_factor(1e-4, "lif", per_neuron)
+    assert isinstance(f, torch.Tensor) and f.dtype == torch.float64 and f.shape == (2,)
+    assert float(f[0]) == pytest.approx(syn.input_factor(1e-4, "lif", LIFParams(tau_mem=5e-3)))
 
 
 @pytest.mark.parametrize("dt", [1e-4, 5e-5])
-def test_exact_charge_synapse_carries_the_same_charge_at_any_dt(dt: float) -> None:
+def test_exponential_current_is_integrated_exactly_at_any_dt(dt: float) -> None:
+    """One spike into a LIF and an IF neuron: the membranes follow the closed-form response
+    to the exact exponential current w exp(-t/tau_s) at every sample, at any dt (NEST's
+    iaf_psc_exp; the charge is w tau_s)."""
+    w, tau_s, r = 0.3, 0.5e-3, QUIET.r
+    tau_m = float(QUIET.tau_mem)
     net = Network(dtype=torch.float64, backend="torch")
     gen = net.add(SpikeGenerator(1, [0], [1e-3]))
-    pop = net.add(Population(QUIET, 1))
-    syn = Exponential(0.5e-3, "s", exact_charge=True)
-    net.add(Projection(gen, pop, OneToOne(), weight=0.3, delay=2e-4, synapse=syn))
-    g = net.add(StateMonitor(pop, ["g_s"]))
-    net.run(20e-3, dt, progress=False)
-    charge = float(g.values("g_s").sum()) * dt  # nA s
-    assert charge == pytest.approx(0.3 * 0.5e-3, rel=1e-6)
-    first = int(np.argmax(g.values("g_s")[:, 0] > 0))
-    # spike at step k, delay d steps: g holds it after step k + d + 1 (sampled at its end)
-    assert g.times[first] == pytest.approx(1e-3 + 2e-4 + 2 * dt)
+    lif = net.add(Population(QUIET, 1, name="lif"))
+    perfect = net.add(Population(IFParams(tau_mem=4e-3, v_th=1e9, v_reset=0.0, r=r), 1,
+                                 name="if"))
+    for post in (lif, perfect):
+        net.add(Projection(gen, post, OneToOne(), weight=w, delay=2e-4,
+                           synapse=Exponential(tau_s, "s")))
+    mons = [net.add(StateMonitor(pop, ["v", "g_s"])) for pop in (lif, perfect)]
+    net.run(6e-3, dt, progress=False)
+    g = mons[0].values("g_s")[:, 0]
+    # spike at step k, delay d steps: added to g at the end of step k + d, t0 = (k + d + 1) dt;
+    # a StateMonitor sample at time (m + 1) dt holds v after step m and g at its start
+    t0 = 1e-3 + 2e-4 + dt
+    assert mons[0].times[int(np.argmax(g > 0))] == pytest.approx(t0 + dt)
+    t = mons[0].times - t0
+    after = t >= -1e-12
+    t_g = t - dt
+    np.testing.assert_allclose(g[t_g > -1e-12], w * np.exp(-t_g[t_g > -1e-12] / tau_s),
+                               rtol=1e-12)
+    exact_lif = r * w * tau_s / (tau_s - tau_m) * (np.exp(-t / tau_s) - np.exp(-t / tau_m))
+    np.testing.assert_allclose(mons[0].values("v")[:, 0], np.where(after, exact_lif, 0.0),
+                               rtol=1e-10, atol=1e-15)
+    exact_if = r * w * tau_s * (1 - np.exp(-t / tau_s)) / 4e-3
+    np.testing.assert_allclose(mons[1].values("v")[:, 0], np.where(after, exact_if, 0.0),
+                               rtol=1e-10, atol=1e-15)
+    # the charge that reached the perfect integrator is w tau_s (nA s), up to the tail
+    assert float(mons[1].values("v")[-1, 0]) * 4e-3 / r == pytest.approx(
+        w * tau_s * (1 - math.exp(-t[-1] / tau_s)), rel=1e-10)
+
+
+def test_exact_charge_is_deprecated() -> None:
+    with pytest.warns(DeprecationWarning, match="exact_charge=True. is deprecated"):
+        syn = Exponential(0.5e-3, "s", exact_charge=True)
+    assert syn == Exponential(0.5e-3, "s") and hash(syn) == hash(Exponential(0.5e-3, "s"))
+    with pytest.raises(ValueError, match="no longer available"):
+        Exponential(0.5e-3, "s", exact_charge=False)
 
 
 @pytest.mark.parametrize("dt", [1e-4, 5e-5])
@@ -87,10 +129,12 @@ def test_delta_jump_needs_a_leaky_target() -> None:
 def test_plastic_projection_refuses_rescaled_weights() -> None:
     gen = SpikeGenerator(1, [0], [0.0])
     pop = Population(QUIET, 1)
-    proj = Projection(gen, pop, OneToOne(), weight=0.5,
-                      synapse=Exponential(1e-3, "x", exact_charge=True))
+    proj = Projection(gen, pop, OneToOne(), weight=0.5, synapse=Delta("x", jump=True))
     with pytest.raises(ValueError, match="cannot learn"):
         ProjectionLearner(proj, STDPParams())
+    # exponential weights are stored as stated: they can learn
+    ProjectionLearner(Projection(gen, pop, OneToOne(), weight=0.5,
+                                 synapse=Exponential(1e-3, "x")), STDPParams())
 
 
 def test_clipped_normal_keeps_the_sign_and_scales_its_values() -> None:
