@@ -1,6 +1,7 @@
-"""The vectorised native LIF loop: every code path (uniform / per-neuron parameters, with and
-without refractoriness, each reset mode, block and tail boundaries) against the torch path,
-spike order and refractory periods (the build cache: tests/test_native_build.py)."""
+"""The vectorised native LIF / ALIF loop: every code path (LIF or ALIF, uniform / per-neuron
+parameters, with and without refractoriness, each reset mode, block and tail boundaries)
+against the torch path, spike order and refractory periods (Brian2's count of refractory steps,
+also for t_ref off the step grid; the build cache: tests/test_native_build.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from axonal.functional.neurons import LIFParams, ResetMode
+from axonal.functional.neurons import ALIFParams, LIFParams, ResetMode
+from axonal.functional.neurons.refractory import refractory_steps
 from axonal.sim import (
     ConstantCurrent,
     Exponential,
@@ -23,23 +25,30 @@ from axonal.sim import (
 pytestmark = pytest.mark.skipif(not native.native_available(), reason="no C compiler here")
 DT = 1e-4
 N = 700  # one full block of 512 neurons, then a tail of 188 = 23 * 8 + 4
-T_REF = 2e-3  # 20 steps
+T_REF = {"lif": 2e-3, "alif": 2.37e-3}  # 20 steps; 23 (Brian2 truncates 23.7)
 
 
-def variants(backend: str, long_delays: bool = False
+def variants(backend: str, long_delays: bool = False, family: str = "lif"
              ) -> tuple[Network, list[tuple[Population, SpikeMonitor]]]:
-    """Twelve populations: uniform or per-neuron parameters x refractory or not x the three
-    reset modes, strongly driven (several spikes per step) and coupled to each other. Delays of
-    one step (the native loop updates the neurons two steps per pass), or of 4 to 9 steps per
-    synapse and 5 steps (five steps per pass)."""
+    """Twelve populations of ``family``: uniform or per-neuron parameters x refractory or not
+    x the three reset modes, strongly driven (several spikes per step) and coupled to each
+    other. Delays of one step (the native loop updates the neurons two steps per pass), or of
+    4 to 9 steps per synapse and 5 steps (five steps per pass)."""
     net = Network(seed=11, backend=backend)
     pops = []
     for uniform in (True, False):
-        for t_ref in (T_REF, 0.0):
+        for t_ref in (T_REF[family], 0.0):
             for reset in (ResetMode.SUBTRACT, ResetMode.ZERO, ResetMode.NONE):
                 v_th = 1.0 if uniform else torch.linspace(0.8, 1.2, N)
-                params = LIFParams(tau_mem=10e-3, v_th=v_th, v_reset=0.1, t_ref=t_ref,
-                                   reset=reset)
+                params: LIFParams | ALIFParams
+                if family == "alif":
+                    params = ALIFParams(tau_mem=10e-3, v_th=v_th, v_reset=0.1, t_ref=t_ref,
+                                        reset=reset, tau_adapt=30e-3 if uniform else
+                                        torch.linspace(10e-3, 50e-3, N),
+                                        delta_th=0.05 if uniform else torch.linspace(0, 0.1, N))
+                else:
+                    params = LIFParams(tau_mem=10e-3, v_th=v_th, v_reset=0.1, t_ref=t_ref,
+                                       reset=reset)
                 pop = net.add(Population(
                     params, N, name=f"u{int(uniform)}r{int(t_ref > 0)}{reset.name}",
                     init={"v": lambda g, n: 1.2 * torch.rand(n, generator=g)}))
@@ -63,21 +72,24 @@ def variants(backend: str, long_delays: bool = False
 Pairs = list[tuple[Population, SpikeMonitor]]
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["delay1", "delay4to9"])
-def native_run(request: pytest.FixtureRequest) -> tuple[Network, Pairs, bool]:
-    net, pairs = variants("native", request.param)
+@pytest.fixture(scope="module", params=[("lif", False), ("lif", True), ("alif", False)],
+                ids=["delay1", "delay4to9", "alif"])
+def native_run(request: pytest.FixtureRequest) -> tuple[Network, Pairs, tuple[str, bool]]:
+    family, long_delays = request.param
+    net, pairs = variants("native", long_delays, family)
     # 123 + 77 steps: passes of 2 (or 5) steps end mid-way; the continuation closes the
     # deferred channel update and starts again
     net.run(0.0123, DT, progress=False)
     net.run(0.0077, DT, progress=False)
     assert net.backend_used == "native"
-    assert net._runner is not None and net._runner.t_block == (5 if request.param else 2)
+    assert net._runner is not None and net._runner.t_block == (5 if long_delays else 2)
     return net, pairs, request.param
 
 
-def test_every_loop_variant_equals_torch_path(native_run: tuple[Network, Pairs, bool]) -> None:
-    _, pn, long_delays = native_run
-    ref, pt = variants("torch", long_delays)
+def test_every_loop_variant_equals_torch_path(
+        native_run: tuple[Network, Pairs, tuple[str, bool]]) -> None:
+    _, pn, (family, long_delays) = native_run
+    ref, pt = variants("torch", long_delays, family)
     ref.run(0.02, DT, progress=False)
     assert ref.backend_used == "torch"
     for (pa, ma), (pb, mb) in zip(pn, pt):
@@ -87,11 +99,15 @@ def test_every_loop_variant_equals_torch_path(native_run: tuple[Network, Pairs, 
         np.testing.assert_array_equal(ma.ids, mb.ids, err_msg=pa.name)
         assert torch.equal(pa.state.v, pb.state.v), pa.name
         assert torch.equal(pa.state.refractory, pb.state.refractory), pa.name
+        if family == "alif":
+            assert torch.equal(pa.state.a, pb.state.a), pa.name
+            assert float(pb.state.a.max()) > 0.1, pa.name  # the adaptation is at work
         for name in ("g_e", "g_i"):
             assert torch.equal(pa.variable(name), pb.variable(name)), (pa.name, name)
 
 
-def test_spike_order_and_refractory_periods(native_run: tuple[Network, Pairs, bool]) -> None:
+def test_spike_order_and_refractory_periods(
+        native_run: tuple[Network, Pairs, tuple[str, bool]]) -> None:
     for pop, mon in native_run[1]:
         steps, ids = mon.steps, mon.ids
         # ascending ids within a step, steps in order, no neuron twice in a step
@@ -101,10 +117,13 @@ def test_spike_order_and_refractory_periods(native_run: tuple[Network, Pairs, bo
         order = np.lexsort((steps, ids))
         same = np.diff(ids[order]) == 0
         isi = np.diff(steps[order])[same]
+        n_ref = refractory_steps(pop.params.t_ref, DT)
         if pop.params.t_ref > 0:
-            # t_ref = 20 steps: a neuron fires again 20 steps after a spike at the earliest,
-            # and the strongest drive of the per-neuron populations makes it do so
-            assert isi.min() >= 20, pop.name
-            assert isi.min() == 20 or not isinstance(pop.params.v_th, torch.Tensor), pop.name
+            # t_ref = 20 (LIF) or 23.7 (ALIF) steps: a neuron fires again 20 (23: Brian2
+            # truncates) steps after a spike at the earliest, and the strongest drive of the
+            # per-neuron populations makes it do so
+            assert n_ref == (20 if native_run[2][0] == "lif" else 23)
+            assert isi.min() >= n_ref, pop.name
+            assert isi.min() == n_ref or not isinstance(pop.params.v_th, torch.Tensor), pop.name
         else:
             assert isi.min() < 20, pop.name
