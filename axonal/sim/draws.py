@@ -8,18 +8,35 @@ tables hold the stated weight times a factor of ``dt``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Union
 
 import torch
 from torch import Tensor
 
+from axonal.errors import NonFiniteError
 from axonal.functional.validate import check_finite_scalar
 
-__all__ = ["Draw", "ClippedNormal", "scale_weight"]
+__all__ = ["Draw", "ClippedNormal", "scale_weight", "check_finite_values"]
 
 Draw = Callable[[torch.Generator, int], Tensor]
 """A random value per synapse or neuron: ``draw(generator, count) -> [count]`` tensor."""
+
+
+def check_finite_values(what: str, value: float | Tensor) -> None:
+    """Raise :class:`~axonal.errors.NonFiniteError` naming ``what`` (e.g. ``"population
+    'E': init['v']"``) unless every value of ``value`` is finite."""
+    if isinstance(value, Tensor):
+        with torch.no_grad():
+            bad = ~torch.isfinite(value) if value.is_floating_point() else None
+            if bad is not None and bool(bad.any()):
+                nan = int(torch.isnan(value).sum())
+                raise NonFiniteError(
+                    f"{what} must be finite, got {nan} NaN and {int(bad.sum()) - nan} inf "
+                    f"of {value.numel()} values")
+    elif not math.isfinite(float(value)):
+        raise NonFiniteError(f"{what} must be finite, got {value}")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from axonal.functional.validate import check_finite_scalar, check_int
+from axonal.errors import NonFiniteError
+from axonal.functional.validate import check_int
 
 __all__ = [
     "PoissonSource",
@@ -47,7 +48,9 @@ def _as_float_tensor(name: str, value: object) -> Tensor:
                             f"{type(value).__name__}") from None
     if not t.dtype.is_floating_point:
         t = t.to(torch.float64)
-    check_finite_scalar(name, t)
+    if not bool(torch.isfinite(t).all()):
+        raise NonFiniteError(f"{name} must be finite, got {int(torch.isnan(t).sum())} NaN and "
+                             f"{int(torch.isinf(t).sum())} inf of {t.numel()} values")
     return t
 
 

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from axonal.functional.validate import check_dt, check_int
+from axonal.errors import ResourceLimitError
+from axonal.functional.validate import check_int, check_step_count
 from axonal.functional.synapses import exp_synapse_advance
 from axonal.sim.delivery import RingBuffer
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator, steps_for
@@ -180,7 +181,7 @@ class Network:
         estimate = self.estimate_memory()
         limit = self.memory_limit if self.memory_limit is not None else _available_memory()
         if limit is not None and estimate > limit:
-            raise ValueError(f"the network needs about {estimate / 2**30:.2f} GiB "
+            raise ResourceLimitError(f"the network needs about {estimate / 2**30:.2f} GiB "
                              f"({estimate} bytes) but only {limit / 2**30:.2f} GiB are available")
         for src in self.sources:
             if isinstance(src, Population):
@@ -194,6 +195,16 @@ class Network:
             table = p.build(dt, self.generator, self.dtype)
             key = (id(p.post), p.synapse)
             depth[key] = max(depth.get(key, 1), table.delay_steps + 1)
+        # the ring buffers (one row per step of the longest delay), before allocating them
+        elem = torch.finfo(self.dtype).bits // 8
+        post_of = {id(p.post): p.post for p in self.projections}
+        rings = sum(d * post_of[key[0]].n * elem for key, d in depth.items())
+        if limit is not None and estimate + rings > limit:
+            raise ResourceLimitError(
+                f"the ring buffers of the synaptic delays need {rings / 2**30:.2f} GiB "
+                f"({rings} bytes: the longest delay of each channel in steps x its neurons) "
+                f"on top of {estimate / 2**30:.2f} GiB, but only {limit / 2**30:.2f} GiB are "
+                f"available (shorten the delays or raise dt)")
         for p in self.projections:
             key = (id(p.post), p.synapse)
             if p.synapse not in p.post.channels:
@@ -210,16 +221,19 @@ class Network:
     def run(self, duration: float, dt: float, progress: bool = True) -> RunStats:
         """Simulate ``duration`` seconds more (a multiple of ``dt``); callable repeatedly.
 
-        Every call validates ``dt`` (and each family's limits on it) here, once; the first
+        Every call validates ``dt`` (and each family's limits on it, e.g. AdEx's forward-Euler
+        bound and Izhikevich's ``dt <= 1 ms``) and ``duration`` here, once: a run of more than
+        :data:`~axonal.functional.validate.MAX_STEPS` (10^10) steps raises
+        :class:`~axonal.errors.ResourceLimitError` before anything is built or run. The first
         call builds the network (puts delays on the ``dt`` grid, checks the memory estimate,
         draws connectivity, scales weights by their synapse model's factor); later calls must
         use the same ``dt``.
         """
-        dt = check_dt(dt)
+        # dt (validated in there, once) and the duration: finite, >= 0, at most MAX_STEPS steps
+        check_step_count(duration, dt)
+        dt = float(dt)
         if self.dt is not None and abs(dt - self.dt) > 1e-12 * self.dt:
             raise ValueError(f"dt must stay {self.dt} s for a continued run, got {dt}")
-        if not isinstance(duration, (int, float)) or isinstance(duration, bool):
-            raise TypeError(f"duration must be a float in seconds, got {type(duration).__name__}")
         n_steps = steps_for(float(duration), dt)
         for src in self.sources:  # each family's own limits on dt (AdEx, Izhikevich: stability)
             if isinstance(src, Population) and src.family.check_dt is not None:

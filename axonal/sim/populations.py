@@ -14,7 +14,7 @@ from axonal.functional.validate import check_int
 from axonal.functional.neurons import NeuronFamily, family_names, get_family
 from axonal.functional.synapses import conductance_current
 from axonal.sim.delivery import RingBuffer
-from axonal.sim.draws import Draw
+from axonal.sim.draws import Draw, check_finite_values
 from axonal.sim.inputs import CurrentInput, PoissonSource, SpikeGenerator
 from axonal.sim.synapses import Conductance, Exponential, Synapse
 
@@ -51,7 +51,8 @@ class Population:
         n: number of neurons.
         name: label for monitors and saved files.
         init: initial values of state fields: a float, an ``[n]`` tensor, or
-            ``draw(generator, n)`` (e.g. random initial membranes).
+            ``draw(generator, n)`` (e.g. random initial membranes); all finite (NaN or inf
+            raise :class:`~axonal.errors.NonFiniteError`, values now, draws when drawn).
     """
 
     def __init__(self, params: object, n: int, name: str | None = None,
@@ -61,10 +62,17 @@ class Population:
         self.n = check_int("n", n)
         self.name = name or f"{self.family.name}{id(self) % 10000}"
         fields = self.family.state_type._fields
-        for key in init or {}:
+        for key, value in (init or {}).items():
             if key not in fields and not key.startswith("g_"):
                 raise ValueError(f"init: {key!r} is not a state field of {self.family.name} "
                                  f"({fields})")
+            if callable(value):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+                raise TypeError(f"population {self.name!r}: init[{key!r}] must be a float, a "
+                                f"tensor or a draw function, got {type(value).__name__}")
+            check_finite_values(f"population {self.name!r}: init[{key!r}]",
+                                value.detach() if isinstance(value, Tensor) else float(value))
         self.init = dict(init or {})
         self.state: Any = None
         self.channels: dict[Synapse, Channel] = {}
@@ -101,6 +109,7 @@ class Population:
             if t.ndim > 1 or (t.ndim == 1 and t.numel() != self.n):
                 raise ValueError(f"init[{key!r}] must be a scalar or [{self.n}], got "
                                  f"{tuple(t.shape)}")
+            check_finite_values(f"population {self.name!r}: init[{key!r}]", t)
             values[key] = torch.zeros(self.n, dtype=dtype) + t
         self.state = state._replace(**values)
 
@@ -116,6 +125,7 @@ class Population:
             t = torch.as_tensor(t, dtype=dtype)
             if t.ndim > 1 or (t.ndim == 1 and t.numel() != self.n):
                 raise ValueError(f"init[{key!r}] must be a scalar or [{self.n}]")
+            check_finite_values(f"population {self.name!r}: init[{key!r}]", t)
             names[key].g = torch.zeros(self.n, dtype=dtype) + t
 
     def _set_channel_factors(self, dt: float, dtype: torch.dtype) -> None:

@@ -8,15 +8,14 @@ turns weights into what a step holds.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
+from axonal.errors import ResourceLimitError
 from axonal.functional.validate import check_positive
 from axonal.sim.connectivity import Connectivity, FromArrays
 from axonal.sim.delivery import SynapseTable, build_table
-from axonal.sim.draws import Draw, scale_weight
+from axonal.sim.draws import Draw, check_finite_values, scale_weight
 from axonal.sim.inputs import PoissonSource, SpikeGenerator
 from axonal.sim.populations import Population, Source
 from axonal.sim.synapses import Conductance, Delta, Exponential, Synapse
@@ -24,8 +23,20 @@ from axonal.sim.synapses import Conductance, Delta, Exponential, Synapse
 __all__ = ["Projection"]
 
 
-def _check_delay_value(delay: float, dt: float) -> int:
+MAX_DELAY_STEPS = 2**31 - 1
+"""The longest delay in steps (the tables and the native loop hold delays as int32)."""
+
+
+def _check_delay_steps(name: str, longest: float, dt: float) -> None:
+    if longest > MAX_DELAY_STEPS:
+        raise ResourceLimitError(f"projection {name!r}: delay of {longest * dt:g} s is "
+                                 f"{longest:.3g} steps of dt={dt:g} s; at most "
+                                 f"{MAX_DELAY_STEPS} steps are allowed")
+
+
+def _check_delay_value(delay: float, dt: float, name: str = "") -> int:
     d = delay / dt
+    _check_delay_steps(name, d, dt)
     k = round(d)
     if k < 1 or abs(d - k) > 1e-6 * max(k, 1):
         raise ValueError(f"delay must be a whole multiple of dt={dt} s and >= dt, got {delay} s")
@@ -67,6 +78,7 @@ class Projection:
         same = pre is post
         connectivity.check(pre.n, post.n, same)
         count = connectivity.expected_count(pre.n, post.n, same)
+        self.name = name or f"{pre.name}->{post.name}"
         for arg, value in (("weight", weight), ("delay", delay)):
             if isinstance(value, Tensor):
                 if value.ndim > 1 or (value.ndim == 1 and not isinstance(connectivity, FromArrays)):
@@ -74,22 +86,20 @@ class Projection:
                 if value.ndim == 1 and value.numel() != count:
                     raise ValueError(f"{arg} must have one value per synapse ({count}), got "
                                      f"{value.numel()}")
-                if not bool(torch.isfinite(value).all()):
-                    raise ValueError(f"{arg} must be finite")
+                check_finite_values(f"projection {self.name!r}: {arg}", value.detach())
             elif callable(value):
                 pass
             elif isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{arg} must be a float, a tensor or a draw function, got "
                                 f"{type(value).__name__}")
-            elif not math.isfinite(value):
-                raise ValueError(f"{arg} must be finite, got {value}")
+            else:
+                check_finite_values(f"projection {self.name!r}: {arg}", float(value))
         if isinstance(delay, (int, float)) and not isinstance(delay, bool):
             check_positive("delay", float(delay))
         if isinstance(delay, Tensor) and bool((delay <= 0).any()):
             raise ValueError("delay must be > 0 s")
         self.pre, self.post, self.connectivity = pre, post, connectivity
         self.weight, self.delay, self.synapse = weight, delay, synapse
-        self.name = name or f"{pre.name}->{post.name}"
         self.expected_synapses = count
         self.table: SynapseTable | None = None
 
@@ -103,16 +113,26 @@ class Projection:
         """Raise ``ValueError`` unless the stated delays are whole multiples of ``dt``, >= dt
         (drawn delays are put on the grid when built)."""
         if isinstance(self.delay, (int, float)):
-            _check_delay_value(float(self.delay), dt)
+            _check_delay_value(float(self.delay), dt, self.name)
         elif isinstance(self.delay, Tensor):
             d = self.delay.to(torch.float64) / dt
+            _check_delay_steps(self.name, float(d.max()) if d.numel() else 0.0, dt)
             k = torch.round(d)
             if bool((k < 1).any()) or bool((torch.abs(d - k) > 1e-6 * k.clamp(min=1)).any()):
                 raise ValueError(f"delay must be whole multiples of dt={dt} s and >= dt")
 
     def build(self, dt: float, generator: torch.Generator, dtype: torch.dtype) -> SynapseTable:
         """Draw the synapses and build the table on the grid of ``dt``: delays in steps, and
-        weights times the synapse model's ``weight_factor(dt, post params)``."""
+        weights times the synapse model's ``weight_factor(dt, post params)``.
+
+        Drawn weights and delays, and the weights as the table holds them (in ``dtype``, after
+        the factor), must be finite: :class:`~axonal.errors.NonFiniteError` names the
+        projection and the field otherwise."""
+        table = self._build(dt, generator, dtype)
+        check_finite_values(f"projection {self.name!r}: weight (as built, {dtype})", table.weight)
+        return table
+
+    def _build(self, dt: float, generator: torch.Generator, dtype: torch.dtype) -> SynapseTable:
         same = self.pre is self.post
         direct = getattr(self.connectivity, "build_csr", None)
         weight = scale_weight(self.weight, self.synapse.weight_factor(dt, self.post.params))
@@ -121,16 +141,19 @@ class Projection:
             csr = direct(self.pre.n, self.post.n, same, generator)
             if csr is not None:
                 self.table = SynapseTable(csr[0], csr[1], torch.tensor(float(w0), dtype=dtype),
-                                          None, _check_delay_value(float(d0), dt))
+                                          None, _check_delay_value(float(d0), dt, self.name))
                 return self.table
         pre, post = self.connectivity.build(self.pre.n, self.post.n, same, generator)
         count = int(pre.numel())
         if isinstance(weight, Tensor):
             w = weight.to(dtype)
         elif callable(weight):
-            w = torch.as_tensor(weight(generator, count), dtype=dtype)
-            if w.shape != (count,):
-                raise ValueError(f"weight draw must return [{count}], got {tuple(w.shape)}")
+            drawn_w = torch.as_tensor(weight(generator, count))
+            if drawn_w.shape != (count,):
+                raise ValueError(f"weight draw must return [{count}], got "
+                                 f"{tuple(drawn_w.shape)}")
+            check_finite_values(f"projection {self.name!r}: weight (drawn)", drawn_w)
+            w = drawn_w.to(dtype)
         else:
             w = torch.tensor(float(weight), dtype=dtype)
         delay: Tensor | int
@@ -140,9 +163,11 @@ class Projection:
             drawn = torch.as_tensor(self.delay(generator, count), dtype=torch.float64)
             if drawn.shape != (count,):
                 raise ValueError(f"delay draw must return [{count}], got {tuple(drawn.shape)}")
+            check_finite_values(f"projection {self.name!r}: delay (drawn)", drawn)
+            _check_delay_steps(self.name, float(drawn.max()) / dt if count else 0.0, dt)
             delay = torch.round(drawn / dt).clamp(min=1).to(torch.int64)
         else:
-            delay = _check_delay_value(float(self.delay), dt)
+            delay = _check_delay_value(float(self.delay), dt, self.name)
         self.table = build_table(self.pre.n, pre, post, w, delay)
         return self.table
 
