@@ -3,7 +3,8 @@ building tables (:func:`csr_order`, :func:`csr_fill_indegree`).
 
 The loop that runs whole networks on it is :mod:`axonal.sim.native_loop`. The loop of
 ``_native.c`` does per step exactly what the torch path does (the pure
-``lif_step``, ``exp_synapse_step`` and ``conductance_current`` equations, in float32 and in the
+``lif_step`` / ``alif_step``, ``exp_synapse_step`` and ``conductance_current`` equations, the
+exponential channels' input factor, in float32 and in the
 same order of operations, and the same CSR/ring-buffer delivery), without the per-operation
 overhead of Python and torch. It is compiled with the system C compiler at first use (plain
 C, no torch headers: about a second) by :mod:`axonal.native_build` (piece ``"sim"``), into
@@ -12,8 +13,10 @@ the same content-keyed cache as the kernels; without a compiler, or with
 instructions for the per-neuron updates) with ``-ffp-contract=off`` (no fused multiply-add,
 so results stay bit-identical to the torch path).
 
-Supported (else the torch path runs): float32 networks whose neuron populations are LIF,
-with constant injected currents, spike generators, Poisson sources, spike and rate monitors.
+Supported (else the torch path runs): float32 networks whose neuron populations are LIF or
+ALIF (a LIF population with exponential channels is a CubaLIF population, see
+:mod:`axonal.sim.synapses`), with constant injected currents, spike generators, Poisson
+sources, spike and rate monitors.
 Poisson sources draw from the backend's own generator (seeded from the network's), so their
 spike trains differ from the torch path's; everything else is identical.
 """

@@ -3,16 +3,19 @@
 Per step ``k`` (the update from ``k dt`` to ``(k + 1) dt``), :meth:`Network.run` does, in order:
 
 1. every neuron population computes its input ``x`` (nA): the current of each synapse channel
-   (current-based ``g``; conductance-based ``g (E_rev - v)``; delta: last step's arrivals)
-   plus the injected currents, and advances with its family's pure step function
+   (current-based: ``g`` times the channel's input factor, which integrates the decaying
+   current exactly into LIF and ALIF membranes, :mod:`axonal.sim.synapses`; conductance-based
+   ``g (E_rev - v)``; delta: last step's arrivals) plus the injected currents, and advances
+   with its family's pure step function
    (``get_family(name).step``), which applies threshold, reset and refractoriness;
    spike sources (Poisson, generators) emit their spikes of step ``k``;
 2. every projection queues the synapses of the neurons that spiked (CSR rows, event-driven)
-   into the ring buffer of its target channel, ``d`` steps ahead for a delay of ``d dt``;
+   into the ring buffer of its target channel, ``d`` steps ahead for a delay of ``d dt``,
+   and the monitors record (a neuron's state after its update of step ``k``; a channel's
+   ``g`` as step ``k`` used it, i.e. before 3.);
 3. every channel decays exactly over the step and adds the weights due at step ``k``
    (:func:`axonal.functional.synapses.exp_synapse_advance` with the decay of its synapse
-   model, computed once per run);
-4. the monitors record.
+   model, computed once per run).
 
 So a spike of step ``k`` with delay ``d dt`` first acts on the update of step ``k + d + 1``,
 as in Brian2 and NEST with the same delay; delays must be whole multiples of ``dt``, >= dt.
