@@ -7,8 +7,8 @@ Dynamics (between spikes, input ``x`` held constant over each step)::
 
 A spike is emitted when the *updated* membrane exceeds ``v_th`` (strictly); the reset is
 applied at once (Brian2 clock-driven order). After a spike the update is skipped for
-``round(t_ref / dt) - 1`` further steps, so the membrane stays at ``v_reset`` for
-``round(t_ref / dt)`` samples, as in Brian2 (:mod:`~axonal.functional.neurons.refractory`).
+``n_ref - 1`` further steps, so the membrane stays at ``v_reset`` for ``n_ref`` samples, with
+Brian2's ``n_ref = int((t_ref + 1e-3 dt) / dt)`` (:mod:`~axonal.functional.neurons.refractory`).
 
 Units: time in s, voltage in mV, ``x`` in nA, ``r`` in MOhm (``r x`` in mV).
 """
