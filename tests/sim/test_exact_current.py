@@ -32,7 +32,7 @@ from axonal.sim import (
 )
 
 DT = 1e-4
-STEPS = 3000
+STEPS = 2000
 DELAY = 2  # steps
 HELD = 0.2  # nA: a constant injected current (v_inf = -57 mV, below threshold)
 NEURON = dict(tau_mem=12e-3, v_leak=-65.0, v_th=-50.0, v_reset=-60.0, r=40.0, t_ref=2.35e-3)
@@ -42,7 +42,7 @@ TAU_SYN = 3e-3
 def inputs(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Spike steps of 40 input neurons (about 60 Hz each) and the weight (nA) of each."""
     rng = np.random.default_rng(seed)
-    steps = np.sort(rng.integers(0, STEPS - DELAY - 1, size=7000))
+    steps = np.sort(rng.integers(0, STEPS - DELAY - 1, size=STEPS * 7 // 3))
     weights = rng.uniform(-0.3, 0.9, size=40)
     return steps, weights
 
@@ -117,7 +117,7 @@ def simulator(reset: ResetMode, dtype: torch.dtype, backend: str
 @pytest.mark.parametrize("reset", [ResetMode.ZERO, ResetMode.SUBTRACT])
 def test_lif_with_exponential_channel_is_cuba_lif(reset: ResetMode) -> None:
     spikes, v = functional(reset)
-    assert spikes.size > 40  # many spikes, each followed by a refractory period
+    assert spikes.size > 25  # many spikes, each followed by a refractory period
     assert (np.diff(spikes) < 30).any()  # some soon after the refractory period ends
     np.testing.assert_array_equal(layer(reset), spikes)
     net, sim_spikes, sim_v = simulator(reset, torch.float64, "torch")
