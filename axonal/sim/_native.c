@@ -473,7 +473,8 @@ int axonal_run(int64_t step0, int64_t n_steps, float dt, float ref_limit, int32_
         /* 1. LIF populations, steps k .. k + Tk - 1 in one pass over their neurons */
         for (int t = 0; t < Tk; t++) sp.count[t] = 0;
         for (int i = 0; i < n_pops; i++) {
-            if (pops[i].kind == AXONAL_SIM_SOURCE_LIF) lif_pop(&pops[i], ch, &nr, pending, k, Tk, dt, ref_limit, &sp);
+            if (pops[i].kind == AXONAL_SIM_SOURCE_LIF)
+                lif_pop(&pops[i], ch, &nr, pending, k, Tk, dt, ref_limit, &sp);
             for (int t = 0; t < Tk; t++) sp.seg[t * n_pops + i] = sp.count[t];
         }
         pending = 1;

@@ -10,7 +10,8 @@ says which one a channel runs and what a stated weight becomes on the simulator'
   exactly over each step, as CubaLIF integrates its synaptic current
   (:func:`~axonal.functional.neurons.cuba_lif.synaptic_kernel`)::
 
-      v[t+1] = v_inf + (v[t] - v_inf) a_m + r g K(dt, tau, tau_mem),   g[t+1] = g[t] a_s (+ arrivals)
+      v[t+1] = v_inf + (v[t] - v_inf) a_m + r g K(dt, tau, tau_mem)
+      g[t+1] = g[t] a_s  (+ arrivals)
 
   with ``v_inf = v_leak + r x`` of the held input ``x`` (injected currents, conductance and
   delta channels), ``a_m = exp(-dt/tau_mem)``, ``a_s = exp(-dt/tau)``; each channel adds its
@@ -121,7 +122,8 @@ class Exponential:
         if isinstance(tau_mem, Tensor):
             tau_t = tau_mem.detach().to(torch.float64)
             return synaptic_kernel(dt, self.tau, tau_t) / -torch.expm1(-dt / tau_t)
-        return float(synaptic_kernel(dt, self.tau, float(tau_mem))) / -math.expm1(-dt / float(tau_mem))
+        tau_f = float(tau_mem)
+        return float(synaptic_kernel(dt, self.tau, tau_f)) / -math.expm1(-dt / tau_f)
 
     def weight_factor(self, dt: float, post_params: object) -> float:
         """What the built table holds per unit of stated weight (always 1)."""
