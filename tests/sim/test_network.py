@@ -43,6 +43,9 @@ from axonal.sim import (
     StepCurrent,
 )
 
+# Some neurons here are switched off with a threshold of 1e9 mV on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")
+
 DT = 1e-4
 REF = Path(__file__).resolve().parents[1] / "data" / "reference"
 FIRE = LIFParams(tau_mem=10e-3, v_th=1.0, v_reset=0.0, reset=ResetMode.ZERO)

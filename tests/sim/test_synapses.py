@@ -24,6 +24,9 @@ from axonal.sim import (
     StateMonitor,
 )
 
+# Some neurons here are switched off with a threshold of 1e9 mV on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")
+
 QUIET = LIFParams(tau_mem=10e-3, v_leak=0.0, v_th=1e9, v_reset=0.0, r=2.0)
 
 
