@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
+from axonal.errors import PlausibilityWarning
 from axonal.functional.neurons import ALIFParams, IFParams, IzhikevichParams, LIFParams
 from axonal.functional.neurons.cuba_lif import synaptic_kernel
 from axonal.functional.plasticity import STDPParams
@@ -27,7 +29,9 @@ from axonal.sim import (
 # Some neurons here are switched off with a threshold of 1e9 mV on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")
 
-QUIET = LIFParams(tau_mem=10e-3, v_leak=0.0, v_th=1e9, v_reset=0.0, r=2.0)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", PlausibilityWarning)
+    QUIET = LIFParams(tau_mem=10e-3, v_leak=0.0, v_th=1e9, v_reset=0.0, r=2.0)
 
 
 def test_input_factors_of_an_exponential_channel() -> None:
