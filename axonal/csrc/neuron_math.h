@@ -19,10 +19,12 @@
  *   alif_adapt_after
  *   heaviside                               spike where (v - threshold) > 0
  *   reset                                   ResetMode (subtract / zero / none)
+ *   refractory_remaining, refractory_open,  Brian2's refractory gate (refractory_gate)
+ *   refractory_after
  *   surrogate_grad                          the registered surrogates' pseudo-derivatives
  * and the backward pieces: reset_backward, spike_backward, fire_reset_backward (the two
- * together), lif_membrane_backward, cuba_backward, alif_adapt_after_backward,
- * alif_decay_adapt_backward.
+ * together), refractory_backward, lif_membrane_backward, cuba_backward,
+ * alif_adapt_after_backward, alif_decay_adapt_backward.
  */
 #ifndef AXONAL_NEURON_MATH_H
 #define AXONAL_NEURON_MATH_H

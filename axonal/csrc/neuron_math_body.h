@@ -76,6 +76,27 @@ AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(reset)(AXONAL_T v, AXONAL_T z, AXONAL_T ga
                                        : v;
 }
 
+/* Brian2's refractory gate (refractory_gate in axonal.functional.neurons.refractory), in three
+ * pieces: the remaining refractory time after this step, max(refractory - dt, 0) (nan stays nan,
+ * as torch.clamp) ... */
+AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(refractory_remaining)(AXONAL_T refractory, AXONAL_T dt) {
+  const AXONAL_T remaining = refractory - dt;
+  return remaining < (AXONAL_T)0 ? (AXONAL_T)0 : remaining;
+}
+
+/* ... whether the membrane integrates (and may fire) this step: remaining <= dt / 2, half_dt
+ * being 0.5 * dt rounded once to the type ... */
+AXONAL_MATH_INLINE int AXONAL_FN(refractory_open)(AXONAL_T remaining, AXONAL_T half_dt) {
+  return remaining <= half_dt;
+}
+
+/* ... and the remaining refractory time after the step's spike z: t_ref where it fired. While
+ * the gate is closed the membrane keeps its value from before the step and z is 0. */
+AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(refractory_after)(AXONAL_T z, AXONAL_T t_ref,
+                                                        AXONAL_T remaining) {
+  return z > (AXONAL_T)0 ? t_ref : remaining;
+}
+
 /* ----------------------------------------------------------------------------- backward */
 
 /* Pseudo-derivative of the spike at u = v - threshold for surrogate `kind` (AXONAL_SURROGATE_*)
@@ -129,6 +150,14 @@ AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(reset_backward)(AXONAL_T g_v, AXONAL_T z, 
     return g_v * ((AXONAL_T)1 - z);
   }
   return g_v;
+}
+
+/* Backward through refractory_after(z, t_ref, refractory_remaining(refractory, dt)) from
+ * g = dL/d(refractory after the step): dL/d(refractory before it). torch.clamp passes the
+ * gradient where its input is >= 0 (or nan), the spike's t_ref takes none. */
+AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(refractory_backward)(AXONAL_T g, AXONAL_T z,
+                                                           AXONAL_T refractory, AXONAL_T dt) {
+  return z > (AXONAL_T)0 ? (AXONAL_T)0 : (refractory - dt < (AXONAL_T)0 ? (AXONAL_T)0 : g);
 }
 
 /* Backward through the spike z = heaviside(v_pre - thr) and the reset v_new = reset(v_pre, z,

@@ -16,6 +16,13 @@ its own state and coefficients. A family has the membrane ``v``, at most one sec
 own, ``p`` and ``q`` (ALIF: ``alpha_adapt``, ``delta_th``; CubaLIF: ``alpha_syn``, the
 synaptic ``kernel``), besides the shared ``alpha``, ``v_th``, ``v_leak``, ``r``, ``v_reset``.
 
+Refractory periods (``t_ref > 0``, Brian2's rule as the reference steps and the CPU kernels):
+a compile-time flag ``REF`` adds the countdown ``rf`` (the family's last state, checkpointed
+after ``v`` and ``w``): the membrane is held and no spike fires while the gate is closed, the
+second state keeps evolving, and the backward pass is the gradient of exactly that. With
+``t_ref = 0`` the kernels are compiled without it (the countdown and its gradient are copied
+through).
+
 The forward kernel is compiled without floating-point contraction (``enable_fp_fusion=False``,
 as the CPU kernels build with ``-ffp-contract=off``; Triton < 3.10 fuses by default): it
 rounds every operation as the reference steps and the CPU kernels do, the arithmetic that the
@@ -76,6 +83,13 @@ def _synapse(c, x, asy):  # type: ignore[no-untyped-def]
     ``(i_new, i - x)``."""
     d = c - x
     return x + d * asy, d
+
+
+@triton.jit  # type: ignore[untyped-decorator, misc]
+def _remaining(rf, dt):  # type: ignore[no-untyped-def]
+    """The refractory time left after this step: ``max(rf - dt, 0)`` (nan stays nan)."""
+    rem = rf - dt
+    return tl.where(rem < 0, 0.0, rem).to(rf.dtype)
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
@@ -202,10 +216,10 @@ def _step_lanes(offs, N, t, T):  # type: ignore[no-untyped-def]
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
 def _forward_kernel(  # type: ignore[no-untyped-def]
-    x_ptr, v0_ptr, w0_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, p_ptr, q_ptr,
-    out_ptr, vt_ptr, wt_ptr, z_ptr, ck_ptr, T, N, S,
-    FAMILY: tl.constexpr, RESET: tl.constexpr, SEG: tl.constexpr, BLOCK: tl.constexpr,
-    UNROLL: tl.constexpr,
+    x_ptr, v0_ptr, w0_ptr, rf0_ptr, al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, p_ptr, q_ptr, gate_ptr,
+    out_ptr, vt_ptr, wt_ptr, rft_ptr, z_ptr, ck_ptr, T, N, S,
+    FAMILY: tl.constexpr, RESET: tl.constexpr, REF: tl.constexpr, SEG: tl.constexpr,
+    BLOCK: tl.constexpr, UNROLL: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -215,11 +229,20 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     w, p, q = v, al, al
     if FAMILY != _LIF:
         w, p, q = _vec(w0_ptr, offs, mask), _vec(p_ptr, offs, mask), _vec(q_ptr, offs, mask)
+    rf, dt, half, tref = v, al, al, al
+    rf_row = S  # the countdown's checkpoint rows follow v's (and w's)
+    if FAMILY != _LIF:
+        rf_row = 2 * S
+    if REF:  # gate: (dt, dt / 2, t_ref) in the input's dtype
+        dt, half, tref = tl.load(gate_ptr), tl.load(gate_ptr + 1), tl.load(gate_ptr + 2)
+        rf = _vec(rf0_ptr, offs, mask)
     for s in range(S):
         c = tl.cast(s, tl.int64) * N  # addresses: a scalar int64 offset, then the lanes
         tl.store(ck_ptr + c + offs, v, mask=mask)
         if FAMILY != _LIF:
             tl.store(ck_ptr + tl.cast(S, tl.int64) * N + c + offs, w, mask=mask)
+        if REF:
+            tl.store(ck_ptr + tl.cast(rf_row, tl.int64) * N + c + offs, rf, mask=mask)
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):
             t = s * SEG + i
             valid = t < T
@@ -227,7 +250,14 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
             row = tl.cast(t, tl.int64) * N
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
             vp, _, thr, wn, _ = _charge(v, w, x, al, th, vl, r, p, q, FAMILY)
-            zf = _fire(vp, thr)
+            if REF:  # held while refractory: the membrane keeps v, no spike
+                rem = _remaining(rf, dt)
+                gate_open = rem <= half
+                vp = tl.where(gate_open, vp, v)
+                zf = tl.where(gate_open, _fire(vp, thr), 0.0).to(vp.dtype)
+                rf = tl.where(valid, tl.where(zf > 0, tref, rem), rf)
+            else:
+                zf = _fire(vp, thr)
             vn, wn = _after_spike(vp, wn, zf, thr, vr, q, FAMILY, RESET)
             v = tl.where(valid, vn, v)
             if FAMILY != _LIF:
@@ -237,19 +267,23 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     tl.store(vt_ptr + offs, v, mask=mask)
     if FAMILY != _LIF:
         tl.store(wt_ptr + offs, w, mask=mask)
+    if REF:
+        tl.store(rft_ptr + offs, rf, mask=mask)
 
 
 @triton.jit  # type: ignore[untyped-decorator, misc]
 def _backward_kernel(  # type: ignore[no-untyped-def]
-    gout_ptr, gstride, gvt_ptr, gwt_ptr, x_ptr, ck_ptr, z_ptr,
+    gout_ptr, gstride, gvt_ptr, gwt_ptr, grft_ptr, x_ptr, ck_ptr, z_ptr,
     al_ptr, th_ptr, vl_ptr, r_ptr, vr_ptr, p_ptr, q_ptr,
-    gx_ptr, buf_ptr, gv0_ptr, gw0_ptr, gal_ptr, gth_ptr, gp_ptr, gq_ptr, coef_ptr, T, N, S,
-    FAMILY: tl.constexpr, RESET: tl.constexpr, KIND: tl.constexpr, SEG: tl.constexpr,
-    BLOCK: tl.constexpr, UNROLL: tl.constexpr, WIDE: tl.constexpr,
+    gx_ptr, buf_ptr, gv0_ptr, gw0_ptr, grf0_ptr, gal_ptr, gth_ptr, gp_ptr, gq_ptr, coef_ptr,
+    T, N, S,
+    FAMILY: tl.constexpr, RESET: tl.constexpr, KIND: tl.constexpr, REF: tl.constexpr,
+    SEG: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr, WIDE: tl.constexpr,
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    # coef: (surrogate slope, 1 if the reset is attached else 0, pi / 2) in the input's dtype
+    # coef: (surrogate slope, 1 if the reset is attached else 0, pi / 2, dt, dt / 2, t_ref) in
+    # the input's dtype
     k, attached, half_pi = tl.load(coef_ptr), tl.load(coef_ptr + 1), tl.load(coef_ptr + 2)
     al, th = _vec(al_ptr, offs, mask), _vec(th_ptr, offs, mask)
     vl, r, vr = _vec(vl_ptr, offs, mask), _vec(r_ptr, offs, mask), _vec(vr_ptr, offs, mask)
@@ -259,6 +293,13 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
     if FAMILY != _LIF:
         gw, p, q = _vec(gwt_ptr, offs, mask), _vec(p_ptr, offs, mask), _vec(q_ptr, offs, mask)
         g_p, g_q = gv * 0.0, gv * 0.0
+    g_rf, dt, half, tref = gv, k, k, k
+    rf_row = 1  # the countdown's rows (checkpoint and scratch) follow v's (and w's)
+    if FAMILY != _LIF:
+        rf_row = 2
+    if REF:
+        dt, half, tref = tl.load(coef_ptr + 3), tl.load(coef_ptr + 4), tl.load(coef_ptr + 5)
+        g_rf = _vec(grft_ptr, offs, mask)
     sn = tl.cast(S, tl.int64) * N
     for ss in range(S):
         s = S - 1 - ss
@@ -267,6 +308,9 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
         w = v
         if FAMILY != _LIF:
             w = tl.load(ck_ptr + sn + c + offs, mask=mask, other=0.0)
+        rf = v
+        if REF:
+            rf = tl.load(ck_ptr + rf_row * sn + c + offs, mask=mask, other=0.0)
         for i in tl.range(0, SEG, loop_unroll_factor=UNROLL):  # recompute; park the state
             t = s * SEG + i
             m = _step_lanes(offs, N, t, T)
@@ -274,9 +318,15 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
             tl.store(buf_ptr + _row(i, N, WIDE) + offs, v, mask=m)
             if FAMILY != _LIF:
                 tl.store(buf_ptr + _row(SEG + i, N, WIDE) + offs, w, mask=m)
+            if REF:
+                tl.store(buf_ptr + _row(rf_row * SEG + i, N, WIDE) + offs, rf, mask=m)
             x = tl.load(x_ptr + row + offs, mask=m, other=0.0)
             zf = tl.load(z_ptr + row + offs, mask=m, other=0).to(v.dtype)
             vp, _, thr, wn, _ = _charge(v, w, x, al, th, vl, r, p, q, FAMILY)
+            if REF:
+                rem = _remaining(rf, dt)
+                vp = tl.where(rem <= half, vp, v)
+                rf = tl.where(zf > 0, tref, rem)
             v, wn = _after_spike(vp, wn, zf, thr, vr, q, FAMILY, RESET)
             if FAMILY != _LIF:
                 w = wn
@@ -297,22 +347,35 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
             if FAMILY == _ALIF:
                 gz = gz + gw * q  # a_new = a alpha_adapt + delta_th z
             gp, g_thr = _spike_grad(gv, gz, zf, vp, thr, vr, k, attached, half_pi, RESET, KIND)
-            gx = gp * (1.0 - al) * r
+            gm = gp  # the gradient reaching the membrane update v_pre
+            if REF:  # refractory: no spike, no surrogate; v passes straight to v_prev
+                rfprev = tl.load(buf_ptr + _row(rf_row * SEG + i, N, WIDE) + offs, mask=m,
+                                 other=0.0)
+                gate_open = _remaining(rfprev, dt) <= half
+                gp = tl.where(gate_open, gp, gv)
+                g_thr = tl.where(gate_open, g_thr, 0.0)
+                gm = tl.where(gate_open, gp, 0.0)
+                held = (zf > 0) | (rfprev - dt < 0)  # torch.clamp passes where its input >= 0
+                g_rf = tl.where(valid, tl.where(held, 0.0, g_rf), g_rf)
+            gx = gm * (1.0 - al) * r
             if FAMILY == _ALIF:  # w = a, p = alpha_adapt, q = delta_th
                 g_ad = gw + g_thr
                 g_p = g_p + tl.where(valid, g_ad * wprev, 0.0)
                 g_q = g_q + tl.where(valid, gw * zf, 0.0)
                 gw = tl.where(valid, g_ad * p, gw)
             elif FAMILY == _CUBA:  # w = i, p = alpha_syn, q = kernel, e = i - x
-                gd = gp * r * q + gw * p
+                gd = gm * r * q + gw * p
                 gx = gx + gw - gd
                 g_p = g_p + tl.where(valid, gw * e, 0.0)
-                g_q = g_q + tl.where(valid, gp * r * e, 0.0)
+                g_q = g_q + tl.where(valid, gm * r * e, 0.0)
                 gw = tl.where(valid, gd, gw)
             tl.store(gx_ptr + row + offs, gx, mask=m)
             g_th = g_th + tl.where(valid, g_thr, 0.0)
-            g_al = g_al + tl.where(valid, gp * d, 0.0)
-            gv = tl.where(valid, gp * al, gv)
+            g_al = g_al + tl.where(valid, gm * d, 0.0)
+            g_prev = gm * al
+            if REF:
+                g_prev = tl.where(gate_open, g_prev, gp)
+            gv = tl.where(valid, g_prev, gv)
     tl.store(gv0_ptr + offs, gv, mask=mask)
     tl.store(gal_ptr + offs, g_al, mask=mask)
     tl.store(gth_ptr + offs, g_th, mask=mask)
@@ -320,6 +383,8 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
         tl.store(gw0_ptr + offs, gw, mask=mask)
         tl.store(gp_ptr + offs, g_p, mask=mask)
         tl.store(gq_ptr + offs, g_q, mask=mask)
+    if REF:
+        tl.store(grf0_ptr + offs, g_rf, mask=mask)
 
 
 # -------------------------------------------------------------------------------- drivers
@@ -339,57 +404,71 @@ def _coefficients(name: str, params: list[Tensor]) -> list[Tensor]:
     return [by_name[n] for n in ("alpha", "v_th", "v_leak", "r", "v_reset")] + own
 
 
+_N_CODES = 7  # reset, detach, kind, slope, seg, t_ref, dt
+
+
 def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
-    """``<name>_forward`` on CUDA: ``(x, *state0, *params, reset, detach, kind, slope, seg)``."""
-    n_state = len(ops.FAMILIES[name].states)
-    x, *rest = [t.contiguous() for t in args[:-5]]
+    """``<name>_forward`` on CUDA: ``(x, *state0, refractory0, *params, reset, detach, kind,
+    slope, seg, t_ref, dt)``."""
+    n_state = len(ops.FAMILIES[name].states)  # the refractory countdown last
+    x, *rest = [t.contiguous() for t in args[:-_N_CODES]]
     state0, params = rest[:n_state], rest[n_state:]
-    reset, seg = int(args[-5]), int(args[-1])
+    reset, seg, t_ref, dt = int(args[-7]), int(args[-3]), float(args[-2]), float(args[-1])
+    ref = t_ref > 0
     T, N = x.shape
     S = (T + seg - 1) // seg
     out = torch.empty_like(x)
     finals = [torch.empty_like(state0[0]) for _ in range(n_state)]
     z = torch.empty(x.shape, dtype=torch.uint8, device=x.device)
-    ckpt = torch.empty((n_state, S, N), dtype=x.dtype, device=x.device)
+    ckpt = torch.empty((n_state - 1 + int(ref), S, N), dtype=x.dtype, device=x.device)
+    gate = torch.tensor([dt, 0.5 * dt, t_ref], dtype=x.dtype, device=x.device)
+    w0, w_t = state0[1 if n_state > 2 else 0], finals[1 if n_state > 2 else 0]
     _forward_kernel[(triton.cdiv(N, _BLOCK),)](
-        x, state0[0], state0[-1], *_coefficients(name, params), out, finals[0], finals[-1], z,
-        ckpt, T, N, S, FAMILY=_LAYOUT[name][0], RESET=reset, SEG=seg, BLOCK=_BLOCK,
-        UNROLL=_UNROLL, num_warps=_NUM_WARPS, enable_fp_fusion=False,
+        x, state0[0], w0, state0[-1], *_coefficients(name, params), gate, out, finals[0], w_t,
+        finals[-1], z, ckpt, T, N, S, FAMILY=_LAYOUT[name][0], RESET=reset, REF=ref, SEG=seg,
+        BLOCK=_BLOCK, UNROLL=_UNROLL, num_warps=_NUM_WARPS, enable_fp_fusion=False,
     )
+    if not ref:  # the countdown passes through
+        finals[-1].copy_(state0[-1])
     return (out, *finals, z, ckpt)
 
 
 def _backward(name: str, *args: Any) -> tuple[Tensor, ...]:
-    """``<name>_backward`` on CUDA: ``(grad_out, *grad_state, x, ckpt, z, *params, reset,
-    detach, kind, slope, seg)``."""
+    """``<name>_backward`` on CUDA: ``(grad_out, *grad_state, grad_refractory, x, ckpt, z,
+    *params, reset, detach, kind, slope, seg, t_ref, dt)``."""
     fam = ops.FAMILIES[name]
     n_state = len(fam.states)
     grad_out = args[0]
     grad_state = [g.contiguous() for g in args[1 : 1 + n_state]]
     x, ckpt, z = args[1 + n_state : 4 + n_state]
-    params = [p.contiguous() for p in args[4 + n_state : -5]]
-    reset, detach, kind, slope, seg = args[-5:]
+    params = [p.contiguous() for p in args[4 + n_state : -_N_CODES]]
+    reset, detach, kind, slope, seg, t_ref, dt = args[-_N_CODES:]
+    ref = float(t_ref) > 0
     T, N = x.shape
     if T > 1 and grad_out.stride(0) == 0:  # broadcast over time: one row, stride 0
         g_rows, g_stride = grad_out[0].contiguous(), 0
     else:
         g_rows, g_stride = grad_out.contiguous(), N
     grad_x = torch.empty_like(x)
-    buf = torch.empty((n_state, seg, N), dtype=x.dtype, device=x.device)
+    buf = torch.empty((ckpt.shape[0], seg, N), dtype=x.dtype, device=x.device)
     g_state = [torch.empty_like(grad_state[0]) for _ in range(n_state)]
     g_param = {n: torch.empty_like(grad_state[0]) for n in fam.grads}
     own = _LAYOUT[name][1]
     g_own = [g_param[n] for n in own] or [g_state[0], g_state[0]]  # LIF: never written
+    second = 1 if n_state > 2 else 0  # LIF: placeholders, never read or written
     coef = torch.tensor(
-        [float(slope), 0.0 if detach else 1.0, math.pi / 2.0], dtype=x.dtype, device=x.device
+        [float(slope), 0.0 if detach else 1.0, math.pi / 2.0, float(dt), 0.5 * float(dt),
+         float(t_ref)], dtype=x.dtype, device=x.device,
     )
     _backward_kernel[(triton.cdiv(N, _BLOCK),)](
-        g_rows, g_stride, grad_state[0], grad_state[-1], x, ckpt, z,
-        *_coefficients(name, params), grad_x, buf, g_state[0], g_state[-1], g_param["alpha"],
-        g_param["v_th"], *g_own, coef, T, N, ckpt.shape[1], FAMILY=_LAYOUT[name][0],
-        RESET=int(reset), KIND=int(kind), SEG=int(seg), BLOCK=_BLOCK, UNROLL=_UNROLL,
-        WIDE=buf.numel() >= _INT32_LIMIT, num_warps=_NUM_WARPS,
+        g_rows, g_stride, grad_state[0], grad_state[second], grad_state[-1], x, ckpt, z,
+        *_coefficients(name, params), grad_x, buf, g_state[0], g_state[second], g_state[-1],
+        g_param["alpha"], g_param["v_th"], *g_own, coef, T, N, ckpt.shape[1],
+        FAMILY=_LAYOUT[name][0], RESET=int(reset), KIND=int(kind), REF=ref, SEG=int(seg),
+        BLOCK=_BLOCK, UNROLL=_UNROLL, WIDE=buf.numel() >= _INT32_LIMIT, num_warps=_NUM_WARPS,
     )
+    if not ref:  # the countdown passed through the forward
+        g_state[-1].copy_(grad_state[-1])
     return (grad_x, *g_state, *g_param.values())
 
 

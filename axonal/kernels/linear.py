@@ -4,17 +4,24 @@
 ``[T, N]``, expands every per-step coefficient of the family's
 :class:`~axonal.functional.neurons.FusedSpec` (computed from the parameters and ``dt`` by the
 family's own functions, e.g. ``exp_decay``, ``synaptic_kernel``) to one value per neuron
-(``[N]``; autograd sums the gradients back to the parameter's own shape), calls the op and
-reshapes back. :func:`fused_unsupported` says why a parameter record or input cannot run fused.
+(``[N]``), calls the op and reshapes back. A coefficient or state that is broadcast over the
+batch gets its gradient summed back to its own shape in a fixed order (``ops.sum_rows``), so
+that the gradients, like the kernels' own results, do not depend on the thread count.
+:func:`fused_unsupported` says why a parameter record or input cannot run fused.
 
 Supported: float32 / float64; the registered surrogates (fast_sigmoid, atan, sigmoid,
 triangle, straight_through; ``Smoothed`` and user subclasses run the reference); every reset
-mode; ``detach_reset`` both ways; gradients w.r.t. the input, the initial state and the
-parameters behind the spec's differentiable coefficients (LIF: ``tau_mem``, ``v_th``; CubaLIF
-also ``tau_syn``; ALIF also ``tau_adapt`` and ``delta_th``), as Python floats, 0-d or
-per-neuron tensors. Not supported (reference loop): what the spec refuses (LIF with
-``t_ref > 0``), gradients w.r.t. the spec's fixed parameters (``v_leak``, ``r``,
-``v_reset``), parameters that broadcast beyond the input.
+mode; ``detach_reset`` both ways; refractory periods (``t_ref >= 0``, Brian2's rule as the
+reference steps); gradients w.r.t. the input, the initial state and the parameters behind the
+spec's differentiable coefficients (LIF: ``tau_mem``, ``v_th``; CubaLIF also ``tau_syn``; ALIF
+also ``tau_adapt`` and ``delta_th``), as Python floats, 0-d or per-neuron tensors. Not
+supported (reference loop): what the spec refuses, gradients w.r.t. the spec's fixed
+parameters (``v_leak``, ``r``, ``v_reset``), parameters that broadcast beyond the input.
+
+Non-finite values: the input, the initial state and the coefficients are checked once per
+call (on CPU inside the kernel's first pass; elsewhere by one reduction per tensor and a
+single synchronisation) and :class:`~axonal.errors.NonFiniteError` names the culprit
+(``state.v``, ``x``...).
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Callable
 
+import math
+
 import torch
 from torch import Tensor
 
+from axonal.errors import NonFiniteError
 from axonal.functional.neurons import NeuronFamily, ResetMode, families
 from axonal.functional.surrogate import Surrogate, kernel_codes
 from axonal.kernels import ops
@@ -36,6 +46,7 @@ __all__ = [
     "RESET_CODES",
     "fused_run",
     "fused_unsupported",
+    "nonfinite_report",
 ]
 
 SURROGATE_CODES: dict[type[Surrogate], int] = kernel_codes()
@@ -79,10 +90,41 @@ def fused_unsupported(family: NeuronFamily[Any, Any], params: Any, x: Tensor) ->
     return None
 
 
+def _sum_to(g: Tensor, shape: torch.Size) -> Tensor:
+    """``g`` summed to ``shape`` (which broadcasts to ``g.shape``) with :func:`ops.sum_rows`:
+    the reduced dimensions are moved first and summed as rows in a fixed order."""
+    lead = g.dim() - len(shape)
+    reduced = list(range(lead)) + [
+        lead + k for k, n in enumerate(shape) if n == 1 and g.shape[lead + k] != 1
+    ]
+    if not reduced:
+        return g.reshape(shape)
+    kept = [d for d in range(g.dim()) if d not in reduced]
+    rows = math.prod(g.shape[d] for d in reduced)
+    return ops.sum_rows(g.permute(*reduced, *kept).reshape(rows, -1)).reshape(shape)
+
+
+class _BroadcastFlat(torch.autograd.Function):
+    """``t.expand(shape)`` as a contiguous ``[N]`` tensor, with a gradient summed back in a
+    fixed order (the same bits whatever the thread count)."""
+
+    @staticmethod
+    def forward(ctx: Any, t: Tensor, shape: torch.Size) -> Tensor:
+        ctx.in_shape, ctx.out_shape = t.shape, shape
+        return t.expand(shape).contiguous().reshape(-1)
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor, None]:
+        return _sum_to(g.reshape(ctx.out_shape), ctx.in_shape), None
+
+
 def _flat(value: float | Tensor, like: Tensor) -> Tensor:
     """``value`` broadcast to ``like`` ([B, ...]) as a contiguous ``[N]`` tensor."""
     if isinstance(value, Tensor):
         t = value.to(dtype=like.dtype, device=like.device)
+        if t.shape != like.shape and t.requires_grad and torch.is_grad_enabled():
+            out: Tensor = _BroadcastFlat.apply(t, like.shape)
+            return out
     else:
         t = torch.tensor(float(value), dtype=like.dtype, device=like.device)
     return t.expand(like.shape).contiguous().reshape(-1)
@@ -98,17 +140,23 @@ def _codes(params: Any) -> tuple[int, bool, int, float]:
 
 
 def _check_input(x: Tensor) -> None:
-    """``check_sequence`` without its finiteness pass where the kernel checks finiteness
-    itself while it reads the input (the compiled CPU kernels); elsewhere a sum is the cheap
-    test (it is finite iff every element is, unless it overflows: only then, or on inf/nan,
-    the elementwise check runs and raises)."""
+    """``check_sequence`` without its finiteness pass: the fused run checks finiteness itself
+    (:func:`nonfinite_report`, or the compiled CPU kernels while they read the input)."""
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() < 2 or x.shape[0] == 0:
         check_sequence(x, "x")
-    if x.device.type == "cpu":
-        return
+
+
+def nonfinite_report(tensors: list[Tensor]) -> int:
+    """Bit ``k`` set where ``tensors[k]`` holds inf or nan: one sum per tensor and a single
+    synchronisation (a sum is finite iff every element is, unless it overflows: only then, or
+    on inf/nan, the elementwise test runs). The CPU kernels' report has the same layout."""
     with torch.no_grad():
-        if not bool(torch.isfinite(x.sum())):
-            check_sequence(x, "x")
+        sums = torch.stack([t.sum() for t in tensors])
+        if bool(torch.isfinite(sums).all()):
+            return 0
+        return sum(
+            1 << k for k, t in enumerate(tensors) if not bool(torch.isfinite(t).all())
+        )
 
 
 def _prepare(
@@ -130,13 +178,16 @@ def fused_run(
     assert spec is not None
     flat, st = _prepare(x, state, params, family.initial_state)
     like = x[0]
+    states = [_flat(getattr(st, name), like) for name in spec.states]
+    coefficients = [_flat(c(params, dt), like) for c in spec.coefficients.values()]
+    if x.device.type != "cpu":  # the CPU kernels check these in their first pass
+        report = nonfinite_report([flat, *states, *coefficients])
+        if report:
+            raise NonFiniteError(ops.nonfinite_message(ops.FAMILIES[family.name], report))
     forward, _ = ops.OPS[family.name]
     out, *final = forward(
-        flat,
-        *(_flat(getattr(st, name), like) for name in spec.states),
-        *(_flat(coefficient(params, dt), like) for coefficient in spec.coefficients.values()),
-        *_codes(params),
-        ops.SEG,
+        flat, *states, *coefficients, *_codes(params), ops.SEG,
+        float(getattr(params, "t_ref", 0.0)), float(dt),
     )
     carried = {name: v.reshape(like.shape) for name, v in zip(spec.states, final)}
     return ScanResult(out.reshape(x.shape), st._replace(**carried), None)

@@ -2,18 +2,22 @@
 
 Each family has a forward op and a backward op:
 
-* ``<family>_forward(x, *state0, *params, reset, detach, kind, slope, seg)`` checks that
-  ``x`` is finite (CPU; ``ValueError`` like ``check_sequence``) and returns the spikes, the
-  final state, the spikes as uint8 and a checkpoint of the state every ``seg`` steps
-  (``[n_state, ceil(T / seg), N]``);
-* ``<family>_backward(grad_out, *grad_state, x, ckpt, z, *params, reset, detach, kind,
-  slope, seg)`` is the reverse sweep that recomputes the state segment by segment from the
-  checkpoints, the saved input and the uint8 spikes; it returns the gradients w.r.t. the
-  input, the initial state and the family's differentiable parameters.
+* ``<family>_forward(x, *state0, refractory0, *params, reset, detach, kind, slope, seg, t_ref,
+  dt)`` returns the spikes, the final state (the refractory countdown last), the spikes as
+  uint8 and a checkpoint of the state every ``seg`` steps (``[n_carried, ceil(T / seg), N]``;
+  the countdown is carried, and checkpointed, only when ``t_ref > 0``). On CPU it checks, while
+  it runs, that ``x``, the initial state and the coefficients are finite, and raises
+  :class:`~axonal.errors.NonFiniteError` naming the ones that are not (``state.v``...);
+* ``<family>_backward(grad_out, *grad_state, grad_refractory, x, ckpt, z, *params, reset,
+  detach, kind, slope, seg, t_ref, dt)`` is the reverse sweep that recomputes the state segment
+  by segment from the checkpoints, the saved input and the uint8 spikes; it returns the
+  gradients w.r.t. the input, the initial state and the family's differentiable parameters.
 
 The families and their signatures come from the registry: every registered family with a
 fused spec (:attr:`NeuronFamily.fused <axonal.functional.neurons.NeuronFamily>`) gets its two
-ops here (state ``<s>0`` for each kernel state, then the spec's coefficients in order).
+ops here (state ``<s>0`` for each kernel state, then the spec's coefficients in order). A
+fused spec's last state is ``refractory``, the remaining refractory time (Brian2's rule,
+:mod:`axonal.functional.neurons.refractory`), which the kernels run with ``t_ref`` and ``dt``.
 
 The CPU implementation is the compiled extension (:mod:`axonal.native_build`); a GPU backend
 registers a ``cuda`` implementation of the same ops (:mod:`axonal.kernels.gpu`). Fake-tensor
@@ -34,6 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from axonal.errors import NonFiniteError
 from axonal.functional.neurons import NeuronFamily, families
 from axonal.native_build import cpu_extension_error, load_cpu_extension
 
@@ -43,6 +48,8 @@ __all__ = [
     "OPS",
     "FusedFamily",
     "fused_family",
+    "nonfinite_message",
+    "sum_rows",
 ]
 
 SEG = 32
@@ -50,7 +57,10 @@ SEG = 32
 most this many steps of a block of neurons at a time, while their input is in cache. The
 checkpoints cost ``n_state / SEG`` of the input's memory."""
 
-_CODES = "int reset, bool detach, int kind, float slope, int seg"
+_CODES = "int reset, bool detach, int kind, float slope, int seg, float t_ref, float dt"
+
+REFRACTORY = "refractory"
+"""The state every fused family carries last: the remaining refractory time (s)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,7 @@ class FusedFamily:
     """The op signature of one family: state variables, coefficients, differentiable ones."""
 
     name: str
-    states: tuple[str, ...]
+    states: tuple[str, ...]  # the op's state arguments (``v0``...), ``refractory0`` last
     params: tuple[str, ...]
     grads: tuple[str, ...]  # params with a gradient, in the order the backward returns them
 
@@ -73,18 +83,39 @@ class FusedFamily:
         outs = ", ".join(["Tensor"] * (1 + len(self.states) + len(self.grads)))
         return f"{self.name}_backward({grads}, {args}, {_CODES}) -> ({outs})"
 
+    def checkpoint_rows(self, t_ref: float) -> int:
+        """State rows of the forward's checkpoint: the refractory countdown only when
+        ``t_ref > 0``."""
+        return len(self.states) - (0 if t_ref > 0 else 1)
+
 
 def fused_family(family: NeuronFamily[Any, Any]) -> FusedFamily:
-    """The op signature of a registered family's fused spec."""
+    """The op signature of a registered family's fused spec (its last state must be
+    ``refractory``)."""
     spec = family.fused
     if spec is None:
         raise ValueError(f"family {family.name!r} declares no fused kernel")
+    if not spec.states or spec.states[-1] != REFRACTORY:
+        raise ValueError(
+            f"family {family.name!r}: a fused spec's last state must be {REFRACTORY!r} (the "
+            f"kernels run Brian2's refractory period), got states {spec.states}"
+        )
     return FusedFamily(
         family.name,
         tuple(f"{s}0" for s in spec.states),
         tuple(spec.coefficients),
         spec.differentiable,
     )
+
+
+def nonfinite_message(fam: FusedFamily, report: int) -> str:
+    """The error for a forward's non-finite report (bit 0 ``x``, then one bit per initial
+    state, then one per coefficient): names every tensor that holds inf or nan."""
+    names = ["x", *(f"state.{s[:-1]}" for s in fam.states),
+             *(f"coefficient {p} (from the parameters)" for p in fam.params)]
+    bad = [n for k, n in enumerate(names) if report >> k & 1]
+    return f"{', '.join(bad)} {'contains' if len(bad) == 1 else 'contain'} inf or nan; " \
+        "it would poison the state and gradients"
 
 
 FAMILIES = {f.name: fused_family(f) for f in families() if f.fused is not None}
@@ -109,22 +140,27 @@ def _register(fam: FusedFamily) -> tuple[Any, Any]:
     LIB.define(fam.backward_schema())
 
     def forward_cpu(*args: Any) -> tuple[Tensor, ...]:
-        # the C++ forward takes (x, *state0, *params, reset, seg)
+        # the C++ forward takes (x, *state0, *params, reset, seg, t_ref, dt) and reports which
+        # of its inputs are not finite
         tensors = args[: 1 + n_state + n_param]
-        reset, seg = args[1 + n_state + n_param], args[-1]
-        return tuple(getattr(_ext(), f"{fam.name}_forward")(*tensors, reset, seg))
+        reset, seg, t_ref, dt = args[1 + n_state + n_param], args[-3], args[-2], args[-1]
+        outs, report = getattr(_ext(), f"{fam.name}_forward")(*tensors, reset, seg, t_ref, dt)
+        if report:
+            raise NonFiniteError(nonfinite_message(fam, report))
+        return tuple(outs)
 
     def backward_cpu(*args: Any) -> tuple[Tensor, ...]:
         return tuple(getattr(_ext(), f"{fam.name}_backward")(*args))
 
     def forward_fake(x: Tensor, *args: Any) -> tuple[Tensor, ...]:
         state0 = args[:n_state]
-        seg = args[-1]
+        seg, t_ref = args[-3], args[-2]
         n_seg = (x.shape[0] + seg - 1) // seg
+        rows = fam.checkpoint_rows(t_ref)
         return (
             (torch.empty_like(x),)
             + tuple(torch.empty_like(s) for s in state0)
-            + (torch.empty_like(x, dtype=torch.uint8), x.new_empty((n_state, n_seg, x.shape[1])))
+            + (torch.empty_like(x, dtype=torch.uint8), x.new_empty((rows, n_seg, x.shape[1])))
         )
 
     def backward_fake(*args: Any) -> tuple[Tensor, ...]:
@@ -166,6 +202,16 @@ def _register(fam: FusedFamily) -> tuple[Any, Any]:
 
 OPS: dict[str, tuple[Any, Any]] = {name: _register(fam) for name, fam in FAMILIES.items()}
 """Family name -> (forward op, backward op)."""
+
+
+def sum_rows(g: Tensor) -> Tensor:
+    """``g [R, K]`` summed over its rows, bit for bit the same whatever the thread count on CPU
+    (the compiled ``sum_rows``: fixed chunks of rows in a fixed order; torch's own sum splits a
+    long reduction by the number of threads). Other devices: ``g.sum(0)``."""
+    if g.device.type != "cpu":
+        return g.sum(0)
+    result: Tensor = _ext().sum_rows(g)
+    return result
 
 
 def __getattr__(name: str) -> Any:

@@ -6,11 +6,13 @@ does not name, so a new entry point cannot be added silently. The neuron entry p
 here, directly (no nn layer, no op registration in between):
 
 * the fused CPU kernels (``kernels/fused_cpu.cpp``): forward and backward of every fused family,
-  for every reset mode and registered surrogate, against ``<family>_step`` looped in Python:
-  spikes identical, final states close, and (float64) every gradient against autograd through
-  the reference steps;
+  for every reset mode and registered surrogate, without and with a refractory period, against
+  ``<family>_step`` looped in Python: spikes and final states identical, and (float64) every
+  gradient against autograd through the reference steps; ``sum_rows`` against a sum in
+  float64 and across thread counts;
 * the event-driven kernel (``kernels/sparse_cpu.cpp``): ``spike_linear`` against the dense
-  product, ``event_network`` against ``lif_step`` / ``li_step`` for every neuron kind;
+  product, ``event_network`` against ``lif_step`` / ``li_step`` for every neuron kind, with and
+  without a refractory period;
 * the simulator's native loop (``sim/_native.c``): every LIF loop variant (uniform or per-neuron
   parameters, refractory or not, each reset mode) against ``lif_step`` under constant drive.
 """
@@ -100,6 +102,8 @@ RANGES = dict(tau_mem=(6e-3, 12e-3), tau_adapt=(20e-3, 40e-3), tau_syn=(3e-3, 5e
               v_reset=(0.0, 0.1))
 # initial-state scale of each state variable a fused kernel carries
 STATE_SCALE = dict(v=1.0, a=0.3, i=2.0)
+T_REF = 2.5e-3  # 2.5 steps: the countdown's rounding against dt / 2 is part of the test
+T_REFS = (0.0, T_REF)
 _NOT_DRAWN = ("reset", "surrogate", "detach_reset", "t_ref")
 
 
@@ -122,11 +126,17 @@ def _surrogates() -> list[sg.Surrogate]:
     return [cls(slope=1.5 * cls().slope) for cls in sg.kernel_codes()]
 
 
-def _fused_inputs(case: FusedCase, dtype: torch.dtype, seed: int
-                  ) -> tuple[Tensor, list[Tensor], dict[str, Tensor]]:
+def _fused_inputs(case: FusedCase, dtype: torch.dtype, seed: int, t_ref: float = 0.0,
+                  steps: int = T_STEPS) -> tuple[Tensor, list[Tensor], dict[str, Tensor]]:
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(T_STEPS, N, generator=gen, dtype=dtype) * 1.5 + 0.8
-    state0 = [torch.rand(N, generator=gen, dtype=dtype) * STATE_SCALE[s] for s in case.states]
+    x = torch.randn(steps, N, generator=gen, dtype=dtype) * 1.5 + 0.8
+    state0 = []
+    for s in case.states:
+        if s == "refractory":  # 0 to 3 steps left, some of them whole steps, some half
+            steps = torch.randint(0, 7, (N,), generator=gen).to(dtype) * 0.5
+            state0.append(steps * DT if t_ref > 0 else torch.zeros(N, dtype=dtype))
+        else:
+            state0.append(torch.rand(N, generator=gen, dtype=dtype) * STATE_SCALE[s])
     values = {}
     for name in case.learn + case.fixed:
         lo, hi = RANGES[name]
@@ -135,9 +145,9 @@ def _fused_inputs(case: FusedCase, dtype: torch.dtype, seed: int
 
 
 def _params(case: FusedCase, values: dict[str, Tensor], reset: ResetMode,
-            surrogate: sg.Surrogate, detach: bool) -> Any:
+            surrogate: sg.Surrogate, detach: bool, t_ref: float = 0.0) -> Any:
     return case.family.params_type(**values, reset=reset, surrogate=surrogate,
-                                   detach_reset=detach)
+                                   detach_reset=detach, t_ref=t_ref)
 
 
 def _reference(case: FusedCase, params: Any, x: Tensor, state0: list[Tensor]
@@ -171,56 +181,69 @@ def _close(a: Tensor, b: Tensor, dtype: torch.dtype, what: str) -> None:
 needs_fused = pytest.mark.skipif(FUSED is None, reason="the fused C++ extension cannot be built here")
 
 
+def _held_steps(case: FusedCase, params: Any, x: Tensor, state0: list[Tensor]) -> int:
+    """How many (step, neuron) pairs the reference holds refractory after a spike."""
+    values = dict(zip(case.states, state0))
+    state = case.family.state_type(*(values[f] for f in case.family.state_type._fields))
+    held = 0
+    for t in range(x.shape[0]):
+        _, state = case.family.step(x[t], state, params, DT)
+        held += int((state.refractory > 0.5 * DT).sum())
+    return held
+
+
 @needs_fused
+@pytest.mark.parametrize("t_ref", T_REFS, ids=["noref", "ref"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("reset", list(ResetMode), ids=lambda r: r.value)
 @pytest.mark.parametrize("family", sorted(FUSED_CASES))
-def test_fused_forward_equals_reference_step(family: str, reset: ResetMode, dtype: torch.dtype) -> None:
+def test_fused_forward_equals_reference_step(family: str, reset: ResetMode, dtype: torch.dtype,
+                                             t_ref: float) -> None:
     case = FUSED_CASES[family]
-    x, state0, values = _fused_inputs(case, dtype, seed=1)
-    params = _params(case, values, reset, sg.FastSigmoid(), True)
+    x, state0, values = _fused_inputs(case, dtype, seed=1, t_ref=t_ref)
+    params = _params(case, values, reset, sg.FastSigmoid(), True, t_ref)
     want, want_final = _reference(case, params, x, state0)
     coefs = case.coefficients(params)
-    got = getattr(FUSED, f"{family}_forward")(x, *state0, *(coefs[c] for c in case.coefs),
-                                              reset.code, ops.SEG)
+    got, report = getattr(FUSED, f"{family}_forward")(
+        x, *state0, *(coefs[c] for c in case.coefs), reset.code, ops.SEG, t_ref, DT)
     out, final, z, ckpt = got[0], got[1 : 1 + len(case.states)], got[-2], got[-1]
+    assert report == 0
     assert 0 < int(want.sum()) < want.numel()  # some spikes, not all
     assert torch.equal(out, want)
     assert torch.equal(z, want.to(torch.uint8))
-    assert ckpt.shape == (len(case.states), -(-T_STEPS // ops.SEG), N)
+    carried = len(case.states) - (0 if t_ref > 0 else 1)  # the countdown only with t_ref > 0
+    assert ckpt.shape == (carried, -(-T_STEPS // ops.SEG), N)
     for k, (a, b) in enumerate(zip(final, want_final)):
-        _close(a, b, dtype, f"final {case.states[k]}")
+        assert torch.equal(a, b), f"final {case.states[k]}"
+    if t_ref > 0:
+        assert _held_steps(case, params, x, state0) > T_STEPS  # the gate is exercised
 
 
-@needs_fused
-@pytest.mark.parametrize("detach", [True, False], ids=["detach", "attached"])
-@pytest.mark.parametrize("surrogate", _surrogates(), ids=lambda s: s.name)
-@pytest.mark.parametrize("reset", list(ResetMode), ids=lambda r: r.value)
-@pytest.mark.parametrize("family", sorted(FUSED_CASES))
-def test_fused_backward_equals_autograd_through_reference_step(
-    family: str, reset: ResetMode, surrogate: sg.Surrogate, detach: bool
-) -> None:
+def _check_backward(family: str, reset: ResetMode, surrogate: sg.Surrogate, detach: bool,
+                    t_ref: float, steps: int = T_STEPS, seed: int = 2) -> list[Tensor]:
+    """The fused backward against autograd through the reference steps (float64); returns
+    autograd's gradients (x, the initial states, the learned parameters)."""
     dtype = torch.float64
     case = FUSED_CASES[family]
-    x, state0, values = _fused_inputs(case, dtype, seed=2)
+    x, state0, values = _fused_inputs(case, dtype, seed=seed, t_ref=t_ref, steps=steps)
     leaves = [x, *state0, *(values[n] for n in case.learn)]
     for leaf in leaves:
         leaf.requires_grad_(True)
-    params = _params(case, values, reset, surrogate, detach)
+    params = _params(case, values, reset, surrogate, detach, t_ref)
     want, want_final = _reference(case, params, x, state0)
     w = _loss_weights(want.shape, dtype)
     want_grads = torch.autograd.grad(_loss(want, want_final, w), leaves, allow_unused=True)
 
     coefs = case.coefficients(params)
     args = [coefs[c].detach() for c in case.coefs]
-    got = getattr(FUSED, f"{family}_forward")(x.detach(), *(s.detach() for s in state0), *args,
-                                              reset.code, ops.SEG)
+    got, report = getattr(FUSED, f"{family}_forward")(
+        x.detach(), *(s.detach() for s in state0), *args, reset.code, ops.SEG, t_ref, DT)
     out, final, z, ckpt = got[0], got[1 : 1 + len(case.states)], got[-2], got[-1]
-    assert torch.equal(out, want.detach())
+    assert report == 0 and torch.equal(out, want.detach())
     g_final = [2.0 * (k + 1) ** 2 * f for k, f in enumerate(final)]
     g = getattr(FUSED, f"{family}_backward")(
         w, *g_final, x.detach(), ckpt, z, *args, reset.code, detach, sg.kernel_code(surrogate),
-        surrogate.slope, ops.SEG,
+        surrogate.slope, ops.SEG, t_ref, DT,
     )
     n_s = len(case.states)
     assert len(g) == 1 + n_s + len(case.grads)
@@ -231,11 +254,76 @@ def test_fused_backward_equals_autograd_through_reference_step(
                                   allow_unused=True)
     got_grads = [g_x, *g_state0, *g_learn]
     names = ["x", *case.states, *case.learn]
+    filled = []
     for name, a, b in zip(names, got_grads, want_grads):
         b = torch.zeros_like(a) if b is None else b
         a = torch.zeros_like(b) if a is None else a
         _close(a, b, dtype, f"gradient w.r.t. {name}")
-    assert any(float(gr.abs().max()) > 0 for gr in want_grads[1 + n_s :] if gr is not None)
+        filled.append(b)
+    return filled
+
+
+@needs_fused
+@pytest.mark.parametrize("t_ref", T_REFS, ids=["noref", "ref"])
+@pytest.mark.parametrize("detach", [True, False], ids=["detach", "attached"])
+@pytest.mark.parametrize("surrogate", _surrogates(), ids=lambda s: s.name)
+@pytest.mark.parametrize("reset", list(ResetMode), ids=lambda r: r.value)
+@pytest.mark.parametrize("family", sorted(FUSED_CASES))
+def test_fused_backward_equals_autograd_through_reference_step(
+    family: str, reset: ResetMode, surrogate: sg.Surrogate, detach: bool, t_ref: float
+) -> None:
+    grads = _check_backward(family, reset, surrogate, detach, t_ref)
+    n_s = len(FUSED_CASES[family].states)
+    assert any(float(g.abs().max()) > 0 for g in grads[1 + n_s :])  # parameter gradients
+
+
+@needs_fused
+@pytest.mark.parametrize("reset", list(ResetMode), ids=lambda r: r.value)
+@pytest.mark.parametrize("family", sorted(FUSED_CASES))
+def test_fused_backward_of_the_refractory_countdown(family: str, reset: ResetMode) -> None:
+    """Over a few steps the final countdown still depends on the initial one (where no spike
+    and no clamp at 0 cut it): that gradient too equals autograd's."""
+    grads = _check_backward(family, reset, sg.ArcTan(), False, T_REF, steps=2, seed=5)
+    assert float(grads[len(FUSED_CASES[family].states)].abs().max()) > 0
+
+
+@needs_fused
+@pytest.mark.parametrize("family", sorted(FUSED_CASES))
+def test_fused_forward_reports_nonfinite_inputs(family: str) -> None:
+    """The forward's report names x, each initial state and each coefficient holding inf or
+    nan (bit 0, then one bit per state, then one per coefficient)."""
+    case = FUSED_CASES[family]
+    x, state0, values = _fused_inputs(case, torch.float32, seed=3, t_ref=T_REF)
+    params = _params(case, values, ResetMode.SUBTRACT, sg.FastSigmoid(), True, T_REF)
+    coefs = [case.coefficients(params)[c] for c in case.coefs]
+    fwd = getattr(FUSED, f"{family}_forward")
+    tensors = [x, *state0, *coefs]
+    for k in range(len(tensors)):
+        for t_ref in (0.0, T_REF):
+            bad = [t.clone() for t in tensors]
+            bad[k].view(-1)[N // 2] = float("nan") if k % 2 else float("inf")
+            _, report = fwd(*bad, ResetMode.SUBTRACT.code, ops.SEG, t_ref, DT)
+            assert report == 1 << k, (k, t_ref, report)
+    _, report = fwd(*tensors, ResetMode.SUBTRACT.code, ops.SEG, T_REF, DT)
+    assert report == 0
+
+
+@needs_fused
+def test_sum_rows_is_a_fixed_order_sum() -> None:
+    gen = torch.Generator().manual_seed(11)
+    for rows, cols in ((1, 5), (255, 3), (257, 1), (3000, 7), (600, 2100)):
+        g = torch.randn(rows, cols, generator=gen)
+        got = FUSED.sum_rows(g)  # type: ignore[union-attr]
+        torch.testing.assert_close(got, g.double().sum(0).float(), rtol=1e-5, atol=1e-4)
+        threads = torch.get_num_threads()
+        try:
+            for n in (1, 2, 3):
+                torch.set_num_threads(n)
+                assert torch.equal(FUSED.sum_rows(g), got)  # type: ignore[union-attr]
+        finally:
+            torch.set_num_threads(threads)
+    g = torch.randn(10, 4, generator=gen, dtype=torch.float64)
+    assert torch.equal(FUSED.sum_rows(g[:, 1:3]), FUSED.sum_rows(g[:, 1:3].contiguous()))  # type: ignore[union-attr]
 
 
 @needs_fused
@@ -377,6 +465,7 @@ ENTRY_POINTS: dict[str, dict[str, str]] = {
         **{f"{f}_backward": f"{HERE}::test_fused_backward_equals_autograd_through_reference_step"
            for f in FUSED_CASES},
         "fused_families": f"{HERE}::test_fused_families_match_the_registry",
+        "sum_rows": f"{HERE}::test_sum_rows_is_a_fixed_order_sum",
         "cache_clear": "tests/kernels/test_cache.py (the output buffer cache, no neuron math)",
         "cache_bytes": "tests/kernels/test_cache.py",
         "cache_set_limit": "tests/kernels/test_cache.py",

@@ -52,7 +52,7 @@ from axonal.functional.neurons.family import (
     register_family,
 )
 from axonal.functional.neurons.li import leaky_membrane
-from axonal.functional.neurons.refractory import refractory_gate, refractory_unsupported
+from axonal.functional.neurons.refractory import refractory_gate
 from axonal.functional.surrogate import FastSigmoid, Surrogate
 
 __all__ = [
@@ -153,7 +153,7 @@ ALIF_FAMILY = register_family(
         step=alif_step,
         initial_state=alif_initial_state,
         fused=FusedSpec(
-            states=("v", "a"),
+            states=("v", "a", "refractory"),
             coefficients={
                 "alpha": lambda p, dt: exp_decay(dt, p.tau_mem),
                 "alpha_adapt": lambda p, dt: exp_decay(dt, p.tau_adapt),
@@ -161,7 +161,6 @@ ALIF_FAMILY = register_family(
             },
             differentiable=("alpha", "alpha_adapt", "v_th", "delta_th"),
             fixed=("v_leak", "r", "v_reset"),
-            unsupported=refractory_unsupported,
         ),
     )
 )

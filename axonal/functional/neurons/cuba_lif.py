@@ -275,7 +275,7 @@ CUBA_LIF_FAMILY = register_family(
             refuse=refractory_unsupported,
         ),
         fused=FusedSpec(
-            states=("v", "i"),
+            states=("v", "i", "refractory"),
             coefficients={
                 "alpha": lambda p, dt: exp_decay(dt, p.tau_mem),
                 "alpha_syn": lambda p, dt: exp_decay(dt, p.tau_syn),
@@ -284,7 +284,6 @@ CUBA_LIF_FAMILY = register_family(
             },
             differentiable=("alpha", "alpha_syn", "kernel", "v_th"),
             fixed=("v_leak", "r", "v_reset"),
-            unsupported=refractory_unsupported,
         ),
     )
 )

@@ -163,14 +163,13 @@ LIF_FAMILY = register_family(
             refuse=refractory_unsupported,
         ),
         fused=FusedSpec(
-            states=("v",),
+            states=("v", "refractory"),
             coefficients={
                 "alpha": lambda p, dt: exp_decay(dt, p.tau_mem),
                 **field_coefficients("v_th", "v_leak", "r", "v_reset"),
             },
             differentiable=("alpha", "v_th"),
             fixed=("v_leak", "r", "v_reset"),
-            unsupported=refractory_unsupported,
         ),
     )
 )
