@@ -54,22 +54,24 @@ def _run(
     shape: tuple[int, ...] = (7,),
     seed: int = 0,
     sum_loss: bool = False,
+    t_ref: float = 0.0,
+    size: tuple[int, int, int] = (71, 3, 7),
 ) -> tuple[Tensor, tuple[Tensor, ...], list[Tensor]]:
     device = torch.device(kernel.device)
     family = kernel.family
     gen = torch.Generator().manual_seed(seed)
-    T, B, n = 71, 3, 7  # three checkpoint segments of the fused backward, the last partial
+    T, B, n = size  # by default three checkpoint segments of the fused backward, the last partial
     x = (torch.randn(T, B, n, generator=gen, dtype=dtype) * 1.5 + 0.8).to(device)
     x.requires_grad_(True)
     layer = LAYERS[family](
         learn=LEARN[family], shape=shape, backend=backend, surrogate=surrogate, reset=reset,
-        detach_reset=detach, dt=1e-3, tau_mem=8e-3, r=5.0,
+        detach_reset=detach, dt=1e-3, tau_mem=8e-3, r=5.0, t_ref=t_ref,
     ).to(dtype=dtype, device=device)
     with torch.no_grad():  # spread the per-neuron values so broadcasting is exercised
         layer.v_th.mul_(1.0 + 0.4 * torch.rand(shape, generator=gen, dtype=dtype).to(device))
     v_scale, s_scale = STATE_SCALE[family]
     init = layer.initial_state(x[0])
-    scales = {"v": v_scale, "refractory": 0.0}
+    scales = {"v": v_scale, "refractory": t_ref}  # some neurons start refractory
     state = type(init)(
         *(
             (torch.rand(B, n, generator=gen, dtype=dtype).to(device)
@@ -82,7 +84,7 @@ def _run(
     # a plain sum hands the op a gradient broadcast over time (stride 0)
     loss = (out.sum() if sum_loss else (out * weights).sum()) + sum(((f * (k + 1)) ** 2).sum() for k, f in enumerate(final))
     params = [p for _, p in sorted(layer.named_parameters())]
-    wrt = [x, state[0], *([state[1]] if family != "lif" else []), *params]
+    wrt = [x, *state, *params]
     grads = torch.autograd.grad(loss, wrt, allow_unused=True)
     return out, tuple(final), [g if g is not None else torch.zeros_like(w) for g, w in zip(grads, wrt)]
 
@@ -138,3 +140,60 @@ def test_broadcast_output_gradient_matches_reference(kernel: Any) -> None:
     for k, (a, b) in enumerate(zip(fused[2], ref[2])):
         _assert_close(a, b, torch.float64, f"gradient {k}")
     assert float(fused[2][0].abs().max()) > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("detach", [True, False], ids=["detach", "attached"])
+@pytest.mark.parametrize("reset", list(ResetMode), ids=lambda r: r.value)
+@pytest.mark.parametrize("kernel", _backend_params())
+def test_backend_matches_reference_with_refractory_period(
+    kernel: Any, reset: ResetMode, detach: bool, dtype: torch.dtype
+) -> None:
+    """t_ref > 0 (2.5 steps: the countdown's rounding against dt / 2 is part of the test):
+    spikes and final states identical, gradients (the countdown's included) to rounding."""
+    _usable(kernel)
+    surrogate = _surrogates()[(len(ResetMode) * int(detach) + reset.code) % len(_surrogates())]
+    args = (surrogate, reset, detach, dtype)
+    ref = _run(kernel, "reference", *args, t_ref=2.5e-3)
+    fused = _run(kernel, kernel.backend, *args, t_ref=2.5e-3)
+    assert 0 < ref[0].sum() < ref[0].numel()
+    assert torch.equal(ref[0].cpu(), fused[0].cpu())
+    for k, (a, b) in enumerate(zip(fused[1], ref[1])):
+        assert torch.equal(a.cpu(), b.cpu()), f"final state field {k}"
+    for k, (a, b) in enumerate(zip(fused[2], ref[2])):
+        _assert_close(a, b, dtype, f"gradient {k}")
+    # refractory steps happen: the final countdown is not all zero
+    assert float(ref[1][-1].detach().max()) > 0
+
+
+def _cpu_kernels() -> list[Any]:
+    return [pytest.param(k, id=k.family) for k in kernels() if k.device == "cpu"]
+
+
+@pytest.mark.parametrize("t_ref", [0.0, 2e-3], ids=["noref", "ref"])
+@pytest.mark.parametrize("kernel", _cpu_kernels())
+def test_fused_results_do_not_depend_on_the_thread_count(kernel: Any, t_ref: float) -> None:
+    """Forward and backward of every fused CPU family are bit-identical with 1, 2 and 3
+    threads (3: uneven splits), for per-neuron parameters and for scalar ones, whose gradient
+    sums over more than 2^15 neurons (where torch's own sum splits the work by thread)."""
+    _usable(kernel)
+    threads = torch.get_num_threads()
+    runs: dict[tuple[int, ...], list[Any]] = {}
+    try:
+        for n_threads in (1, 2, 3):
+            torch.set_num_threads(n_threads)
+            for shape in ((), (700,)):
+                result = _run(kernel, kernel.backend, sg.FastSigmoid(), ResetMode.SUBTRACT, False,
+                              torch.float32, shape=shape, t_ref=t_ref, size=(3, 48, 700))
+                runs.setdefault(shape, []).append(result)
+    finally:
+        torch.set_num_threads(threads)
+    for shape, results in runs.items():
+        first = results[0]
+        assert 0 < first[0].sum() < first[0].numel()
+        for other in results[1:]:
+            assert torch.equal(first[0], other[0])
+            for a, b in zip(first[1], other[1]):
+                assert torch.equal(a, b), f"final state, shape {shape}"
+            for k, (a, b) in enumerate(zip(first[2], other[2])):
+                assert torch.equal(a, b), f"gradient {k}, shape {shape}"

@@ -7,15 +7,19 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from axonal.errors import NonFiniteError
 from axonal.functional import surrogate as sg
 from axonal.functional.neurons import LIFParams, lif_multi_step
 from axonal.kernels import get_kernel, select
 from axonal.kernels.cpu import cpu_available
-from axonal.nn import LIF
+from axonal.kernels.linear import nonfinite_report
+from axonal.nn import ALIF, LIF, CubaLIF
+from axonal.nn.neuron import NeuronLayer
 
 needs_cpp = pytest.mark.skipif(not cpu_available(), reason="fused CPU kernels not built here")
 
@@ -29,6 +33,8 @@ def _x(T: int = 15, B: int = 2, n: int = 5, seed: int = 0) -> torch.Tensor:
 def test_auto_selects_registered_kernel() -> None:
     x = _x()
     assert select("lif", "auto", LIFParams(), x) is get_kernel("lif", "cpp", "cpu")
+    # refractory periods run fused too (Brian2's rule, as the reference step)
+    assert select("lif", "auto", LIFParams(t_ref=2e-3), x) is get_kernel("lif", "cpp", "cpu")
     assert select("lif", "reference", LIFParams(), x) is None
     assert select("izhikevich", "auto", None, x) is None  # no kernel for that family
 
@@ -36,11 +42,10 @@ def test_auto_selects_registered_kernel() -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        LIFParams(t_ref=2e-3),
         LIFParams(surrogate=sg.Smoothed(sg.FastSigmoid())),
         LIFParams(r=torch.tensor(2.0, requires_grad=True)),
     ],
-    ids=["t_ref", "smoothed", "learned_r"],
+    ids=["smoothed", "learned_r"],
 )
 def test_auto_falls_back_to_reference(params: LIFParams) -> None:
     x = _x()
@@ -60,8 +65,8 @@ def test_parameter_that_grows_the_state_is_refused() -> None:
 
 def test_forced_backend_errors() -> None:
     x = _x()
-    with pytest.raises(ValueError, match="t_ref"):
-        LIF(t_ref=2e-3, backend="cpp")(x)
+    with pytest.raises(ValueError, match="surrogate Smoothed"):
+        LIF(surrogate=sg.Smoothed(sg.FastSigmoid()), backend="cpp")(x)
     with pytest.raises(ValueError, match="triton"):
         LIF(backend="triton")(x)  # registered for cuda only
     with pytest.raises(ValueError, match="backend"):
@@ -99,6 +104,43 @@ def test_kernel_path_validates_input() -> None:
         layer(torch.ones(5, 2, dtype=torch.int64))
 
 
+@needs_cpp
+@pytest.mark.parametrize("layer_type", [LIF, ALIF, CubaLIF], ids=lambda c: c.__name__)
+def test_kernel_path_refuses_nonfinite_state(layer_type: type[NeuronLayer[Any, Any]]) -> None:
+    """A NaN or inf in any initial state field (or in a coefficient the parameters give) is
+    refused by the fused run with NonFiniteError naming it, checked by the kernel once per
+    call."""
+    layer = layer_type(backend="cpp", t_ref=2e-3)
+    x = _x()
+    state = layer.initial_state(x[0])
+    for field in state._fields:
+        for bad in (float("nan"), float("inf")):
+            value = getattr(state, field).clone()
+            value[1, 3] = bad
+            with pytest.raises(NonFiniteError, match=rf"^state\.{field} contains inf or nan"):
+                layer(x, state._replace(**{field: value}))
+    x[2, 0, 1] = float("inf")
+    with pytest.raises(NonFiniteError, match="^x contains inf or nan"):
+        layer(x, state)
+    x[2, 0, 1] = 0.0
+    v = state.v.clone()
+    v[0, 0] = float("nan")
+    with pytest.raises(NonFiniteError, match="^x, state.v contain inf or nan"):
+        layer(x.index_put((torch.tensor(0),), torch.tensor(float("nan"))), state._replace(v=v))
+    out, _ = layer(x, state)  # the layer is left usable
+    assert out.shape == x.shape
+
+
+def test_nonfinite_report_of_the_other_devices() -> None:
+    """The check fused_run makes where no compiled kernel checks (CUDA): one sum per tensor,
+    the elementwise test only when a sum is not finite (a finite sum that overflows included)."""
+    ok, nan, big = torch.ones(4, 3), torch.ones(5), torch.full((2, 2), 3e38)
+    nan[2] = float("nan")
+    assert nonfinite_report([ok, big]) == 0
+    assert nonfinite_report([ok, nan, big, nan]) == 0b1010
+    assert nonfinite_report([torch.tensor([float("-inf")]), ok]) == 0b1
+
+
 def _saved_bytes(layer: LIF, x: torch.Tensor) -> int:
     storages: dict[int, int] = {}
 
@@ -124,8 +166,9 @@ def test_backward_keeps_input_and_byte_spikes_only() -> None:
 
 
 @needs_cpp
+@pytest.mark.parametrize("t_ref", [0.0, 2.5e-3], ids=["noref", "ref"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_ops_pass_opcheck(dtype: torch.dtype) -> None:
+def test_ops_pass_opcheck(dtype: torch.dtype, t_ref: float) -> None:
     gen = torch.Generator().manual_seed(3)
     T, N = 6, 5
 
@@ -134,18 +177,21 @@ def test_ops_pass_opcheck(dtype: torch.dtype) -> None:
 
     x = (torch.randn(T, N, generator=gen, dtype=dtype) * 2).requires_grad_()
     fixed = [torch.zeros(N, dtype=dtype), torch.ones(N, dtype=dtype), torch.zeros(N, dtype=dtype)]
-    codes = (0, False, 1, 2.0, 4)  # seg = 4: two checkpoints, the last segment partial
+    # seg = 4: two checkpoints, the last segment partial
+    codes = (0, False, 1, 2.0, 4, t_ref, 1e-3)
+    refr = torch.tensor([0.0, 1e-3, 2e-3, 0.0, 3e-3], dtype=dtype)
     torch.library.opcheck(
-        torch.ops.axonal.lif_forward.default, (x, vec(0, 0.5), vec(0.8, 0.95), vec(0.5, 1.0), *fixed, *codes)
+        torch.ops.axonal.lif_forward.default,
+        (x, vec(0, 0.5), refr, vec(0.8, 0.95), vec(0.5, 1.0), *fixed, *codes),
     )
     torch.library.opcheck(
         torch.ops.axonal.alif_forward.default,
-        (x, vec(0, 0.5), vec(0, 0.2), vec(0.8, 0.95), vec(0.9, 0.99), vec(0.5, 1.0), *fixed,
-         vec(0.05, 0.1), *codes),
+        (x, vec(0, 0.5), vec(0, 0.2), refr, vec(0.8, 0.95), vec(0.9, 0.99), vec(0.5, 1.0),
+         *fixed, vec(0.05, 0.1), *codes),
     )
     torch.library.opcheck(
         torch.ops.axonal.cuba_lif_forward.default,
-        (x, vec(0, 0.5), vec(0, 1.0), vec(0.8, 0.95), vec(0.7, 0.9), vec(0.05, 0.1),
+        (x, vec(0, 0.5), vec(0, 1.0), refr, vec(0.8, 0.95), vec(0.7, 0.9), vec(0.05, 0.1),
          vec(0.5, 1.0), *fixed, *codes),
     )
 

@@ -52,42 +52,54 @@ _INTERPRETED = textwrap.dedent(
             "v_reset": (-.1, .1), "alpha_adapt": (.9, .99), "delta_th": (.05, .1),
             "alpha_syn": (.7, .9), "kernel": (.05, .1)}
     T, N = 40, 130  # two checkpoint segments, the second partial; two programs, one masked
+    DT, T_REF = 1e-3, 2.5e-3  # 2.5 steps: the countdown's rounding against dt / 2 is tested
     checked = 0
-    for reset in (0, 1, 2):  # subtract, zero, none
-        for dt in (torch.float32, torch.float64):
-            x = torch.randn(T, N, generator=gen, dtype=dt) * 1.5 + 0.8
-            state = [vec(N, 0, 0.5, dt) for _ in fam.states]
-            params = [vec(N, *coef[p], dt) for p in fam.params]
-            fwd_codes = (reset, False, 0, 2.0, ops.SEG)
-            ref = getattr(ops, name + "_forward")(x, *state, *params, *fwd_codes)
-            tri = _triton.FORWARD[name](x, *state, *params, *fwd_codes)
-            for k, (a, b) in enumerate(zip(ref, tri)):  # spikes, states, bytes, checkpoints
-                assert torch.equal(a, b), f"{name} reset {reset} {dt}: forward output {k}"
-            assert 0.05 < float(ref[0].mean()) < 0.95, "too few or too many spikes to test"
-            # every surrogate under each reset, the dtypes alternating, detach both ways
-            kinds = range(5) if not wide else (reset,)
-            for kind in kinds:
-                if (kind + reset) % 2 != (dt == torch.float64):
-                    continue
-                detach = kind % 2 == 1
-                if kind == 4 and reset == 0:  # an output gradient broadcast over time
-                    g_out = torch.full((), 0.7, dtype=dt).expand(T, N)
+    for t_ref in (0.0, T_REF):
+        for reset in (0, 1, 2):  # subtract, zero, none
+            for dt in (torch.float32, torch.float64):
+                x = torch.randn(T, N, generator=gen, dtype=dt) * 1.5 + 0.8
+                state = [vec(N, 0, 0.5, dt) for _ in fam.states[:-1]]
+                # the countdown: 0 to 3 steps left (passed through untouched when t_ref = 0)
+                state.append(torch.randint(0, 7, (N,), generator=gen).to(dt) * (0.5 * DT))
+                params = [vec(N, *coef[p], dt) for p in fam.params]
+                fwd_codes = (reset, False, 0, 2.0, ops.SEG, t_ref, DT)
+                ref = getattr(ops, name + "_forward")(x, *state, *params, *fwd_codes)
+                tri = _triton.FORWARD[name](x, *state, *params, *fwd_codes)
+                for k, (a, b) in enumerate(zip(ref, tri)):  # spikes, states, bytes, checkpoints
+                    assert torch.equal(a, b), f"{name} t_ref {t_ref} reset {reset} {dt}: output {k}"
+                assert 0.05 < float(ref[0].mean()) < 0.95, "too few or too many spikes to test"
+                if t_ref > 0:
+                    assert float(ref[len(fam.states)].max()) > 0, "no neuron left refractory"
+                # every surrogate under each reset, the dtypes alternating, detach both ways;
+                # with a refractory period one surrogate per reset and dtype
+                if t_ref > 0:
+                    kinds = ((2 * reset + (dt == torch.float64)) % 5,)
                 else:
-                    g_out = torch.randn(T, N, generator=gen, dtype=dt)
-                g_state = [torch.randn(N, generator=gen, dtype=dt) for _ in fam.states]
-                codes = (reset, detach, kind, 1.5 + kind * 0.5, ops.SEG)
-                args = (g_out, *g_state, x, ref[-1], ref[-2], *params, *codes)
-                want = getattr(ops, name + "_backward")(*args)
-                got = _triton.BACKWARD[name](*args)
-                assert len(want) == len(got) == 1 + len(fam.states) + len(fam.grads)
-                tol = 1e-4 if dt == torch.float32 else 1e-10
-                for k, (a, b) in enumerate(zip(want, got)):
-                    scale = max(1.0, float(a.abs().max()))
-                    assert torch.allclose(a, b, rtol=tol, atol=tol * scale), (
-                        f"{name} reset {reset} kind {kind} {dt}: gradient {k} differs by "
-                        f"{float((a - b).abs().max())}"
-                    )
-                checked += 1
+                    kinds = range(5) if not wide else (reset,)
+                for kind in kinds:
+                    if t_ref == 0 and (kind + reset) % 2 != (dt == torch.float64):
+                        continue
+                    if wide and t_ref > 0 and dt == torch.float64:
+                        continue
+                    detach = kind % 2 == 1
+                    if kind == 4 and reset == 0:  # an output gradient broadcast over time
+                        g_out = torch.full((), 0.7, dtype=dt).expand(T, N)
+                    else:
+                        g_out = torch.randn(T, N, generator=gen, dtype=dt)
+                    g_state = [torch.randn(N, generator=gen, dtype=dt) for _ in fam.states]
+                    codes = (reset, detach, kind, 1.5 + kind * 0.5, ops.SEG, t_ref, DT)
+                    args = (g_out, *g_state, x, ref[-1], ref[-2], *params, *codes)
+                    want = getattr(ops, name + "_backward")(*args)
+                    got = _triton.BACKWARD[name](*args)
+                    assert len(want) == len(got) == 1 + len(fam.states) + len(fam.grads)
+                    tol = 1e-4 if dt == torch.float32 else 1e-10
+                    for k, (a, b) in enumerate(zip(want, got)):
+                        scale = max(1.0, float(a.abs().max()))
+                        assert torch.allclose(a, b, rtol=tol, atol=tol * scale), (
+                            f"{name} t_ref {t_ref} reset {reset} kind {kind} {dt}: gradient {k} "
+                            f"differs by {float((a - b).abs().max())}"
+                        )
+                    checked += 1
     print("ok", checked)
     """
 )
@@ -97,15 +109,16 @@ _INTERPRETED = textwrap.dedent(
 @pytest.mark.skipif(not cpu_available(), reason="fused CPU kernels (the reference ops) not built")
 @pytest.mark.parametrize(("family", "wide"), [(f, False) for f in FAMILIES] + [("alif", True)])
 def test_triton_kernels_match_cpu_ops_under_interpreter(family: str, wide: bool) -> None:
-    """Every family, reset mode and surrogate code: the forward outputs equal the CPU op's
-    (the same arithmetic in the same order), the gradients agree to rounding."""
+    """Every family, reset mode and surrogate code, without and with a refractory period: the
+    forward outputs equal the CPU op's (the same arithmetic in the same order), the gradients
+    agree to rounding."""
     result = subprocess.run(
         [sys.executable, "-c", _INTERPRETED, family, "1" if wide else "0"],
         capture_output=True, text=True, timeout=900, env=dict(os.environ, TRITON_INTERPRET="1"),
     )
     if "only 0-dimensional arrays can be converted" in result.stderr:
         pytest.skip("Triton < 3.7: its interpreter does not run with numpy >= 2.3")
-    expected = f"ok {3 if wide else 15}"
+    expected = f"ok {6 if wide else 21}"
     assert result.returncode == 0 and result.stdout.strip() == expected, (
         result.stdout[-500:] + result.stderr[-3000:]
     )
