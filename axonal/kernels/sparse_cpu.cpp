@@ -13,9 +13,10 @@
 // event_network: layer by layer over the whole [T, B] sequence: the event-driven accumulation
 // above gives the input current of every step, then the neuron update runs over time. The
 // neuron arithmetic is the shared neuron math of ../csrc/neuron_math.h (lif_membrane,
-// heaviside, reset: the expression order of axonal.functional.neurons; the build turns
-// floating-point contraction off), so given the same currents the spikes and membranes equal
-// the reference step functions.
+// heaviside, reset, and Brian2's refractory gate for a LIF population with t_ref > 0: the
+// expression order of axonal.functional.neurons; the build turns floating-point contraction
+// off), so given the same currents the spikes, membranes and refractory times equal the
+// reference step functions.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
@@ -207,19 +208,38 @@ std::tuple<at::Tensor, bool> spike_linear(const at::Tensor& x, const at::Tensor&
   return {out, ok};
 }
 
+// Brian2's refractory period of a LIF population (t_ref > 0): the gate's constants in the
+// kernel's type, each rounded once from the double it receives (as torch rounds a Python float
+// operand to a float32 tensor's type).
+template <typename T>
+struct Gate {
+  T dt, half_dt, t_ref;
+  Gate(double dt_, double t_ref_) : dt(T(dt_)), half_dt(T(0.5 * dt_)), t_ref(T(t_ref_)) {}
+};
+
 // One population over time. cur [T*B, N] (time-major rows) is the input current; v [B, N] the
-// membrane, updated in place; out [T*B, N] receives spikes (LIF) or the membrane (LI).
-// coef [6, N]: decay exp(-dt/tau_mem), v_leak, r, v_th, v_reset, v_th - v_reset (rounded once
-// from the parameters, as the reference does). Parallel over neurons.
-template <typename T, int64_t KIND>
-inline void neuron_block(const T* RESTRICT x, T* RESTRICT v, T* RESTRICT o, const T* RESTRICT decay,
-                         const T* RESTRICT v_leak, const T* RESTRICT r, const T* RESTRICT v_th,
-                         const T* RESTRICT v_reset, const T* RESTRICT gap, int64_t begin, int64_t end) {
+// membrane, updated in place (with REF also rf [B, N], the remaining refractory time); out
+// [T*B, N] receives spikes (LIF) or the membrane (LI). coef [6, N]: decay exp(-dt/tau_mem),
+// v_leak, r, v_th, v_reset, v_th - v_reset (rounded once from the parameters, as the reference
+// does). Parallel over neurons.
+template <typename T, int64_t KIND, bool REF>
+inline void neuron_block(const T* RESTRICT x, T* RESTRICT v, T* RESTRICT rf, T* RESTRICT o,
+                         const T* RESTRICT decay, const T* RESTRICT v_leak, const T* RESTRICT r,
+                         const T* RESTRICT v_th, const T* RESTRICT v_reset,
+                         const T* RESTRICT gap, int64_t begin, int64_t end, const Gate<T>& gate) {
   for (int64_t j = begin; j < end; ++j) {
-    const T vn = axonal_lif_membrane(v[j], x[j], v_leak[j], r[j], decay[j]);
+    T vn = axonal_lif_membrane(v[j], x[j], v_leak[j], r[j], decay[j]);
     if constexpr (KIND == LI) {
       o[j] = vn;
       v[j] = vn;
+    } else if constexpr (REF) {  // lif_step's refractory_gate: held, and silent, while closed
+      const T rem = axonal_refractory_remaining(rf[j], gate.dt);
+      const int open = axonal_refractory_open(rem, gate.half_dt);
+      vn = open ? vn : v[j];
+      const T z = open ? axonal_heaviside(vn - v_th[j]) : T(0);
+      o[j] = z;
+      v[j] = axonal_reset(vn, z, gap[j], v_reset[j], static_cast<int>(KIND));
+      rf[j] = axonal_refractory_after(z, gate.t_ref, rem);
     } else {
       const T z = axonal_heaviside(vn - v_th[j]);
       o[j] = z;
@@ -228,51 +248,85 @@ inline void neuron_block(const T* RESTRICT x, T* RESTRICT v, T* RESTRICT o, cons
   }
 }
 
-template <typename T, int64_t KIND>
-void neuron_run(const T* cur, T* v, T* out, const T* coef, int64_t steps, int64_t batch, int64_t n) {
+template <typename T, int64_t KIND, bool REF>
+void neuron_run(const T* cur, T* v, T* rf, T* out, const T* coef, int64_t steps, int64_t batch,
+                int64_t n, const Gate<T>& gate) {
   at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) {
     for (int64_t t = 0; t < steps; ++t) {
       for (int64_t b = 0; b < batch; ++b) {
         const int64_t row = (t * batch + b) * n;
-        neuron_block<T, KIND>(cur + row, v + b * n, out + row, coef, coef + n, coef + 2 * n,
-                              coef + 3 * n, coef + 4 * n, coef + 5 * n, begin, end);
+        neuron_block<T, KIND, REF>(cur + row, v + b * n, REF ? rf + b * n : nullptr, out + row,
+                                   coef, coef + n, coef + 2 * n, coef + 3 * n, coef + 4 * n,
+                                   coef + 5 * n, begin, end, gate);
       }
     }
   });
 }
 
-// Runs neuron_run<T, K> for K == kind, K in 0 .. LI (the reset codes, then LI).
-template <typename T, int64_t... K>
-void neuron_dispatch_in(const T* cur, T* v, T* out, const T* coef, int64_t kind, int64_t steps,
-                        int64_t batch, int64_t n, std::integer_sequence<int64_t, K...>) {
-  (void)((kind == K ? (neuron_run<T, K>(cur, v, out, coef, steps, batch, n), true) : false) || ...);
+// Runs neuron_run<T, K, REF> for K == kind, K in 0 .. LI (the reset codes, then LI).
+template <typename T, bool REF, int64_t... K>
+void neuron_dispatch_in(const T* cur, T* v, T* rf, T* out, const T* coef, int64_t kind,
+                        int64_t steps, int64_t batch, int64_t n, const Gate<T>& gate,
+                        std::integer_sequence<int64_t, K...>) {
+  (void)((kind == K ? (neuron_run<T, K, REF>(cur, v, rf, out, coef, steps, batch, n, gate), true)
+                    : false) ||
+         ...);
 }
 
 template <typename T>
-void neuron_dispatch(const T* cur, T* v, T* out, const T* coef, int64_t kind, int64_t steps,
-                     int64_t batch, int64_t n) {
-  neuron_dispatch_in<T>(cur, v, out, coef, kind, steps, batch, n,
-                        std::make_integer_sequence<int64_t, LI + 1>());
+void neuron_dispatch(const T* cur, T* v, T* rf, T* out, const T* coef, int64_t kind,
+                     int64_t steps, int64_t batch, int64_t n, const Gate<T>& gate, bool ref) {
+  if (ref) {
+    neuron_dispatch_in<T, true>(cur, v, rf, out, coef, kind, steps, batch, n, gate,
+                                std::make_integer_sequence<int64_t, LI>());  // LIF kinds only
+  } else {
+    neuron_dispatch_in<T, false>(cur, v, rf, out, coef, kind, steps, batch, n, gate,
+                                 std::make_integer_sequence<int64_t, LI + 1>());
+  }
+}
+
+// A fresh [B, N] copy of an initial state (read only) or, for None, `rest` everywhere.
+at::Tensor initial_copy(const c10::optional<at::Tensor>& given, const at::Tensor& rest,
+                        int64_t batch, int64_t n, const at::TensorOptions& options, size_t l,
+                        const char* what) {
+  at::Tensor out = at::empty({batch, n}, options);
+  if (given.has_value() && given->defined()) {
+    const at::Tensor& v0 = *given;
+    TORCH_CHECK(v0.dim() == 2 && v0.size(0) == batch && v0.size(1) == n &&
+                    v0.scalar_type() == options.dtype().toScalarType(),
+                "layer ", l, ": ", what, " must be [B, N] with the dtype of x");
+    out.copy_(v0);
+  } else {
+    out.copy_(rest.unsqueeze(0).expand({batch, n}));
+  }
+  return out;
 }
 
 // A network of layers (linear, population)_l over x [T, B, K0]. Per layer: weights_t[l]
 // [K_l, N_l], biases[l] ([N_l] or None), coefs[l] [6, N_l], kinds[l], states[l]: the initial
-// membrane [B, N_l] (read only) or None for rest (v = v_leak). Returns (out [T, B, N_last],
-// final membranes [B, N_l], ok); ok is false (and the rest empty) when x is not all spikes,
-// which the first layer's scan finds (the hidden layers' inputs are LIF spikes, 0 or 1).
-std::tuple<at::Tensor, std::vector<at::Tensor>, bool> event_network(
+// membrane [B, N_l] (read only) or None for rest (v = v_leak), refractory[l]: the initial
+// remaining refractory time [B, N_l] (read only) or None for none, t_refs[l] (s; > 0 only for a
+// LIF population with a refractory period) and dts[l] (s). Returns (out [T, B, N_last], final
+// membranes [B, N_l], final refractory times [B, N_l] (None where t_ref = 0: the state passes
+// through), ok); ok is false (and the rest empty) when x is not all spikes, which the first
+// layer's scan finds (the hidden layers' inputs are LIF spikes, 0 or 1).
+std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, bool> event_network(
     const at::Tensor& x, const std::vector<at::Tensor>& weights_t,
     const std::vector<c10::optional<at::Tensor>>& biases, const std::vector<at::Tensor>& coefs,
-    const std::vector<int64_t>& kinds, const std::vector<c10::optional<at::Tensor>>& states) {
+    const std::vector<int64_t>& kinds, const std::vector<c10::optional<at::Tensor>>& states,
+    const std::vector<c10::optional<at::Tensor>>& refractory, const std::vector<double>& t_refs,
+    const std::vector<double>& dts) {
   const size_t layers = weights_t.size();
   TORCH_CHECK(layers > 0 && biases.size() == layers && coefs.size() == layers &&
-                  kinds.size() == layers && states.size() == layers,
-              "one weight, bias, coefficient set, kind and state per layer");
+                  kinds.size() == layers && states.size() == layers &&
+                  refractory.size() == layers && t_refs.size() == layers && dts.size() == layers,
+              "one weight, bias, coefficient set, kind, state, refractory state, t_ref and dt "
+              "per layer");
   check_cpu_contiguous(x, "x");
   TORCH_CHECK(x.dim() == 3, "x must be [T, B, K]");
   const int64_t steps = x.size(0), batch = x.size(1);
   at::Tensor input = x.reshape({steps * batch, x.size(2)});
-  std::vector<at::Tensor> finals;
+  std::vector<at::Tensor> finals, finals_ref;
   for (size_t l = 0; l < layers; ++l) {
     const at::Tensor& w = weights_t[l];
     const at::Tensor& coef = coefs[l];
@@ -285,21 +339,20 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, bool> event_network(
     TORCH_CHECK(kinds[l] != LI || l + 1 == layers, "an LI population can only be the last layer");
     TORCH_CHECK(w.scalar_type() == x.scalar_type() && coef.scalar_type() == x.scalar_type(),
                 "layer ", l, ": weight_t and coef must have the dtype of x");
+    TORCH_CHECK(t_refs[l] >= 0 && (t_refs[l] == 0 || kinds[l] != LI) && dts[l] > 0, "layer ", l,
+                ": t_ref must be >= 0 (0 for an LI population) and dt > 0");
+    const bool ref = t_refs[l] > 0;
     const bool has_bias = biases[l].has_value() && biases[l]->defined();
     if (has_bias) {
       check_cpu_contiguous(*biases[l], "bias");
       TORCH_CHECK(biases[l]->numel() == n && biases[l]->scalar_type() == x.scalar_type(),
                   "layer ", l, ": bias must be [N] with the dtype of x");
     }
-    at::Tensor v = at::empty({batch, n}, w.options());  // a fresh copy: updated in place
-    if (states[l].has_value() && states[l]->defined()) {
-      const at::Tensor& v0 = *states[l];
-      TORCH_CHECK(v0.dim() == 2 && v0.size(0) == batch && v0.size(1) == n && v0.scalar_type() == x.scalar_type(),
-                  "layer ", l, ": state must be [B, N] with the dtype of x");
-      v.copy_(v0);
-    } else {
-      v.copy_(coef.select(0, 1).unsqueeze(0).expand({batch, n}));
-    }
+    // fresh copies: updated in place
+    at::Tensor v = initial_copy(states[l], coef.select(0, 1), batch, n, w.options(), l, "state");
+    at::Tensor rf = ref ? initial_copy(refractory[l], at::zeros({n}, w.options()), batch, n,
+                                       w.options(), l, "refractory state")
+                        : at::Tensor();
     at::Tensor cur = at::empty({steps * batch, n}, w.options());
     at::Tensor out = at::empty({steps * batch, n}, w.options());
     bool ok = true;
@@ -309,15 +362,17 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, bool> event_network(
                                 cur.data_ptr<scalar_t>(), steps * batch, input.size(1), n);
       if (ok) {
         neuron_dispatch<scalar_t>(cur.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
+                                  ref ? rf.data_ptr<scalar_t>() : nullptr,
                                   out.data_ptr<scalar_t>(), coef.data_ptr<scalar_t>(), kinds[l],
-                                  steps, batch, n);
+                                  steps, batch, n, Gate<scalar_t>(dts[l], t_refs[l]), ref);
       }
     });
-    if (!ok) return {at::Tensor(), {}, false};
+    if (!ok) return {at::Tensor(), {}, {}, false};
     finals.push_back(v);
+    finals_ref.push_back(rf);
     input = out;
   }
-  return {input.reshape({steps, batch, input.size(1)}), finals, true};
+  return {input.reshape({steps, batch, input.size(1)}), finals, finals_ref, true};
 }
 
 }  // namespace
@@ -326,5 +381,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "axonal: spike-indexed accumulation (event-driven linear layers and networks)";
   m.def("spike_linear", &spike_linear, "x [R, K] @ weight_t [K, M] + bias for spike x; (out, ok)");
   m.def("event_network", &event_network,
-        "event-driven (linear, LIF / LI) layers over x [T, B, K]; (out, ok); states updated in place");
+        "event-driven (linear, LIF / LI) layers over x [T, B, K]; (out, final membranes, final "
+        "refractory times, ok)");
 }

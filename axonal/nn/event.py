@@ -21,7 +21,8 @@ position sums the kernel weights under the events in its receptive field).
 :class:`EventNetwork` runs a whole :class:`~axonal.nn.Sequential` of linear layers and LIF / LI
 populations in one compiled call: each layer's input currents come from the events of the
 layer below, and the neuron updates run in the same call (no per-step Python), so the time of
-an inference follows the number of spikes.
+an inference follows the number of spikes. LIF populations with a refractory period (``t_ref >
+0``) run there too, with Brian2's rule as :func:`~axonal.functional.neurons.lif_step`.
 
 Shapes:
     x: ``[..., in_features]`` (e.g. time-major ``[T, B, in]``); output ``[..., out_features]``.
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
+from axonal.errors import NonFiniteError
 from axonal.functional.neurons.family import ResetMode, exp_decay
 from axonal.functional.neurons.li import LIState
 from axonal.functional.neurons.lif import LIFState
@@ -290,12 +292,14 @@ class EventNetwork(nn.Module):
     :func:`sparsify` (parameters shared), so the model stays usable on its own.
 
     It is :meth:`Sequential.forward <axonal.nn.Sequential.forward>` with the same results (up to
-    float rounding of the currents). The model's own path runs instead (dense products where the
-    input is not spikes, the reference loop where needed) when: gradients are needed, the input
-    is not all -1 / 0 / 1 (inf and nan included: the model then validates and raises), the
-    input is not a ``[T, B, K]`` CPU tensor of the weights' dtype (float32 / float64), a LIF
-    has ``t_ref > 0`` or a surrogate whose forward pass is not the step, a neuron parameter is
-    not a float or a tensor broadcastable to ``[N]``, a ``TorchDispatchMode`` observes the
+    float rounding of the currents; the neuron updates, refractory periods included, are the
+    reference steps' arithmetic). An initial state holding inf or nan is refused
+    (:class:`~axonal.errors.NonFiniteError` naming it, e.g. ``state[1].v``). The model's own
+    path runs instead (dense products where the input is not spikes, the reference loop where
+    needed) when: gradients are needed, the input is not all -1 / 0 / 1 (inf and nan included:
+    the model then validates and raises), the input is not a ``[T, B, K]`` CPU tensor of the
+    weights' dtype (float32 / float64), a LIF has a surrogate whose forward pass is not the
+    step, a neuron parameter is not a float or a tensor broadcastable to ``[N]``, a ``TorchDispatchMode`` observes the
     operations (the counter of :mod:`axonal.energy` then sees the per-layer work), or the
     compiled kernel is unavailable. The model's layers are taken at construction: build a new
     ``EventNetwork`` after replacing one of them.
@@ -331,25 +335,28 @@ class EventNetwork(nn.Module):
         self._pairs: tuple[tuple[SpikeLinear, NeuronLayer[Any, Any]], ...] = tuple(
             (model.layers[i], model.layers[i + 1]) for i in range(0, len(layers), 2)  # type: ignore[misc]
         )
-        self._coef_cache: dict[int, tuple[tuple[Any, ...], Tensor, int]] = {}
+        self._coef_cache: dict[int, tuple[tuple[Any, ...], Tensor, int, float]] = {}
 
-    def _coefficients(self, index: int, layer: NeuronLayer[Any, Any], n: int, dtype: torch.dtype) -> tuple[Tensor, int] | None:
-        """``[6, n]`` (decay, v_leak, r, v_th, v_reset, v_th - v_reset) and the kernel's neuron
-        kind for ``layer``; ``None`` when the kernel cannot run its parameters. Cached while the
-        parameter object (kept alive by the cache, so its identity is not reused), ``dt`` and the
-        versions of its tensors stay the same."""
+    def _coefficients(
+        self, index: int, layer: NeuronLayer[Any, Any], n: int, dtype: torch.dtype
+    ) -> tuple[Tensor, int, float] | None:
+        """``[6, n]`` (decay, v_leak, r, v_th, v_reset, v_th - v_reset), the kernel's neuron
+        kind and the refractory period (s; 0 for none) for ``layer``; ``None`` when the kernel
+        cannot run its parameters. Cached while the parameter object (kept alive by the cache,
+        so its identity is not reused), ``dt`` and the versions of its tensors stay the same."""
         p = layer.params()
         tensors = tuple(v._version for v in p.__dict__.values() if isinstance(v, Tensor))
         key = (p, layer.dt, dtype, n, tensors)
         cached = self._coef_cache.get(index)
         if cached is not None and cached[0][0] is p and cached[0][1:] == key[1:]:
-            return cached[1], cached[2]
+            return cached[1], cached[2], cached[3]
+        t_ref = 0.0
         if layer.family.name == "li":
             kind, v_th, v_reset = _LI_KIND, 0.0, 0.0
         else:
-            if p.t_ref > 0 or type(p.surrogate).__call__ is not Surrogate.__call__:
+            if type(p.surrogate).__call__ is not Surrogate.__call__:
                 return None
-            kind, v_th, v_reset = p.reset.code, p.v_th, p.v_reset
+            kind, v_th, v_reset, t_ref = p.reset.code, p.v_th, p.v_reset, float(p.t_ref)
         rows = (exp_decay(layer.dt, p.tau_mem), p.v_leak, p.r, v_th, v_reset, v_th - v_reset)
         coef = torch.empty(6, n, dtype=dtype)
         with torch.no_grad():
@@ -360,8 +367,8 @@ class EventNetwork(nn.Module):
                     coef[i] = value.to(dtype)
                 else:
                     coef[i] = float(value)
-        self._coef_cache[index] = (key, coef, kind)
-        return coef, kind
+        self._coef_cache[index] = (key, coef, kind, t_ref)
+        return coef, kind, t_ref
 
     def forward(self, x: Tensor, state: tuple[Any, ...] | None = None) -> tuple[Tensor, tuple[Any, ...]]:
         out = self._event_forward(x, state)
@@ -388,7 +395,7 @@ class EventNetwork(nn.Module):
         if ext is None:
             return None
         b = x.shape[1]
-        weights, biases, coefs, kinds, initial = [], [], [], [], []
+        weights, biases, coefs, kinds, initial, refractory, t_refs, dts = [], [], [], [], [], [], [], []
         for i, (linear, neuron) in enumerate(pairs):
             n = linear.out_features
             found = self._coefficients(i, neuron, n, x.dtype)
@@ -399,24 +406,42 @@ class EventNetwork(nn.Module):
                 or (linear.bias is not None and linear.bias.dtype != x.dtype)
             ):
                 return None
-            v0 = None
-            if state is not None and state[2 * i + 1] is not None:
-                check_state(state[2 * i + 1], torch.Size((b, n)), f"state[{2 * i + 1}]")
-                v0 = state[2 * i + 1][0].to(x.dtype).expand(b, n)
+            v0 = r0 = None
+            given = None if state is None else state[2 * i + 1]
+            if given is not None:
+                name = f"state[{2 * i + 1}]"
+                check_state(given, torch.Size((b, n)), name)
+                v0 = given[0].to(x.dtype).expand(b, n)
+                fields = [("v", v0)]
+                if found[2] > 0:
+                    r0 = given.refractory.to(x.dtype).expand(b, n)
+                    fields.append(("refractory", r0))
+                for field, value in fields:
+                    if not bool(torch.isfinite(value).all()):
+                        raise NonFiniteError(
+                            f"{name}.{field} contains inf or nan; it would poison the state"
+                        )
             weights.append(linear.weight_t())
             biases.append(linear.bias)
             coefs.append(found[0])
             kinds.append(found[1])
+            t_refs.append(found[2])
+            dts.append(float(neuron.dt))
             initial.append(v0)
-        out, finals, ok = ext.event_network(x.contiguous(), weights, biases, coefs, kinds, initial)
+            refractory.append(r0)
+        out, finals, finals_ref, ok = ext.event_network(
+            x.contiguous(), weights, biases, coefs, kinds, initial, refractory, t_refs, dts
+        )
         if not ok:
             return None
         states: list[Any] = []
-        for i, ((_, neuron), v) in enumerate(zip(pairs, finals)):
+        for i, ((_, neuron), v, rf) in enumerate(zip(pairs, finals, finals_ref)):
             states.append(None)
             if neuron.family.name == "li":
                 states.append(LIState(v=v))
             else:
-                given = None if state is None else state[2 * i + 1]
-                states.append(LIFState(v=v, refractory=torch.zeros_like(v) if given is None else given.refractory))
+                if rf is None:  # no refractory period: the countdown passes through
+                    given = None if state is None else state[2 * i + 1]
+                    rf = torch.zeros_like(v) if given is None else given.refractory
+                states.append(LIFState(v=v, refractory=rf))
         return out, tuple(states)

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from axonal.errors import NonFiniteError
+from axonal.functional import surrogate as sg
 from axonal.functional.neurons import ResetMode
 from axonal.nn import IF, LI, LIF, Sequential
 from axonal.nn.event import EventNetwork, SpikeLinear, sparse_kernel, spike_linear
@@ -142,6 +144,70 @@ def test_event_network_neuron_updates_are_the_reference_bit_for_bit() -> None:
     assert torch.equal(got_state[1].v, want_state[1].v) and torch.equal(got_state[3].v, want_state[3].v)
 
 
+def _grid_net(t_ref: float, reset: ResetMode, dtype: torch.dtype, seed: int) -> Sequential:
+    """Linear -> LIF (refractory) -> Linear -> LIF (refractory) -> Linear -> LI, weights on a
+    1/8 grid: every current is an exact sum, so the comparison is bit for bit."""
+    torch.manual_seed(seed)
+    lif = dict(r=6.0, t_ref=t_ref, reset=reset, backend="reference")
+    model = Sequential(
+        nn.Linear(24, 16, bias=False), LIF(tau_mem=15e-3, v_th=torch.linspace(0.5, 1.5, 16), **lif),
+        nn.Linear(16, 12), LIF(tau_mem=8e-3, v_reset=-0.25 if reset is ResetMode.ZERO else 0.0, **lif),
+        nn.Linear(12, 5), LI(tau_mem=7e-3, backend="reference"),
+    ).eval().to(dtype)
+    with torch.no_grad():
+        for layer in model.layers[0::2]:
+            layer.weight.copy_(torch.randint(-8, 9, layer.weight.shape) / 8.0)
+            if layer.bias is not None:
+                layer.bias.copy_(torch.randint(0, 5, layer.bias.shape) / 8.0)
+    return model
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("reset", list(ResetMode), ids=lambda r: r.value)
+def test_event_network_refractory_period_is_the_reference_bit_for_bit(
+    reset: ResetMode, dtype: torch.dtype
+) -> None:
+    """LIF populations with t_ref > 0 (2.5 steps: the countdown's rounding is tested) run
+    event-driven with the spikes, membranes and countdowns of the dense reference, from rest
+    and from a state with neurons part-way through their refractory period."""
+    model = _grid_net(2.5e-3, reset, dtype, seed=4)
+    event = EventNetwork(_grid_net(2.5e-3, reset, dtype, seed=4))
+    x = spikes((40, 3, 24), 0.3, seed=12, dtype=dtype)
+    with torch.no_grad():
+        assert event._event_forward(x, None) is not None  # the compiled path runs
+        want, want_state = model(x[:25])
+        got, got_state = event(x[:25])
+        hidden = model.run(x[:25]).outputs[1]
+        assert float(hidden.mean()) > 0.05
+        assert torch.equal(got, want)
+        for i in (1, 3):
+            assert torch.equal(got_state[i].v, want_state[i].v)
+            assert torch.equal(got_state[i].refractory, want_state[i].refractory)
+        assert float(want_state[1].refractory.max()) > 0  # it ends part-way through a period
+        want2, want_state2 = model(x[25:], want_state)
+        got2, got_state2 = event(x[25:], got_state)
+    assert torch.equal(got2, want2)
+    for i in (1, 3):
+        assert torch.equal(got_state2[i].v, want_state2[i].v)
+        assert torch.equal(got_state2[i].refractory, want_state2[i].refractory)
+
+
+@needs_kernel
+def test_event_network_refuses_a_nonfinite_state() -> None:
+    event = EventNetwork(_grid_net(2e-3, ResetMode.SUBTRACT, torch.float32, seed=5))
+    x = spikes((6, 2, 24), 0.3, seed=13)
+    with torch.no_grad():
+        _, state = event(x)
+        for i, field in ((1, "v"), (1, "refractory"), (3, "refractory"), (5, "v")):
+            value = getattr(state[i], field).clone()
+            value[1, 2] = float("nan")
+            bad = list(state)
+            bad[i] = state[i]._replace(**{field: value})
+            with pytest.raises(NonFiniteError, match=rf"^state\[{i}\]\.{field} contains inf or nan"):
+                event(x, tuple(bad))
+
+
 @needs_kernel
 def test_event_network_continues_from_a_state_and_takes_batch() -> None:
     event = EventNetwork(make_net(bias=False))
@@ -172,10 +238,12 @@ def test_event_network_falls_back_where_it_must() -> None:
     out, _ = event(x)  # gradients enabled and parameters require them: the model's path
     out.sum().backward()
     assert event.model.layers[0].weight.grad is not None
-    refractory = EventNetwork(Sequential(nn.Linear(40, 8), LIF(t_ref=2e-3, r=20.0)).eval())
-    with torch.no_grad():
-        assert refractory._event_forward(x, None) is None
-        assert refractory(x)[0].shape == (10, 2, 8)
+    smoothed = EventNetwork(
+        Sequential(nn.Linear(40, 8), LIF(r=20.0, surrogate=sg.Smoothed(sg.FastSigmoid()))).eval()
+    )
+    with torch.no_grad():  # a surrogate whose forward pass is not the step: the model's path
+        assert smoothed._event_forward(x, None) is None
+        assert smoothed(x)[0].shape == (10, 2, 8)
 
 
 def test_event_network_rejects_models_it_cannot_run() -> None:

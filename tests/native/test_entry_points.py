@@ -365,19 +365,23 @@ def test_spike_linear_equals_dense_product(dtype: torch.dtype) -> None:
 
 
 @needs_sparse
+@pytest.mark.parametrize("t_ref", T_REFS, ids=["noref", "ref"])
 @pytest.mark.parametrize("with_state", [False, True], ids=["rest", "state"])
 @pytest.mark.parametrize("reset", list(ResetMode), ids=lambda r: r.value)
-def test_event_network_equals_reference_steps(reset: ResetMode, with_state: bool) -> None:
+def test_event_network_equals_reference_steps(reset: ResetMode, with_state: bool,
+                                              t_ref: float) -> None:
     """Linear -> LIF (kind = the reset code) -> Linear -> LI (kind AXONAL_EVENT_LI)."""
     dtype, steps, batch, k, n1, n2 = torch.float64, 30, 2, 24, 16, 5
     gen = torch.Generator().manual_seed(5)
     x = (torch.rand(steps, batch, k, generator=gen) < 0.25).to(dtype)
     w1, w2, b2 = _grid((k, n1), gen, dtype), _grid((n1, n2), gen, dtype), _grid((n2,), gen, dtype)
     lif = LIFParams(tau_mem=15e-3, r=4.0, v_th=torch.linspace(0.5, 1.5, n1, dtype=dtype),
-                    v_reset=0.125, v_leak=0.0, reset=reset)
+                    v_reset=0.125, v_leak=0.0, reset=reset, t_ref=t_ref)
     li = LIParams(tau_mem=7e-3)
     v1 = torch.rand(batch, n1, generator=gen, dtype=dtype) if with_state else torch.zeros(batch, n1, dtype=dtype)
     v2 = torch.rand(batch, n2, generator=gen, dtype=dtype) if with_state else torch.zeros(batch, n2, dtype=dtype)
+    r1 = (torch.randint(0, 7, (batch, n1), generator=gen).to(dtype) * (0.5 * DT) if with_state
+          else torch.zeros(batch, n1, dtype=dtype))
 
     def coef(p: Any, n: int, v_th: Any, v_reset: Any) -> Tensor:
         # (decay, v_leak, r, v_th, v_reset, v_th - v_reset); the decay rounded once from the
@@ -387,12 +391,13 @@ def test_event_network_equals_reference_steps(reset: ResetMode, with_state: bool
 
     c1, c2 = coef(lif, n1, lif.v_th, lif.v_reset), coef(li, n2, 0.0, 0.0)
     li_kind = len(ResetMode)  # AXONAL_EVENT_LI: the kind after the reset codes
-    out, finals, ok = SPARSE.event_network(  # type: ignore[union-attr]
+    out, finals, finals_ref, ok = SPARSE.event_network(  # type: ignore[union-attr]
         x, [w1, w2], [None, b2], [c1, c2], [reset.code, li_kind],
-        [v1, v2] if with_state else [None, None])
+        [v1, v2] if with_state else [None, None], [r1, None] if with_state else [None, None],
+        [t_ref, 0.0], [DT, DT])
     assert ok
 
-    s1, s2 = LIFState(v=v1, refractory=torch.zeros_like(v1)), LIState(v=v2)
+    s1, s2 = LIFState(v=v1, refractory=r1), LIState(v=v2)
     spikes, outs = [], []
     for t in range(steps):
         z, s1 = lif_step(x[t] @ w1, s1, lif, DT)
@@ -402,6 +407,12 @@ def test_event_network_equals_reference_steps(reset: ResetMode, with_state: bool
     assert 0 < int(torch.stack(spikes).sum()) < torch.stack(spikes).numel()
     assert torch.equal(out, torch.stack(outs))
     assert torch.equal(finals[0], s1.v) and torch.equal(finals[1], s2.v)
+    assert finals_ref[1] is None  # LI: no countdown
+    if t_ref > 0:
+        assert torch.equal(finals_ref[0], s1.refractory)
+        assert float(s1.refractory.max()) > 0.5 * DT  # some neurons end refractory
+    else:
+        assert finals_ref[0] is None  # no refractory period: the caller keeps its countdown
 
 
 # -------------------------------------------------------------------- the simulator's C loop
