@@ -95,13 +95,15 @@ class NativePiece:
     expected: str
     cflags: tuple[str, ...]
     ldflags: tuple[str, ...] = ()
+    extra_sources: tuple[str, ...] = ()
+    """More translation units of the same library (compiled in parallel with ``source``)."""
 
 
 PIECES: dict[str, NativePiece] = {
     "fused": NativePiece(
         "fused", "kernels/fused_cpu.cpp", "torch", "axonal_fused_cpu", "the fused CPU kernels",
-        "neuron layers use the reference time loop (slower, same results)", "~1 min",
-        _TORCH_CFLAGS, ("-fopenmp",)),
+        "neuron layers use the reference time loop (slower, same results)", "~1-2 min",
+        _TORCH_CFLAGS, ("-fopenmp",), ("kernels/fused_ref_cpu.cpp",)),
     "sparse": NativePiece(
         "sparse", "kernels/sparse_cpu.cpp", "torch", "axonal_sparse_cpu", "the sparse CPU kernels",
         "spiking linear layers use the torch event-driven path (slower, same results)", "~1 min",
@@ -159,17 +161,18 @@ def cpu_tag() -> str:
 
 
 def _input_files(piece: NativePiece, package_root: Path) -> list[str]:
-    """The piece's source and every header it may include, relative to the package root."""
+    """The piece's sources and every header they may include, relative to the package root."""
     source = package_root / piece.source
-    if not source.is_file():
-        raise BuildError(f"source {source} of {piece.what} not found")
+    for rel in (piece.source, *piece.extra_sources):
+        if not (package_root / rel).is_file():
+            raise BuildError(f"source {package_root / rel} of {piece.what} not found")
     headers: set[Path] = set()
     csrc = package_root / _HEADER_DIR
     if csrc.is_dir():
         headers.update(p for p in csrc.rglob("*") if p.suffix in _HEADER_SUFFIXES and p.is_file())
     headers.update(p for p in source.parent.iterdir() if p.suffix in _HEADER_SUFFIXES and p.is_file())
     rels = sorted(p.relative_to(package_root).as_posix() for p in headers)
-    return [piece.source, *rels]
+    return [piece.source, *piece.extra_sources, *rels]
 
 
 def build_key(name: str, package_root: Path | None = None) -> str:
@@ -292,7 +295,8 @@ def _compile_torch(piece: NativePiece, src: Path, folder: Path) -> Path:
     # torch's own lock file, left behind if a build was killed; we hold the flock, so no
     # other axonal process is building here
     (out / "lock").unlink(missing_ok=True)
-    job = {"name": piece.target, "sources": [str(src / piece.source)], "cflags": list(piece.cflags),
+    sources = [str(src / rel) for rel in (piece.source, *piece.extra_sources)]
+    job = {"name": piece.target, "sources": sources, "cflags": list(piece.cflags),
            "ldflags": list(piece.ldflags), "out": str(out), "torch": torch.__version__}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     done = subprocess.run([sys.executable, "-c", _TORCH_BUILD, json.dumps(job)], env=env,

@@ -28,7 +28,8 @@ def _copy_sources(dest: Path) -> Path:
     for piece in PIECES.values():
         src = PACKAGE_ROOT / piece.source
         (dest / piece.source).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest / piece.source)
+        for rel in (piece.source, *piece.extra_sources):
+            shutil.copy2(PACKAGE_ROOT / rel, dest / rel)
         for header in src.parent.iterdir():
             if header.suffix in (".h", ".hh", ".hpp", ".inc"):
                 shutil.copy2(header, dest / piece.source.rsplit("/", 1)[0] / header.name)

@@ -4,6 +4,9 @@
   surrogate gradients and their backward pieces), written once and included by the fused
   CPU kernels (``kernels/fused_cpu.cpp``), the event-driven kernel (``kernels/sparse_cpu.cpp``)
   and the simulator's native loop (``sim/_native.c``).
+* ``fused_kernels.h``: the fused kernels' families (LIF, ALIF, CubaLIF over ``neuron_math.h``)
+  and their generic time loop, forward and backward, shared by the two translation units of
+  the fused CPU extension (``kernels/fused_cpu.cpp``, ``kernels/fused_ref_cpu.cpp``).
 * ``codes.h``: the integer codes of the reset modes and surrogates, generated from their
   Python types by :mod:`axonal.csrc.gen_codes` (a test fails when it is stale).
 
