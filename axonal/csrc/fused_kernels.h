@@ -209,11 +209,13 @@ struct CubaLif {
 
 // Brian2's refractory period (t_ref > 0: the REF specialisations): the constants of the gate
 // in the kernel's type, each rounded once from the double the op receives, as torch rounds a
-// Python float operand to a float32 tensor's type.
+// Python float operand to a float32 tensor's type. ref_limit is refractory_limit(dt) (the gate
+// opens once the remaining time is below it), computed in Python.
 template <typename T>
 struct Gate {
-  T dt, half_dt, t_ref;
-  Gate(double dt_, double t_ref_) : dt(T(dt_)), half_dt(T(0.5 * dt_)), t_ref(T(t_ref_)) {}
+  T dt, ref_limit, t_ref;
+  Gate(double dt_, double t_ref_, double ref_limit_)
+      : dt(T(dt_)), ref_limit(T(ref_limit_)), t_ref(T(t_ref_)) {}
 };
 
 // Bits of the forward's non-finite report: bit 0 the input x, bit 1 + q initial state q (the
@@ -279,7 +281,7 @@ int64_t forward_block(const T* RESTRICT x, const std::array<const T*, F::S + 1>&
       if constexpr (REF) {
         const T rem = axonal_refractory_remaining(s[S], gate.dt);
         z = F::template step<T, RESET, false, true>(s, xt[i], p, T(0),
-                                                    axonal_refractory_open(rem, gate.half_dt));
+                                                    axonal_refractory_active(rem, gate.ref_limit));
         s[S] = axonal_refractory_after(z, gate.t_ref, rem);
       } else {
         z = F::template step<T, RESET, false, false>(s, xt[i], p, T(0), true);
@@ -346,7 +348,7 @@ void backward_block(const T* RESTRICT gout, int64_t gstride,
           if constexpr (REF) {
             const T rem = axonal_refractory_remaining(s[S], gate.dt);
             F::template step<T, RESET, true, true>(s, xt[j], p, z,
-                                                   axonal_refractory_open(rem, gate.half_dt));
+                                                   axonal_refractory_active(rem, gate.ref_limit));
             s[S] = axonal_refractory_after(z, gate.t_ref, rem);
           } else {
             F::template step<T, RESET, true, false>(s, xt[j], p, z, true);
@@ -371,8 +373,8 @@ void backward_block(const T* RESTRICT gout, int64_t gstride,
           for (int q = 0; q < G; ++q) a[q] = ga[q][j];
           const T z = T(zt[j]);
           if constexpr (REF) {
-            const bool open = axonal_refractory_open(
-                axonal_refractory_remaining(s[S], gate.dt), gate.half_dt);
+            const bool open = axonal_refractory_active(
+                axonal_refractory_remaining(s[S], gate.dt), gate.ref_limit);
             const T g_ref = axonal_refractory_backward(g[S], z, s[S], gate.dt);
             gxt[j] = F::template backward<T, RESET, KIND, true>(g, a, s, xt[j], z, got[j], p,
                                                                 attached, k, open);

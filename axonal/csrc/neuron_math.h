@@ -19,8 +19,8 @@
  *   alif_adapt_after
  *   heaviside                               spike where (v - threshold) > 0
  *   reset                                   ResetMode (subtract / zero / none)
- *   refractory_remaining, refractory_open,  Brian2's refractory gate (refractory_gate)
- *   refractory_after
+ *   refractory_remaining,                   Brian2's refractory gate (refractory_gate)
+ *   refractory_active, refractory_after
  *   surrogate_grad                          the registered surrogates' pseudo-derivatives
  * and the backward pieces: reset_backward, spike_backward, fire_reset_backward (the two
  * together), refractory_backward, lif_membrane_backward, cuba_backward,

@@ -76,22 +76,10 @@ AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(reset)(AXONAL_T v, AXONAL_T z, AXONAL_T ga
                                        : v;
 }
 
-/* Brian2's refractory gate (refractory_gate in axonal.functional.neurons.refractory), in three
- * pieces: the remaining refractory time after this step, max(refractory - dt, 0) (nan stays nan,
- * as torch.clamp) ... */
-AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(refractory_remaining)(AXONAL_T refractory, AXONAL_T dt) {
-  const AXONAL_T remaining = refractory - dt;
-  return remaining < (AXONAL_T)0 ? (AXONAL_T)0 : remaining;
-}
-
-/* ... whether the membrane integrates (and may fire) this step: remaining <= dt / 2, half_dt
- * being 0.5 * dt rounded once to the type ... */
-AXONAL_MATH_INLINE int AXONAL_FN(refractory_open)(AXONAL_T remaining, AXONAL_T half_dt) {
-  return remaining <= half_dt;
-}
-
-/* ... and the remaining refractory time after the step's spike z: t_ref where it fired. While
- * the gate is closed the membrane keeps its value from before the step and z is 0. */
+/* The remaining refractory time after a step of Brian2's gate (refractory_gate), given the
+ * step's spike z and what remains of the countdown (refractory_remaining): t_ref where it
+ * fired. While the gate is closed (refractory_active) the membrane keeps its value from before
+ * the step and z is 0. */
 AXONAL_MATH_INLINE AXONAL_T AXONAL_FN(refractory_after)(AXONAL_T z, AXONAL_T t_ref,
                                                         AXONAL_T remaining) {
   return z > (AXONAL_T)0 ? t_ref : remaining;

@@ -229,12 +229,12 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     w, p, q = v, al, al
     if FAMILY != _LIF:
         w, p, q = _vec(w0_ptr, offs, mask), _vec(p_ptr, offs, mask), _vec(q_ptr, offs, mask)
-    rf, dt, half, tref = v, al, al, al
+    rf, dt, lim, tref = v, al, al, al
     rf_row = S  # the countdown's checkpoint rows follow v's (and w's)
     if FAMILY != _LIF:
         rf_row = 2 * S
-    if REF:  # gate: (dt, dt / 2, t_ref) in the input's dtype
-        dt, half, tref = tl.load(gate_ptr), tl.load(gate_ptr + 1), tl.load(gate_ptr + 2)
+    if REF:  # gate: (dt, refractory_limit(dt), t_ref) in the input's dtype
+        dt, lim, tref = tl.load(gate_ptr), tl.load(gate_ptr + 1), tl.load(gate_ptr + 2)
         rf = _vec(rf0_ptr, offs, mask)
     for s in range(S):
         c = tl.cast(s, tl.int64) * N  # addresses: a scalar int64 offset, then the lanes
@@ -252,7 +252,7 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
             vp, _, thr, wn, _ = _charge(v, w, x, al, th, vl, r, p, q, FAMILY)
             if REF:  # held while refractory: the membrane keeps v, no spike
                 rem = _remaining(rf, dt)
-                gate_open = rem <= half
+                gate_open = rem < lim
                 vp = tl.where(gate_open, vp, v)
                 zf = tl.where(gate_open, _fire(vp, thr), 0.0).to(vp.dtype)
                 rf = tl.where(valid, tl.where(zf > 0, tref, rem), rf)
@@ -282,8 +282,8 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
 ):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    # coef: (surrogate slope, 1 if the reset is attached else 0, pi / 2, dt, dt / 2, t_ref) in
-    # the input's dtype
+    # coef: (surrogate slope, 1 if the reset is attached else 0, pi / 2, dt,
+    # refractory_limit(dt), t_ref) in the input's dtype
     k, attached, half_pi = tl.load(coef_ptr), tl.load(coef_ptr + 1), tl.load(coef_ptr + 2)
     al, th = _vec(al_ptr, offs, mask), _vec(th_ptr, offs, mask)
     vl, r, vr = _vec(vl_ptr, offs, mask), _vec(r_ptr, offs, mask), _vec(vr_ptr, offs, mask)
@@ -293,12 +293,12 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
     if FAMILY != _LIF:
         gw, p, q = _vec(gwt_ptr, offs, mask), _vec(p_ptr, offs, mask), _vec(q_ptr, offs, mask)
         g_p, g_q = gv * 0.0, gv * 0.0
-    g_rf, dt, half, tref = gv, k, k, k
+    g_rf, dt, lim, tref = gv, k, k, k
     rf_row = 1  # the countdown's rows (checkpoint and scratch) follow v's (and w's)
     if FAMILY != _LIF:
         rf_row = 2
     if REF:
-        dt, half, tref = tl.load(coef_ptr + 3), tl.load(coef_ptr + 4), tl.load(coef_ptr + 5)
+        dt, lim, tref = tl.load(coef_ptr + 3), tl.load(coef_ptr + 4), tl.load(coef_ptr + 5)
         g_rf = _vec(grft_ptr, offs, mask)
     sn = tl.cast(S, tl.int64) * N
     for ss in range(S):
@@ -325,7 +325,7 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
             vp, _, thr, wn, _ = _charge(v, w, x, al, th, vl, r, p, q, FAMILY)
             if REF:
                 rem = _remaining(rf, dt)
-                vp = tl.where(rem <= half, vp, v)
+                vp = tl.where(rem < lim, vp, v)
                 rf = tl.where(zf > 0, tref, rem)
             v, wn = _after_spike(vp, wn, zf, thr, vr, q, FAMILY, RESET)
             if FAMILY != _LIF:
@@ -351,7 +351,7 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
             if REF:  # refractory: no spike, no surrogate; v passes straight to v_prev
                 rfprev = tl.load(buf_ptr + _row(rf_row * SEG + i, N, WIDE) + offs, mask=m,
                                  other=0.0)
-                gate_open = _remaining(rfprev, dt) <= half
+                gate_open = _remaining(rfprev, dt) < lim
                 gp = tl.where(gate_open, gp, gv)
                 g_thr = tl.where(gate_open, g_thr, 0.0)
                 gm = tl.where(gate_open, gp, 0.0)
@@ -404,16 +404,17 @@ def _coefficients(name: str, params: list[Tensor]) -> list[Tensor]:
     return [by_name[n] for n in ("alpha", "v_th", "v_leak", "r", "v_reset")] + own
 
 
-_N_CODES = 7  # reset, detach, kind, slope, seg, t_ref, dt
+_N_CODES = 8  # reset, detach, kind, slope, seg, t_ref, dt, ref_limit
 
 
 def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
     """``<name>_forward`` on CUDA: ``(x, *state0, refractory0, *params, reset, detach, kind,
-    slope, seg, t_ref, dt)``."""
+    slope, seg, t_ref, dt, ref_limit)``."""
     n_state = len(ops.FAMILIES[name].states)  # the refractory countdown last
     x, *rest = [t.contiguous() for t in args[:-_N_CODES]]
     state0, params = rest[:n_state], rest[n_state:]
-    reset, seg, t_ref, dt = int(args[-7]), int(args[-3]), float(args[-2]), float(args[-1])
+    reset, seg = int(args[-_N_CODES]), int(args[-4])
+    t_ref, dt, ref_limit = float(args[-3]), float(args[-2]), float(args[-1])
     ref = t_ref > 0
     T, N = x.shape
     S = (T + seg - 1) // seg
@@ -421,7 +422,7 @@ def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
     finals = [torch.empty_like(state0[0]) for _ in range(n_state)]
     z = torch.empty(x.shape, dtype=torch.uint8, device=x.device)
     ckpt = torch.empty((n_state - 1 + int(ref), S, N), dtype=x.dtype, device=x.device)
-    gate = torch.tensor([dt, 0.5 * dt, t_ref], dtype=x.dtype, device=x.device)
+    gate = torch.tensor([dt, ref_limit, t_ref], dtype=x.dtype, device=x.device)
     w0, w_t = state0[1 if n_state > 2 else 0], finals[1 if n_state > 2 else 0]
     _forward_kernel[(triton.cdiv(N, _BLOCK),)](
         x, state0[0], w0, state0[-1], *_coefficients(name, params), gate, out, finals[0], w_t,
@@ -435,14 +436,14 @@ def _forward(name: str, *args: Any) -> tuple[Tensor, ...]:
 
 def _backward(name: str, *args: Any) -> tuple[Tensor, ...]:
     """``<name>_backward`` on CUDA: ``(grad_out, *grad_state, grad_refractory, x, ckpt, z,
-    *params, reset, detach, kind, slope, seg, t_ref, dt)``."""
+    *params, reset, detach, kind, slope, seg, t_ref, dt, ref_limit)``."""
     fam = ops.FAMILIES[name]
     n_state = len(fam.states)
     grad_out = args[0]
     grad_state = [g.contiguous() for g in args[1 : 1 + n_state]]
     x, ckpt, z = args[1 + n_state : 4 + n_state]
     params = [p.contiguous() for p in args[4 + n_state : -_N_CODES]]
-    reset, detach, kind, slope, seg, t_ref, dt = args[-_N_CODES:]
+    reset, detach, kind, slope, seg, t_ref, dt, ref_limit = args[-_N_CODES:]
     ref = float(t_ref) > 0
     T, N = x.shape
     if T > 1 and grad_out.stride(0) == 0:  # broadcast over time: one row, stride 0
@@ -457,7 +458,7 @@ def _backward(name: str, *args: Any) -> tuple[Tensor, ...]:
     g_own = [g_param[n] for n in own] or [g_state[0], g_state[0]]  # LIF: never written
     second = 1 if n_state > 2 else 0  # LIF: placeholders, never read or written
     coef = torch.tensor(
-        [float(slope), 0.0 if detach else 1.0, math.pi / 2.0, float(dt), 0.5 * float(dt),
+        [float(slope), 0.0 if detach else 1.0, math.pi / 2.0, float(dt), float(ref_limit),
          float(t_ref)], dtype=x.dtype, device=x.device,
     )
     _backward_kernel[(triton.cdiv(N, _BLOCK),)](

@@ -187,14 +187,14 @@ std::array<const T*, M> cptrs(const torch::Tensor* t) {
   return out;
 }
 
-// <family>_forward(x, *state0, refractory0, *coefficients, reset, seg, t_ref, dt) ->
-// ((out, *state_T, refractory_T, z bytes, ckpt), non-finite report). The report is 0 when x,
+// <family>_forward(x, *state0, refractory0, *coefficients, reset, seg, t_ref, dt,
+// ref_limit) -> ((out, *state_T, refractory_T, z bytes, ckpt), non-finite report). The report is 0 when x,
 // the initial state and the coefficients are finite, else its bits say which are not (see
 // state_bit / coef_bit); the caller raises, naming them.
 template <class F>
 std::tuple<std::vector<torch::Tensor>, int64_t> fused_forward(
     const std::array<torch::Tensor, 2 + F::S + F::P>& a, int64_t reset, int64_t seg,
-    double t_ref, double dt) {
+    double t_ref, double dt, double ref_limit) {
   constexpr int SA = F::S + 1, P = F::P;
   const torch::Tensor& x = a[0];
   TORCH_CHECK(x.dim() == 2 && x.is_contiguous(), "x must be a contiguous [T, N] tensor");
@@ -222,7 +222,7 @@ std::tuple<std::vector<torch::Tensor>, int64_t> fused_forward(
     const ForwardArgs<F, T> args{ptr<T>(x), cptrs<T, SA>(state0), cptrs<T, P>(coef),
                                  ptr<T>(out), ptrs<T, SA>(result.data() + 1),
                                  zs.data_ptr<uint8_t>(), ptr<T>(ck), seg, Tn, N,
-                                 Gate<T>(dt, t_ref)};
+                                 Gate<T>(dt, t_ref, ref_limit)};
     report = t_ref > 0 ? run_forward<F, T, true>(args, reset)
                        : run_forward<F, T, false>(args, reset);
   });
@@ -230,12 +230,13 @@ std::tuple<std::vector<torch::Tensor>, int64_t> fused_forward(
 }
 
 // <family>_backward(grad_out, *grad_state_T, grad_refractory_T, x, ckpt, z, *coefficients,
-// reset, detach, kind, slope, seg, t_ref, dt) -> (grad_x, *grad_state0, grad_refractory0,
-// *grad_coefficients)
+// reset, detach, kind, slope, seg, t_ref, dt, ref_limit) -> (grad_x, *grad_state0,
+// grad_refractory0, *grad_coefficients)
 template <class F>
 std::vector<torch::Tensor> fused_backward(const std::array<torch::Tensor, 5 + F::S + F::P>& a,
                                           int64_t reset, bool detach, int64_t kind,
-                                          double slope, int64_t seg, double t_ref, double dt) {
+                                          double slope, int64_t seg, double t_ref, double dt,
+                                          double ref_limit) {
   constexpr int SA = F::S + 1, P = F::P, G = F::G;
   const torch::Tensor& x = a[1 + SA];
   const torch::Tensor &ck = a[2 + SA], &zs = a[3 + SA];
@@ -260,7 +261,7 @@ std::vector<torch::Tensor> fused_backward(const std::array<torch::Tensor, 5 + F:
                                   T(detach ? 0 : 1), T(slope), ptr<T>(result[0]),
                                   ptrs<T, SA>(result.data() + 1),
                                   ptrs<T, G>(result.data() + 1 + SA), seg, Tn, N,
-                                  Gate<T>(dt, t_ref)};
+                                  Gate<T>(dt, t_ref, ref_limit)};
     if (t_ref > 0) {
       run_backward<F, T, true>(args, reset, kind);
     } else {
@@ -282,13 +283,15 @@ template <class F, size_t... I, size_t... J>
 struct Bind<F, std::index_sequence<I...>, std::index_sequence<J...>> {
   static std::tuple<std::vector<torch::Tensor>, int64_t> forward(TensorArg<I>... t,
                                                                   int64_t reset, int64_t seg,
-                                                                  double t_ref, double dt) {
-    return fused_forward<F>({std::move(t)...}, reset, seg, t_ref, dt);
+                                                                  double t_ref, double dt,
+                                                                  double ref_limit) {
+    return fused_forward<F>({std::move(t)...}, reset, seg, t_ref, dt, ref_limit);
   }
   static std::vector<torch::Tensor> backward(TensorArg<J>... t, int64_t reset, bool detach,
                                              int64_t kind, double slope, int64_t seg,
-                                             double t_ref, double dt) {
-    return fused_backward<F>({std::move(t)...}, reset, detach, kind, slope, seg, t_ref, dt);
+                                             double t_ref, double dt, double ref_limit) {
+    return fused_backward<F>({std::move(t)...}, reset, detach, kind, slope, seg, t_ref, dt,
+                             ref_limit);
   }
 };
 

@@ -18,24 +18,26 @@ also ``tau_adapt`` and ``delta_th``), as Python floats, 0-d or per-neuron tensor
 supported (reference loop): what the spec refuses, gradients w.r.t. the spec's fixed
 parameters (``v_leak``, ``r``, ``v_reset``), parameters that broadcast beyond the input.
 
-Non-finite values: the input, the initial state and the coefficients are checked once per
-call (on CPU inside the kernel's first pass; elsewhere by one reduction per tensor and a
-single synchronisation) and :class:`~axonal.errors.NonFiniteError` names the culprit
-(``state.v``, ``x``...).
+Non-finite values: a state passed in is checked like the reference path's (``check_state``,
+one synchronisation per call); the input, the initial state and the coefficients are checked
+again once per call by the kernel (on CPU in its first pass over them and while it reads the
+input; elsewhere by one reduction per tensor and a single synchronisation), so that no NaN
+runs silently: :class:`~axonal.errors.NonFiniteError` names the culprit (``x``, ``state.v``,
+``coefficient alpha``...), for ``x`` with the reference's message and counts.
 """
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any, Callable
-
-import math
 
 import torch
 from torch import Tensor
 
 from axonal.errors import NonFiniteError
 from axonal.functional.neurons import NeuronFamily, ResetMode, families
+from axonal.functional.neurons.refractory import refractory_limit
 from axonal.functional.surrogate import Surrogate, kernel_codes
 from axonal.kernels import ops
 from axonal.functional.scan import ScanResult, check_sequence, check_state
@@ -180,15 +182,19 @@ def fused_run(
     like = x[0]
     states = [_flat(getattr(st, name), like) for name in spec.states]
     coefficients = [_flat(c(params, dt), like) for c in spec.coefficients.values()]
-    if x.device.type != "cpu":  # the CPU kernels check these in their first pass
-        report = nonfinite_report([flat, *states, *coefficients])
-        if report:
-            raise NonFiniteError(ops.nonfinite_message(ops.FAMILIES[family.name], report))
     forward, _ = ops.OPS[family.name]
-    out, *final = forward(
-        flat, *states, *coefficients, *_codes(params), ops.SEG,
-        float(getattr(params, "t_ref", 0.0)), float(dt),
-    )
+    try:
+        if x.device.type != "cpu":  # the CPU kernels check these in their first pass
+            report = nonfinite_report([flat, *states, *coefficients])
+            if report:
+                raise NonFiniteError(ops.nonfinite_message(ops.FAMILIES[family.name], report))
+        out, *final = forward(
+            flat, *states, *coefficients, *_codes(params), ops.SEG,
+            float(getattr(params, "t_ref", 0.0)), float(dt), refractory_limit(dt),
+        )
+    except NonFiniteError:
+        check_sequence(x, "x")  # x is the culprit: the reference path's message, with counts
+        raise
     carried = {name: v.reshape(like.shape) for name, v in zip(spec.states, final)}
     return ScanResult(out.reshape(x.shape), st._replace(**carried), None)
 

@@ -3,13 +3,13 @@
 Each family has a forward op and a backward op:
 
 * ``<family>_forward(x, *state0, refractory0, *params, reset, detach, kind, slope, seg, t_ref,
-  dt)`` returns the spikes, the final state (the refractory countdown last), the spikes as
+  dt, ref_limit)`` returns the spikes, the final state (the refractory countdown last), the spikes as
   uint8 and a checkpoint of the state every ``seg`` steps (``[n_carried, ceil(T / seg), N]``;
   the countdown is carried, and checkpointed, only when ``t_ref > 0``). On CPU it checks, while
   it runs, that ``x``, the initial state and the coefficients are finite, and raises
   :class:`~axonal.errors.NonFiniteError` naming the ones that are not (``state.v``...);
 * ``<family>_backward(grad_out, *grad_state, grad_refractory, x, ckpt, z, *params, reset,
-  detach, kind, slope, seg, t_ref, dt)`` is the reverse sweep that recomputes the state segment
+  detach, kind, slope, seg, t_ref, dt, ref_limit)`` is the reverse sweep that recomputes the state segment
   by segment from the checkpoints, the saved input and the uint8 spikes; it returns the
   gradients w.r.t. the input, the initial state and the family's differentiable parameters.
 
@@ -17,7 +17,8 @@ The families and their signatures come from the registry: every registered famil
 fused spec (:attr:`NeuronFamily.fused <axonal.functional.neurons.NeuronFamily>`) gets its two
 ops here (state ``<s>0`` for each kernel state, then the spec's coefficients in order). A
 fused spec's last state is ``refractory``, the remaining refractory time (Brian2's rule,
-:mod:`axonal.functional.neurons.refractory`), which the kernels run with ``t_ref`` and ``dt``.
+:mod:`axonal.functional.neurons.refractory`), which the kernels run with ``t_ref``, ``dt`` and
+``ref_limit = refractory_limit(dt)`` (the gate opens once the remaining time is below it).
 
 The CPU implementation is the compiled extension (:mod:`axonal.native_build`); a GPU backend
 registers a ``cuda`` implementation of the same ops (:mod:`axonal.kernels.gpu`). Fake-tensor
@@ -57,7 +58,10 @@ SEG = 32
 most this many steps of a block of neurons at a time, while their input is in cache. The
 checkpoints cost ``n_state / SEG`` of the input's memory."""
 
-_CODES = "int reset, bool detach, int kind, float slope, int seg, float t_ref, float dt"
+_CODES = (
+    "int reset, bool detach, int kind, float slope, int seg, float t_ref, float dt, "
+    "float ref_limit"
+)
 
 REFRACTORY = "refractory"
 """The state every fused family carries last: the remaining refractory time (s)."""
@@ -140,11 +144,11 @@ def _register(fam: FusedFamily) -> tuple[Any, Any]:
     LIB.define(fam.backward_schema())
 
     def forward_cpu(*args: Any) -> tuple[Tensor, ...]:
-        # the C++ forward takes (x, *state0, *params, reset, seg, t_ref, dt) and reports which
-        # of its inputs are not finite
+        # the C++ forward takes (x, *state0, *params, reset, seg, t_ref, dt, ref_limit) and
+        # reports which of its inputs are not finite
         tensors = args[: 1 + n_state + n_param]
-        reset, seg, t_ref, dt = args[1 + n_state + n_param], args[-3], args[-2], args[-1]
-        outs, report = getattr(_ext(), f"{fam.name}_forward")(*tensors, reset, seg, t_ref, dt)
+        reset, seg = args[1 + n_state + n_param], args[-4]
+        outs, report = getattr(_ext(), f"{fam.name}_forward")(*tensors, reset, seg, *args[-3:])
         if report:
             raise NonFiniteError(nonfinite_message(fam, report))
         return tuple(outs)
@@ -154,7 +158,7 @@ def _register(fam: FusedFamily) -> tuple[Any, Any]:
 
     def forward_fake(x: Tensor, *args: Any) -> tuple[Tensor, ...]:
         state0 = args[:n_state]
-        seg, t_ref = args[-3], args[-2]
+        seg, t_ref = args[-4], args[-3]
         n_seg = (x.shape[0] + seg - 1) // seg
         rows = fam.checkpoint_rows(t_ref)
         return (

@@ -210,11 +210,12 @@ std::tuple<at::Tensor, bool> spike_linear(const at::Tensor& x, const at::Tensor&
 
 // Brian2's refractory period of a LIF population (t_ref > 0): the gate's constants in the
 // kernel's type, each rounded once from the double it receives (as torch rounds a Python float
-// operand to a float32 tensor's type).
+// operand to a float32 tensor's type); ref_limit is refractory_limit(dt), computed in Python.
 template <typename T>
 struct Gate {
-  T dt, half_dt, t_ref;
-  Gate(double dt_, double t_ref_) : dt(T(dt_)), half_dt(T(0.5 * dt_)), t_ref(T(t_ref_)) {}
+  T dt, ref_limit, t_ref;
+  Gate(double dt_, double t_ref_, double ref_limit_)
+      : dt(T(dt_)), ref_limit(T(ref_limit_)), t_ref(T(t_ref_)) {}
 };
 
 // One population over time. cur [T*B, N] (time-major rows) is the input current; v [B, N] the
@@ -234,7 +235,7 @@ inline void neuron_block(const T* RESTRICT x, T* RESTRICT v, T* RESTRICT rf, T* 
       v[j] = vn;
     } else if constexpr (REF) {  // lif_step's refractory_gate: held, and silent, while closed
       const T rem = axonal_refractory_remaining(rf[j], gate.dt);
-      const int open = axonal_refractory_open(rem, gate.half_dt);
+      const int open = axonal_refractory_active(rem, gate.ref_limit);
       vn = open ? vn : v[j];
       const T z = open ? axonal_heaviside(vn - v_th[j]) : T(0);
       o[j] = z;
@@ -306,7 +307,8 @@ at::Tensor initial_copy(const c10::optional<at::Tensor>& given, const at::Tensor
 // [K_l, N_l], biases[l] ([N_l] or None), coefs[l] [6, N_l], kinds[l], states[l]: the initial
 // membrane [B, N_l] (read only) or None for rest (v = v_leak), refractory[l]: the initial
 // remaining refractory time [B, N_l] (read only) or None for none, t_refs[l] (s; > 0 only for a
-// LIF population with a refractory period) and dts[l] (s). Returns (out [T, B, N_last], final
+// LIF population with a refractory period), dts[l] (s) and ref_limits[l] (refractory_limit(dt),
+// s). Returns (out [T, B, N_last], final
 // membranes [B, N_l], final refractory times [B, N_l] (None where t_ref = 0: the state passes
 // through), ok); ok is false (and the rest empty) when x is not all spikes, which the first
 // layer's scan finds (the hidden layers' inputs are LIF spikes, 0 or 1).
@@ -315,13 +317,14 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, bool> e
     const std::vector<c10::optional<at::Tensor>>& biases, const std::vector<at::Tensor>& coefs,
     const std::vector<int64_t>& kinds, const std::vector<c10::optional<at::Tensor>>& states,
     const std::vector<c10::optional<at::Tensor>>& refractory, const std::vector<double>& t_refs,
-    const std::vector<double>& dts) {
+    const std::vector<double>& dts, const std::vector<double>& ref_limits) {
   const size_t layers = weights_t.size();
   TORCH_CHECK(layers > 0 && biases.size() == layers && coefs.size() == layers &&
                   kinds.size() == layers && states.size() == layers &&
-                  refractory.size() == layers && t_refs.size() == layers && dts.size() == layers,
-              "one weight, bias, coefficient set, kind, state, refractory state, t_ref and dt "
-              "per layer");
+                  refractory.size() == layers && t_refs.size() == layers && dts.size() == layers &&
+                  ref_limits.size() == layers,
+              "one weight, bias, coefficient set, kind, state, refractory state, t_ref, dt and "
+              "ref_limit per layer");
   check_cpu_contiguous(x, "x");
   TORCH_CHECK(x.dim() == 3, "x must be [T, B, K]");
   const int64_t steps = x.size(0), batch = x.size(1);
@@ -364,7 +367,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>, std::vector<at::Tensor>, bool> e
         neuron_dispatch<scalar_t>(cur.data_ptr<scalar_t>(), v.data_ptr<scalar_t>(),
                                   ref ? rf.data_ptr<scalar_t>() : nullptr,
                                   out.data_ptr<scalar_t>(), coef.data_ptr<scalar_t>(), kinds[l],
-                                  steps, batch, n, Gate<scalar_t>(dts[l], t_refs[l]), ref);
+                                  steps, batch, n, Gate<scalar_t>(dts[l], t_refs[l], ref_limits[l]), ref);
       }
     });
     if (!ok) return {at::Tensor(), {}, {}, false};

@@ -38,10 +38,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-from axonal.errors import NonFiniteError
 from axonal.functional.neurons.family import ResetMode, exp_decay
 from axonal.functional.neurons.li import LIState
 from axonal.functional.neurons.lif import LIFState
+from axonal.functional.neurons.refractory import refractory_limit
 from axonal.functional.surrogate import Surrogate
 from axonal.native_build import load_extension
 from axonal.nn.container import Sequential
@@ -294,8 +294,8 @@ class EventNetwork(nn.Module):
     It is :meth:`Sequential.forward <axonal.nn.Sequential.forward>` with the same results (up to
     float rounding of the currents; the neuron updates, refractory periods included, are the
     reference steps' arithmetic). An initial state holding inf or nan is refused
-    (:class:`~axonal.errors.NonFiniteError` naming it, e.g. ``state[1].v``). The model's own
-    path runs instead (dense products where the input is not spikes, the reference loop where
+    (:class:`~axonal.errors.NonFiniteError` naming it, e.g. ``state[1].v of LIF``). The
+    model's own path runs instead (dense products where the input is not spikes, the reference loop where
     needed) when: gradients are needed, the input is not all -1 / 0 / 1 (inf and nan included:
     the model then validates and raises), the input is not a ``[T, B, K]`` CPU tensor of the
     weights' dtype (float32 / float64), a LIF has a surrogate whose forward pass is not the
@@ -395,7 +395,8 @@ class EventNetwork(nn.Module):
         if ext is None:
             return None
         b = x.shape[1]
-        weights, biases, coefs, kinds, initial, refractory, t_refs, dts = [], [], [], [], [], [], [], []
+        weights, biases, coefs, kinds, initial, refractory = [], [], [], [], [], []
+        t_refs, dts, limits = [], [], []
         for i, (linear, neuron) in enumerate(pairs):
             n = linear.out_features
             found = self._coefficients(i, neuron, n, x.dtype)
@@ -409,28 +410,21 @@ class EventNetwork(nn.Module):
             v0 = r0 = None
             given = None if state is None else state[2 * i + 1]
             if given is not None:
-                name = f"state[{2 * i + 1}]"
-                check_state(given, torch.Size((b, n)), name)
+                check_state(given, torch.Size((b, n)), f"state[{2 * i + 1}]")  # finite too
                 v0 = given[0].to(x.dtype).expand(b, n)
-                fields = [("v", v0)]
                 if found[2] > 0:
                     r0 = given.refractory.to(x.dtype).expand(b, n)
-                    fields.append(("refractory", r0))
-                for field, value in fields:
-                    if not bool(torch.isfinite(value).all()):
-                        raise NonFiniteError(
-                            f"{name}.{field} contains inf or nan; it would poison the state"
-                        )
             weights.append(linear.weight_t())
             biases.append(linear.bias)
             coefs.append(found[0])
             kinds.append(found[1])
             t_refs.append(found[2])
             dts.append(float(neuron.dt))
+            limits.append(refractory_limit(neuron.dt))
             initial.append(v0)
             refractory.append(r0)
         out, finals, finals_ref, ok = ext.event_network(
-            x.contiguous(), weights, biases, coefs, kinds, initial, refractory, t_refs, dts
+            x.contiguous(), weights, biases, coefs, kinds, initial, refractory, t_refs, dts, limits
         )
         if not ok:
             return None

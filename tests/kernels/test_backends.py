@@ -149,7 +149,7 @@ def test_broadcast_output_gradient_matches_reference(kernel: Any) -> None:
 def test_backend_matches_reference_with_refractory_period(
     kernel: Any, reset: ResetMode, detach: bool, dtype: torch.dtype
 ) -> None:
-    """t_ref > 0 (2.5 steps: the countdown's rounding against dt / 2 is part of the test):
+    """t_ref > 0 (2.5 steps, off the grid: Brian2's rounding down is part of the test):
     spikes and final states identical, gradients (the countdown's included) to rounding."""
     _usable(kernel)
     surrogate = _surrogates()[(len(ResetMode) * int(detach) + reset.code) % len(_surrogates())]

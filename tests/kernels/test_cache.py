@@ -30,7 +30,7 @@ def _lif(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     n = x.shape[1]
     full = lambda v: torch.full((n,), v)  # noqa: E731
     return tuple(ops.lif_forward(x, full(0.0), full(0.0), full(0.9), full(1.0), full(0.0),
-                                 full(10.0), full(0.0), 0, True, 0, 25.0, 32, 0.0, 1e-3))
+                                 full(10.0), full(0.0), 0, True, 0, 25.0, 32, 0.0, 1e-3, 0.999e-3))
 
 
 def _backward(x: torch.Tensor, fwd: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -40,7 +40,8 @@ def _backward(x: torch.Tensor, fwd: tuple[torch.Tensor, ...]) -> torch.Tensor:
     full = lambda v: torch.full((n,), v)  # noqa: E731
     g = torch.ones(T, n)
     return ops.lif_backward(g, full(0.0), full(0.0), x, fwd[-1], fwd[-2], full(0.9), full(1.0),
-                            full(0.0), full(10.0), full(0.0), 0, True, 0, 25.0, 32, 0.0, 1e-3)[0]
+                            full(0.0), full(10.0), full(0.0), 0, True, 0, 25.0, 32, 0.0, 1e-3,
+                            0.999e-3)[0]
 
 
 def test_freed_outputs_are_reused() -> None:

@@ -15,7 +15,8 @@ import torch
 from axonal.errors import NonFiniteError
 from axonal.functional import surrogate as sg
 from axonal.functional.neurons import LIFParams, lif_multi_step
-from axonal.kernels import get_kernel, select
+from axonal.functional.neurons.refractory import refractory_limit
+from axonal.kernels import get_kernel, ops, select
 from axonal.kernels.cpu import cpu_available
 from axonal.kernels.linear import nonfinite_report
 from axonal.nn import ALIF, LIF, CubaLIF
@@ -107,28 +108,52 @@ def test_kernel_path_validates_input() -> None:
 @needs_cpp
 @pytest.mark.parametrize("layer_type", [LIF, ALIF, CubaLIF], ids=lambda c: c.__name__)
 def test_kernel_path_refuses_nonfinite_state(layer_type: type[NeuronLayer[Any, Any]]) -> None:
-    """A NaN or inf in any initial state field (or in a coefficient the parameters give) is
-    refused by the fused run with NonFiniteError naming it, checked by the kernel once per
-    call."""
+    """A NaN or inf in any initial state field, or in the input, is refused by the fused run
+    with the reference path's NonFiniteError and message (the state by ``check_state``, the
+    input by the kernel as it reads it, then named with its count)."""
     layer = layer_type(backend="cpp", t_ref=2e-3)
     x = _x()
     state = layer.initial_state(x[0])
+    owner = layer_type.__name__
     for field in state._fields:
-        for bad in (float("nan"), float("inf")):
+        for bad, what in ((float("nan"), "NaN"), (float("inf"), "inf")):
             value = getattr(state, field).clone()
             value[1, 3] = bad
-            with pytest.raises(NonFiniteError, match=rf"^state\.{field} contains inf or nan"):
+            with pytest.raises(NonFiniteError,
+                               match=rf"^state\.{field} of {owner} contains {what} at 1 of 10"):
                 layer(x, state._replace(**{field: value}))
     x[2, 0, 1] = float("inf")
-    with pytest.raises(NonFiniteError, match="^x contains inf or nan"):
+    with pytest.raises(NonFiniteError, match=r"^x contains inf or nan \(inf at 1 of 150"):
         layer(x, state)
     x[2, 0, 1] = 0.0
-    v = state.v.clone()
-    v[0, 0] = float("nan")
-    with pytest.raises(NonFiniteError, match="^x, state.v contain inf or nan"):
-        layer(x.index_put((torch.tensor(0),), torch.tensor(float("nan"))), state._replace(v=v))
     out, _ = layer(x, state)  # the layer is left usable
     assert out.shape == x.shape
+
+
+@needs_cpp
+def test_fused_op_names_a_nonfinite_state_or_coefficient() -> None:
+    """Called directly, the op itself refuses inf / nan in its state and coefficient arguments
+    (found in the kernel's first pass), naming them."""
+    T, N = 4, 6
+    x = torch.rand(T, N)
+
+    def full(v: float) -> torch.Tensor:
+        return torch.full((N,), v)
+
+    args = [x, full(0.0), full(0.0), full(0.9), full(1.0), full(0.0), full(10.0), full(0.0)]
+    codes = (0, True, 0, 25.0, 32, 2e-3, 1e-3, refractory_limit(1e-3))
+    ops.lif_forward(*args, *codes)
+    for k, name in ((1, "state.v"), (2, "state.refractory"),
+                    (3, r"coefficient alpha \(from the parameters\)"),
+                    (6, r"coefficient r \(from the parameters\)")):
+        bad = [a.clone() for a in args]
+        bad[k][2] = float("nan")
+        with pytest.raises(NonFiniteError, match=rf"^{name} contains inf or nan"):
+            ops.lif_forward(*bad, *codes)
+    bad = [a.clone() for a in args]
+    bad[0][1, 1] = bad[1][0] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"^x, state.v contain inf or nan"):
+        ops.lif_forward(*bad, *codes)
 
 
 def test_nonfinite_report_of_the_other_devices() -> None:
@@ -178,7 +203,7 @@ def test_ops_pass_opcheck(dtype: torch.dtype, t_ref: float) -> None:
     x = (torch.randn(T, N, generator=gen, dtype=dtype) * 2).requires_grad_()
     fixed = [torch.zeros(N, dtype=dtype), torch.ones(N, dtype=dtype), torch.zeros(N, dtype=dtype)]
     # seg = 4: two checkpoints, the last segment partial
-    codes = (0, False, 1, 2.0, 4, t_ref, 1e-3)
+    codes = (0, False, 1, 2.0, 4, t_ref, 1e-3, refractory_limit(1e-3))
     refr = torch.tensor([0.0, 1e-3, 2e-3, 0.0, 3e-3], dtype=dtype)
     torch.library.opcheck(
         torch.ops.axonal.lif_forward.default,

@@ -41,6 +41,7 @@ _INTERPRETED = textwrap.dedent(
     os.environ["TRITON_INTERPRET"] = "1"
     import torch
     from axonal.kernels import ops, _triton
+    from axonal.functional.neurons.refractory import refractory_limit
     name, wide = sys.argv[1], sys.argv[2] == "1"
     if wide:
         _triton._INT32_LIMIT = 0
@@ -52,7 +53,8 @@ _INTERPRETED = textwrap.dedent(
             "v_reset": (-.1, .1), "alpha_adapt": (.9, .99), "delta_th": (.05, .1),
             "alpha_syn": (.7, .9), "kernel": (.05, .1)}
     T, N = 40, 130  # two checkpoint segments, the second partial; two programs, one masked
-    DT, T_REF = 1e-3, 2.5e-3  # 2.5 steps: the countdown's rounding against dt / 2 is tested
+    DT, T_REF = 1e-3, 2.5e-3  # off the step grid: Brian2's rounding down is tested
+    LIMIT = refractory_limit(DT)
     checked = 0
     for t_ref in (0.0, T_REF):
         for reset in (0, 1, 2):  # subtract, zero, none
@@ -62,7 +64,7 @@ _INTERPRETED = textwrap.dedent(
                 # the countdown: 0 to 3 steps left (passed through untouched when t_ref = 0)
                 state.append(torch.randint(0, 7, (N,), generator=gen).to(dt) * (0.5 * DT))
                 params = [vec(N, *coef[p], dt) for p in fam.params]
-                fwd_codes = (reset, False, 0, 2.0, ops.SEG, t_ref, DT)
+                fwd_codes = (reset, False, 0, 2.0, ops.SEG, t_ref, DT, LIMIT)
                 ref = getattr(ops, name + "_forward")(x, *state, *params, *fwd_codes)
                 tri = _triton.FORWARD[name](x, *state, *params, *fwd_codes)
                 for k, (a, b) in enumerate(zip(ref, tri)):  # spikes, states, bytes, checkpoints
@@ -87,7 +89,7 @@ _INTERPRETED = textwrap.dedent(
                     else:
                         g_out = torch.randn(T, N, generator=gen, dtype=dt)
                     g_state = [torch.randn(N, generator=gen, dtype=dt) for _ in fam.states]
-                    codes = (reset, detach, kind, 1.5 + kind * 0.5, ops.SEG, t_ref, DT)
+                    codes = (reset, detach, kind, 1.5 + kind * 0.5, ops.SEG, t_ref, DT, LIMIT)
                     args = (g_out, *g_state, x, ref[-1], ref[-2], *params, *codes)
                     want = getattr(ops, name + "_backward")(*args)
                     got = _triton.BACKWARD[name](*args)

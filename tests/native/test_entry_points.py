@@ -47,6 +47,7 @@ from axonal.functional.neurons import (
 )
 from axonal.functional.neurons.li import li_step
 from axonal.functional.neurons.lif import lif_step
+from axonal.functional.neurons.refractory import refractory_limit
 from axonal.kernels import ops
 from axonal.native_build import load_extension
 from axonal.sim import ConstantCurrent, Network, Population, SpikeMonitor, native
@@ -102,7 +103,8 @@ RANGES = dict(tau_mem=(6e-3, 12e-3), tau_adapt=(20e-3, 40e-3), tau_syn=(3e-3, 5e
               v_reset=(0.0, 0.1))
 # initial-state scale of each state variable a fused kernel carries
 STATE_SCALE = dict(v=1.0, a=0.3, i=2.0)
-T_REF = 2.5e-3  # 2.5 steps: the countdown's rounding against dt / 2 is part of the test
+T_REF = 2.5e-3  # off the step grid: Brian2 rounds it down to 2 samples
+LIMIT = refractory_limit(DT)  # the gate opens once the remaining time is below it
 T_REFS = (0.0, T_REF)
 _NOT_DRAWN = ("reset", "surrogate", "detach_reset", "t_ref")
 
@@ -132,7 +134,7 @@ def _fused_inputs(case: FusedCase, dtype: torch.dtype, seed: int, t_ref: float =
     x = torch.randn(steps, N, generator=gen, dtype=dtype) * 1.5 + 0.8
     state0 = []
     for s in case.states:
-        if s == "refractory":  # 0 to 3 steps left, some of them whole steps, some half
+        if s == "refractory":  # 0 to 3 steps left, whole and half steps
             steps = torch.randint(0, 7, (N,), generator=gen).to(dtype) * 0.5
             state0.append(steps * DT if t_ref > 0 else torch.zeros(N, dtype=dtype))
         else:
@@ -205,7 +207,7 @@ def test_fused_forward_equals_reference_step(family: str, reset: ResetMode, dtyp
     want, want_final = _reference(case, params, x, state0)
     coefs = case.coefficients(params)
     got, report = getattr(FUSED, f"{family}_forward")(
-        x, *state0, *(coefs[c] for c in case.coefs), reset.code, ops.SEG, t_ref, DT)
+        x, *state0, *(coefs[c] for c in case.coefs), reset.code, ops.SEG, t_ref, DT, LIMIT)
     out, final, z, ckpt = got[0], got[1 : 1 + len(case.states)], got[-2], got[-1]
     assert report == 0
     assert 0 < int(want.sum()) < want.numel()  # some spikes, not all
@@ -237,13 +239,13 @@ def _check_backward(family: str, reset: ResetMode, surrogate: sg.Surrogate, deta
     coefs = case.coefficients(params)
     args = [coefs[c].detach() for c in case.coefs]
     got, report = getattr(FUSED, f"{family}_forward")(
-        x.detach(), *(s.detach() for s in state0), *args, reset.code, ops.SEG, t_ref, DT)
+        x.detach(), *(s.detach() for s in state0), *args, reset.code, ops.SEG, t_ref, DT, LIMIT)
     out, final, z, ckpt = got[0], got[1 : 1 + len(case.states)], got[-2], got[-1]
     assert report == 0 and torch.equal(out, want.detach())
     g_final = [2.0 * (k + 1) ** 2 * f for k, f in enumerate(final)]
     g = getattr(FUSED, f"{family}_backward")(
         w, *g_final, x.detach(), ckpt, z, *args, reset.code, detach, sg.kernel_code(surrogate),
-        surrogate.slope, ops.SEG, t_ref, DT,
+        surrogate.slope, ops.SEG, t_ref, DT, LIMIT,
     )
     n_s = len(case.states)
     assert len(g) == 1 + n_s + len(case.grads)
@@ -302,9 +304,9 @@ def test_fused_forward_reports_nonfinite_inputs(family: str) -> None:
         for t_ref in (0.0, T_REF):
             bad = [t.clone() for t in tensors]
             bad[k].view(-1)[N // 2] = float("nan") if k % 2 else float("inf")
-            _, report = fwd(*bad, ResetMode.SUBTRACT.code, ops.SEG, t_ref, DT)
+            _, report = fwd(*bad, ResetMode.SUBTRACT.code, ops.SEG, t_ref, DT, LIMIT)
             assert report == 1 << k, (k, t_ref, report)
-    _, report = fwd(*tensors, ResetMode.SUBTRACT.code, ops.SEG, T_REF, DT)
+    _, report = fwd(*tensors, ResetMode.SUBTRACT.code, ops.SEG, T_REF, DT, LIMIT)
     assert report == 0
 
 
@@ -394,7 +396,7 @@ def test_event_network_equals_reference_steps(reset: ResetMode, with_state: bool
     out, finals, finals_ref, ok = SPARSE.event_network(  # type: ignore[union-attr]
         x, [w1, w2], [None, b2], [c1, c2], [reset.code, li_kind],
         [v1, v2] if with_state else [None, None], [r1, None] if with_state else [None, None],
-        [t_ref, 0.0], [DT, DT])
+        [t_ref, 0.0], [DT, DT], [LIMIT, LIMIT])
     assert ok
 
     s1, s2 = LIFState(v=v1, refractory=r1), LIState(v=v2)
