@@ -294,15 +294,15 @@ class EventNetwork(nn.Module):
     It is :meth:`Sequential.forward <axonal.nn.Sequential.forward>` with the same results (up to
     float rounding of the currents; the neuron updates, refractory periods included, are the
     reference steps' arithmetic). An initial state holding inf or nan is refused
-    (:class:`~axonal.errors.NonFiniteError` naming it, e.g. ``state[1].v of LIF``). The
-    model's own path runs instead (dense products where the input is not spikes, the reference loop where
-    needed) when: gradients are needed, the input is not all -1 / 0 / 1 (inf and nan included:
-    the model then validates and raises), the input is not a ``[T, B, K]`` CPU tensor of the
-    weights' dtype (float32 / float64), a LIF has a surrogate whose forward pass is not the
-    step, a neuron parameter is not a float or a tensor broadcastable to ``[N]``, a ``TorchDispatchMode`` observes the
-    operations (the counter of :mod:`axonal.energy` then sees the per-layer work), or the
-    compiled kernel is unavailable. The model's layers are taken at construction: build a new
-    ``EventNetwork`` after replacing one of them.
+    (:class:`~axonal.errors.NonFiniteError` naming it, e.g. ``state[1].v of LIF``). The model's
+    own path runs instead (dense products where the input is not spikes, the reference loop
+    where needed) when: gradients are needed, the input is not all -1 / 0 / 1 (inf and nan
+    included: the model then validates and raises), the input is not a ``[T, B, K]`` CPU tensor
+    of the weights' dtype (float32 / float64), a LIF has a surrogate whose forward pass is not
+    the step, a neuron parameter is not a float or a tensor broadcastable to ``[N]``, a
+    ``TorchDispatchMode`` observes the operations (the counter of :mod:`axonal.energy` then sees
+    the per-layer work), or the compiled kernel is unavailable. The model's layers are taken at
+    construction: build a new ``EventNetwork`` after replacing one of them.
 
     Args:
         model: the network (converted in place; see above).
