@@ -1,0 +1,201 @@
+"""How many threads training uses, and results that do not depend on that number.
+
+**Results.** On CPU, the only part of an axonal training step whose floating-point result
+changed with the thread count is the BLAS matrix product under ``nn.Linear`` and ``matmul``:
+by default MKL splits the inner dimension of a product such as a weight gradient
+(``[out, T*B] @ [T*B, in]``) across threads and adds the partial sums in an order that depends
+on the thread count, so 1 and 2 threads give weights that differ in the last bit after a few
+batches and a different accuracy after a full run. Everything else in the loop is already
+split so that no element's sum depends on the split: the fused neuron kernels parallelise
+over neurons only (each neuron's time loop and its parameter-gradient sum run in one thread),
+and ATen's elementwise ops and reductions gave identical bits with 1 and 2 threads.
+:func:`reproducible_blas` switches MKL to its *strict conditional numerical reproducibility*
+mode (``MKL_CBWR=AUTO,STRICT``), in which ``?gemm`` gives bitwise identical results for any
+thread count on AVX2 / AVX-512 machines (Intel's "Reproducibility Conditions"), keeping the
+code branch MKL picks for the machine. :func:`axonal.train.loop.fit` and
+:func:`axonal.train.loop.seed_everything` call it, so training through them is independent
+of the thread count (``tests/train/test_threads.py``). Not covered: BLAS level 1 (``torch.dot``)
+and oneDNN convolutions, whose weight gradients still vary with the thread count (the loop
+does not use them unless the model does).
+
+**Count.** torch starts with one intra-op thread per physical core, whatever else runs on
+the machine. The small recipes (the digits demo, STDP on MNIST) run thousands of short
+parallel regions per batch; each ends at a barrier, so on a busy machine every region waits
+for a thread that another process has taken off its core, and training ran 4-10x slower with
+torch's default than with one thread. Their default is therefore :data:`DEFAULT_THREADS` (1);
+``0`` asks :func:`auto_threads` for the CPUs this process may use that are idle now.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+__all__ = [
+    "DEFAULT_THREADS",
+    "auto_threads",
+    "resolve_threads",
+    "set_threads",
+    "chosen_threads",
+    "recipe_threads",
+    "reproducible_blas",
+]
+
+DEFAULT_THREADS = 1
+"""Intra-op threads of the small recipes unless the user chooses (see the module docstring)."""
+
+_MKL_CBWR_AUTO = 2  # mkl_service.h: MKL_CBWR_AUTO
+_MKL_CBWR_STRICT = 0x10000  # mkl_service.h: MKL_CBWR_STRICT
+_MKL_CBWR_ALL = -1  # mkl_service.h: MKL_CBWR_ALL (~0), for mkl_cbwr_get
+
+_chosen: int | None = None
+_blas_status: str | None = None
+# torch's own default (one thread per physical core, or OMP_NUM_THREADS), as found when this
+# module is first imported; auto_threads never goes above it (hyper-threads do not help)
+_TORCH_DEFAULT = torch.get_num_threads()
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _max_threads() -> int:
+    return 4 * max(_cpus(), os.cpu_count() or 1)
+
+
+def auto_threads() -> int:
+    """The CPUs this process may use (``os.sched_getaffinity``) minus the 1-minute load
+    average, rounded down, at least 1 and at most torch's own default (one per physical core).
+
+    On an idle 8-core machine this is 8 (or fewer physical cores); on a 2-core machine where
+    two other jobs run it is 1.
+    """
+    cpus = _cpus()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        load = 0.0
+    idle = math.floor(cpus - load) if math.isfinite(load) else 1
+    return max(1, min(cpus, idle, _TORCH_DEFAULT))
+
+
+def resolve_threads(requested: int | None, default: int = DEFAULT_THREADS) -> int:
+    """The thread count a recipe uses for ``requested``.
+
+    Args:
+        requested: ``None``: ``default``, unless ``OMP_NUM_THREADS`` is set, which then wins
+            (as torch reads it at start-up); ``0``: :func:`auto_threads`; ``n >= 1``: ``n``.
+        default: the recipe's default.
+
+    Raises:
+        TypeError: ``requested`` is not an int (or None).
+        ValueError: ``requested`` is negative or more than four times the machine's CPUs.
+    """
+    if requested is None:
+        if os.environ.get("OMP_NUM_THREADS", "").strip():
+            return torch.get_num_threads()
+        return default
+    if isinstance(requested, bool) or not isinstance(requested, int):
+        raise TypeError(f"threads must be an int, got {type(requested).__name__}")
+    limit = _max_threads()
+    if not 0 <= requested <= limit:
+        raise ValueError(
+            f"threads must be between 0 (auto: idle CPUs) and {limit} (4x this machine's CPUs), "
+            f"got {requested}"
+        )
+    return auto_threads() if requested == 0 else requested
+
+
+def set_threads(requested: int | None, default: int = DEFAULT_THREADS) -> int:
+    """Set torch's intra-op thread count to :func:`resolve_threads` ``(requested, default)``,
+    remember it as the user's choice (recipes then keep it), and return it."""
+    global _chosen
+    n = resolve_threads(requested, default)
+    torch.set_num_threads(n)
+    _chosen = n
+    return n
+
+
+def chosen_threads() -> int | None:
+    """The count last set with :func:`set_threads`, or ``None`` if it was never called."""
+    return _chosen
+
+
+@contextmanager
+def recipe_threads(requested: int | None = None, default: int = DEFAULT_THREADS) -> Iterator[int]:
+    """Run a recipe with its thread count and put torch's count back afterwards.
+
+    ``requested=None`` keeps a count chosen with :func:`set_threads` (the command line does
+    this for ``--threads``), else uses ``default`` (or ``OMP_NUM_THREADS`` when set).
+    """
+    before = torch.get_num_threads()
+    if requested is None and _chosen is not None:
+        n = _chosen
+    else:
+        n = resolve_threads(requested, default)
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
+
+
+def _mkl_library() -> ctypes.CDLL | None:
+    """The loaded library that holds torch's MKL (linked into libtorch_cpu on x86 builds)."""
+    lib_dir = Path(torch.__file__).parent / "lib"
+    for candidate in sorted(lib_dir.glob("libtorch_cpu*")) + sorted(lib_dir.glob("libmkl_rt*")):
+        try:
+            return ctypes.CDLL(str(candidate))
+        except OSError:
+            continue
+    return None
+
+
+def reproducible_blas() -> str:
+    """Make torch's MKL matrix products independent of the thread count; return what was done.
+
+    Switches MKL to strict conditional numerical reproducibility with the automatic code
+    branch (what ``MKL_CBWR=AUTO,STRICT`` asks for at start-up; the call works after MKL has
+    run). A ``MKL_CBWR`` set in the environment is left as the user set it. Idempotent and
+    cheap after the first call. The returned line says which case applied, e.g.
+    ``"MKL strict CNR (AUTO,STRICT)"``, ``"MKL_CBWR=... from the environment"`` or why it could
+    not be done (torch without MKL: its BLAS is then what decides).
+    """
+    global _blas_status
+    if _blas_status is not None:
+        return _blas_status
+    if os.environ.get("MKL_CBWR"):
+        _blas_status = f"MKL_CBWR={os.environ['MKL_CBWR']} from the environment"
+        return _blas_status
+    if not torch.backends.mkl.is_available():
+        _blas_status = "torch is built without MKL; its BLAS decides whether products depend on threads"
+        return _blas_status
+    lib = _mkl_library()
+    setter = getter = None
+    for prefix in ("mkl_", "mkl_serv_"):
+        if lib is not None and hasattr(lib, f"{prefix}cbwr_set"):
+            setter, getter = getattr(lib, f"{prefix}cbwr_set"), getattr(lib, f"{prefix}cbwr_get")
+            break
+    if setter is None or getter is None:
+        _blas_status = "MKL's mkl_cbwr_set is not reachable in this torch build; products may depend on threads"
+        return _blas_status
+    setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+    getter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
+    wanted = _MKL_CBWR_AUTO | _MKL_CBWR_STRICT
+    code = setter(wanted)
+    now = getter(_MKL_CBWR_ALL)
+    if code != 0 or now != wanted:
+        _blas_status = f"MKL refused strict CNR (mkl_cbwr_set returned {code}, mode {now:#x})"
+    else:
+        _blas_status = "MKL strict CNR (AUTO,STRICT)"
+    return _blas_status
