@@ -33,7 +33,7 @@ import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, NamedTuple
 
 import torch
 
@@ -45,6 +45,7 @@ __all__ = [
     "chosen_threads",
     "recipe_threads",
     "reproducible_blas",
+    "thread_independent_blas",
 ]
 
 DEFAULT_THREADS = 1
@@ -161,41 +162,88 @@ def _mkl_library() -> ctypes.CDLL | None:
     return None
 
 
-def reproducible_blas() -> str:
-    """Make torch's MKL matrix products independent of the thread count; return what was done.
+class _Mkl(NamedTuple):
+    cbwr_set: Any
+    cbwr_get: Any
+    set_local: Any
+    max_threads: Any
 
-    Switches MKL to strict conditional numerical reproducibility with the automatic code
-    branch (what ``MKL_CBWR=AUTO,STRICT`` asks for at start-up; the call works after MKL has
-    run). A ``MKL_CBWR`` set in the environment is left as the user set it. Idempotent and
-    cheap after the first call. The returned line says which case applied, e.g.
-    ``"MKL strict CNR (AUTO,STRICT)"``, ``"MKL_CBWR=... from the environment"`` or why it could
-    not be done (torch without MKL: its BLAS is then what decides).
+
+def _mkl() -> _Mkl | None:
+    """MKL's service functions with C calling conventions, or None where unreachable.
+
+    torch links MKL statically and exports its service layer under ``mkl_serv_*``; the plain
+    ``mkl_*`` names in some builds are the Fortran bindings (arguments by pointer), so only
+    the ``mkl_serv_*`` names are called with plain ints.
     """
+    global _mkl_cached, _mkl_looked
+    if _mkl_looked:
+        return _mkl_cached
+    _mkl_looked = True
+    if not torch.backends.mkl.is_available():
+        return None
+    lib = _mkl_library()
+    names = ("mkl_serv_cbwr_set", "mkl_serv_cbwr_get", "mkl_serv_set_num_threads_local", "mkl_serv_get_max_threads")
+    if lib is None or not all(hasattr(lib, n) for n in names):
+        return None
+    funcs = [getattr(lib, n) for n in names]
+    for f, args in zip(funcs, ([ctypes.c_int], [ctypes.c_int], [ctypes.c_int], [])):
+        f.argtypes, f.restype = args, ctypes.c_int
+    _mkl_cached = _Mkl(*funcs)
+    return _mkl_cached
+
+
+_mkl_cached: _Mkl | None = None
+_mkl_looked = False
+
+
+def _enable_cnr() -> str:
+    """Switch MKL to conditional numerical reproducibility (once per process)."""
     global _blas_status
     if _blas_status is not None:
         return _blas_status
-    if os.environ.get("MKL_CBWR"):
-        _blas_status = f"MKL_CBWR={os.environ['MKL_CBWR']} from the environment"
-        return _blas_status
-    if not torch.backends.mkl.is_available():
-        _blas_status = "torch is built without MKL; its BLAS decides whether products depend on threads"
-        return _blas_status
-    lib = _mkl_library()
-    setter = getter = None
-    for prefix in ("mkl_", "mkl_serv_"):
-        if lib is not None and hasattr(lib, f"{prefix}cbwr_set"):
-            setter, getter = getattr(lib, f"{prefix}cbwr_set"), getattr(lib, f"{prefix}cbwr_get")
-            break
-    if setter is None or getter is None:
-        _blas_status = "MKL's mkl_cbwr_set is not reachable in this torch build; products may depend on threads"
-        return _blas_status
-    setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-    getter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-    wanted = _MKL_CBWR_AUTO | _MKL_CBWR_STRICT
-    code = setter(wanted)
-    now = getter(_MKL_CBWR_ALL)
-    if code != 0 or now != wanted:
-        _blas_status = f"MKL refused strict CNR (mkl_cbwr_set returned {code}, mode {now:#x})"
+    mkl = _mkl()
+    if mkl is None:
+        _blas_status = (
+            "torch is built without a reachable MKL; its BLAS decides whether products depend on threads"
+        )
+    elif os.environ.get("MKL_CBWR"):
+        _blas_status = f"MKL on one thread, MKL_CBWR={os.environ['MKL_CBWR']} from the environment"
     else:
-        _blas_status = "MKL strict CNR (AUTO,STRICT)"
+        wanted = _MKL_CBWR_AUTO | _MKL_CBWR_STRICT
+        code = mkl.cbwr_set(wanted)
+        now = mkl.cbwr_get(_MKL_CBWR_ALL)
+        if code != 0 or now != wanted:
+            _blas_status = f"MKL on one thread; MKL refused CNR (mkl_cbwr_set returned {code}, mode {now:#x})"
+        else:
+            _blas_status = "MKL on one thread, CNR mode AUTO,STRICT"
     return _blas_status
+
+
+def reproducible_blas() -> str:
+    """Switch MKL to conditional numerical reproducibility (``MKL_CBWR=AUTO,STRICT``, which
+    also works after MKL has run; a ``MKL_CBWR`` from the environment is left alone) and
+    return a line saying what :func:`thread_independent_blas` does in this process."""
+    return _enable_cnr()
+
+
+@contextmanager
+def thread_independent_blas() -> Iterator[str]:
+    """Matrix products in this block give the same bits for any torch thread count.
+
+    MKL runs single-threaded for the calling thread (``mkl_set_num_threads_local(1)``, put
+    back on exit) in CNR mode (:func:`reproducible_blas`), while torch's own parallel loops,
+    the fused neuron kernels included, keep their threads. Autograd runs a CPU backward pass
+    on the thread that calls ``backward()``, so the backward products are covered too. Yields
+    the status line of :func:`reproducible_blas`.
+    """
+    status = _enable_cnr()
+    mkl = _mkl()
+    if mkl is None:
+        yield status
+        return
+    previous = mkl.set_local(1)
+    try:
+        yield status
+    finally:
+        mkl.set_local(previous)
