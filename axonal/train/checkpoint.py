@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import pickletools
 import uuid
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping, NamedTuple, TypeVar
@@ -348,7 +349,9 @@ def load_checkpoint(path: PathLike, *, finite_extra: bool = False) -> Checkpoint
         _scan_archive(handle, source)
         handle.seek(0)
         try:
-            payload = torch.load(handle, weights_only=True, map_location="cpu")
+            with warnings.catch_warnings():  # a newer pickle protocol: refused below if it fails
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                payload = torch.load(handle, weights_only=True, map_location="cpu")
         except Exception as err:  # whatever the scan could not see: torch says what
             raise _not_a_checkpoint(source, f"torch.load failed ({type(err).__name__}: {err})") from err
     if not isinstance(payload, dict):
