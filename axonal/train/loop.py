@@ -28,7 +28,7 @@ from axonal.functional.validate import check_int
 from axonal.nn.container import Sequential, SequentialResult
 from axonal.train.checkpoint import PathLike, load_checkpoint, restore, save_checkpoint
 from axonal.train.state import from_plain, rng_states, set_rng_states, to_plain
-from axonal.train.threads import reproducible_blas, thread_independent_blas
+from axonal.train.threads import thread_independent_blas
 
 __all__ = ["TrainConfig", "EpochLog", "fit", "evaluate", "seed_everything"]
 
@@ -84,9 +84,9 @@ class EpochLog(NamedTuple):
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch's, numpy's (when installed) and Python's global generators, ask for
-    deterministic kernels, and switch MKL to its reproducible mode
-    (:func:`axonal.train.threads.reproducible_blas`)."""
+    """Seed torch's, numpy's (when installed) and Python's global generators and ask for
+    deterministic kernels (:func:`fit` itself makes the result independent of the thread
+    count)."""
     check_int("seed", seed, minimum=0)
     torch.manual_seed(seed)
     random.seed(seed)
@@ -97,7 +97,6 @@ def seed_everything(seed: int) -> None:
     else:
         np.random.seed(seed % 2**32)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    reproducible_blas()
 
 
 def _check_data(x: Tensor, y: Tensor, name: str) -> None:
@@ -272,7 +271,7 @@ def fit(
     ``config.seed`` so that the reported accuracy is reproducible.
 
     The result depends only on the seeds, not on the thread count: matrix products run in
-    MKL on one thread in its reproducible mode while torch's other parallel loops and the
+    MKL on one thread while torch's other parallel loops and the
     fused neuron kernels use every thread (:func:`axonal.train.threads.thread_independent_blas`).
 
     Crash safety: with ``checkpoint``, the whole training state (weights, Adam, the learning-

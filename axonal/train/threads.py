@@ -1,22 +1,24 @@
 """How many threads training uses, and results that do not depend on that number.
 
-**Results.** On CPU, the only part of an axonal training step whose floating-point result
-changed with the thread count is the BLAS matrix product under ``nn.Linear`` and ``matmul``:
-by default MKL splits the inner dimension of a product such as a weight gradient
-(``[out, T*B] @ [T*B, in]``) across threads and adds the partial sums in an order that depends
-on the thread count, so 1 and 2 threads give weights that differ in the last bit after a few
-batches and a different accuracy after a full run. Everything else in the loop is already
-split so that no element's sum depends on the split: the fused neuron kernels parallelise
-over neurons only (each neuron's time loop and its parameter-gradient sum run in one thread),
-and ATen's elementwise ops and reductions gave identical bits with 1 and 2 threads.
-:func:`reproducible_blas` switches MKL to its *strict conditional numerical reproducibility*
-mode (``MKL_CBWR=AUTO,STRICT``), in which ``?gemm`` gives bitwise identical results for any
-thread count on AVX2 / AVX-512 machines (Intel's "Reproducibility Conditions"), keeping the
-code branch MKL picks for the machine. :func:`axonal.train.loop.fit` and
-:func:`axonal.train.loop.seed_everything` call it, so training through them is independent
-of the thread count (``tests/train/test_threads.py``). Not covered: BLAS level 1 (``torch.dot``)
-and oneDNN convolutions, whose weight gradients still vary with the thread count (the loop
-does not use them unless the model does).
+**Results.** On CPU, the part of an axonal training step whose floating-point result changed
+with the thread count was MKL's matrix product under ``nn.Linear`` / ``matmul``: with more than
+one thread MKL splits a product into blocks whose sums it adds in a split-dependent order (or
+computes with a different micro-kernel), so 1 and 2 threads gave weights differing in the last
+bit after a few batches, and a different accuracy after a full demo run (98.00% vs 97.78%).
+MKL's strict reproducibility mode (``MKL_CBWR=AUTO,STRICT``) does not cure it on every machine:
+Intel documents it for Intel CPUs only, and on this project's AMD EPYC a 10 x 16 product still
+differed between 1 and 2 threads in that mode. What does cure it everywhere:
+:func:`thread_independent_blas` runs MKL on one thread for the calling thread
+(``mkl_set_num_threads_local(1)``), while torch's own parallel loops keep every thread. Those
+are already split so that no element's sum depends on the split: the fused neuron kernels
+parallelise over neurons only (each neuron's time loop and parameter-gradient sum run in one
+thread; forward, input and parameter gradients of LIF, CubaLIF and ALIF are bit-identical with
+1, 2 and 3 threads), and ATen's elementwise ops and reductions gave identical bits too.
+:func:`axonal.train.loop.fit` and :func:`~axonal.train.loop.evaluate` run inside it, so training
+through them does not depend on the thread count (``tests/train/test_threads.py``). The cost:
+the products themselves no longer use several threads (the recipes' products are small).
+Not covered: oneDNN convolutions, whose weight gradients vary with the thread count (the loop
+does not use them unless the model does), and torch builds without MKL (their BLAS decides).
 
 **Count.** torch starts with one intra-op thread per physical core, whatever else runs on
 the machine. The small recipes (the digits demo, STDP on MNIST) run thousands of short
@@ -39,24 +41,20 @@ import torch
 
 __all__ = [
     "DEFAULT_THREADS",
+    "MAX_THREADS",
     "auto_threads",
     "resolve_threads",
     "set_threads",
     "chosen_threads",
     "recipe_threads",
-    "reproducible_blas",
+    "blas_status",
     "thread_independent_blas",
 ]
 
 DEFAULT_THREADS = 1
 """Intra-op threads of the small recipes unless the user chooses (see the module docstring)."""
 
-_MKL_CBWR_AUTO = 2  # mkl_service.h: MKL_CBWR_AUTO
-_MKL_CBWR_STRICT = 0x10000  # mkl_service.h: MKL_CBWR_STRICT
-_MKL_CBWR_ALL = -1  # mkl_service.h: MKL_CBWR_ALL (~0), for mkl_cbwr_get
-
 _chosen: int | None = None
-_blas_status: str | None = None
 # torch's own default (one thread per physical core, or OMP_NUM_THREADS), as found when this
 # module is first imported; auto_threads never goes above it (hyper-threads do not help)
 _TORCH_DEFAULT = torch.get_num_threads()
@@ -70,8 +68,8 @@ def _cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _max_threads() -> int:
-    return 4 * max(_cpus(), os.cpu_count() or 1)
+MAX_THREADS = 1024
+"""The largest thread count :func:`resolve_threads` accepts (the command line's bound too)."""
 
 
 def auto_threads() -> int:
@@ -100,7 +98,7 @@ def resolve_threads(requested: int | None, default: int = DEFAULT_THREADS) -> in
 
     Raises:
         TypeError: ``requested`` is not an int (or None).
-        ValueError: ``requested`` is negative or more than four times the machine's CPUs.
+        ValueError: ``requested`` is negative or above :data:`MAX_THREADS`.
     """
     if requested is None:
         if os.environ.get("OMP_NUM_THREADS", "").strip():
@@ -108,12 +106,8 @@ def resolve_threads(requested: int | None, default: int = DEFAULT_THREADS) -> in
         return default
     if isinstance(requested, bool) or not isinstance(requested, int):
         raise TypeError(f"threads must be an int, got {type(requested).__name__}")
-    limit = _max_threads()
-    if not 0 <= requested <= limit:
-        raise ValueError(
-            f"threads must be between 0 (auto: idle CPUs) and {limit} (4x this machine's CPUs), "
-            f"got {requested}"
-        )
+    if not 0 <= requested <= MAX_THREADS:
+        raise ValueError(f"threads must be between 0 (auto: idle CPUs) and {MAX_THREADS}, got {requested}")
     return auto_threads() if requested == 0 else requested
 
 
@@ -163,14 +157,12 @@ def _mkl_library() -> ctypes.CDLL | None:
 
 
 class _Mkl(NamedTuple):
-    cbwr_set: Any
-    cbwr_get: Any
     set_local: Any
     max_threads: Any
 
 
 def _mkl() -> _Mkl | None:
-    """MKL's service functions with C calling conventions, or None where unreachable.
+    """MKL's thread-count functions with C calling conventions, or None where unreachable.
 
     torch links MKL statically and exports its service layer under ``mkl_serv_*``; the plain
     ``mkl_*`` names in some builds are the Fortran bindings (arguments by pointer), so only
@@ -183,13 +175,13 @@ def _mkl() -> _Mkl | None:
     if not torch.backends.mkl.is_available():
         return None
     lib = _mkl_library()
-    names = ("mkl_serv_cbwr_set", "mkl_serv_cbwr_get", "mkl_serv_set_num_threads_local", "mkl_serv_get_max_threads")
+    names = ("mkl_serv_set_num_threads_local", "mkl_serv_get_max_threads")
     if lib is None or not all(hasattr(lib, n) for n in names):
         return None
-    funcs = [getattr(lib, n) for n in names]
-    for f, args in zip(funcs, ([ctypes.c_int], [ctypes.c_int], [ctypes.c_int], [])):
-        f.argtypes, f.restype = args, ctypes.c_int
-    _mkl_cached = _Mkl(*funcs)
+    set_local, max_threads = (getattr(lib, n) for n in names)
+    set_local.argtypes, set_local.restype = [ctypes.c_int], ctypes.c_int
+    max_threads.argtypes, max_threads.restype = [], ctypes.c_int
+    _mkl_cached = _Mkl(set_local, max_threads)
     return _mkl_cached
 
 
@@ -197,34 +189,11 @@ _mkl_cached: _Mkl | None = None
 _mkl_looked = False
 
 
-def _enable_cnr() -> str:
-    """Switch MKL to conditional numerical reproducibility (once per process)."""
-    global _blas_status
-    if _blas_status is not None:
-        return _blas_status
-    mkl = _mkl()
-    if mkl is None:
-        _blas_status = (
-            "torch is built without a reachable MKL; its BLAS decides whether products depend on threads"
-        )
-    elif os.environ.get("MKL_CBWR"):
-        _blas_status = f"MKL on one thread, MKL_CBWR={os.environ['MKL_CBWR']} from the environment"
-    else:
-        wanted = _MKL_CBWR_AUTO | _MKL_CBWR_STRICT
-        code = mkl.cbwr_set(wanted)
-        now = mkl.cbwr_get(_MKL_CBWR_ALL)
-        if code != 0 or now != wanted:
-            _blas_status = f"MKL on one thread; MKL refused CNR (mkl_cbwr_set returned {code}, mode {now:#x})"
-        else:
-            _blas_status = "MKL on one thread, CNR mode AUTO,STRICT"
-    return _blas_status
-
-
-def reproducible_blas() -> str:
-    """Switch MKL to conditional numerical reproducibility (``MKL_CBWR=AUTO,STRICT``, which
-    also works after MKL has run; a ``MKL_CBWR`` from the environment is left alone) and
-    return a line saying what :func:`thread_independent_blas` does in this process."""
-    return _enable_cnr()
+def blas_status() -> str:
+    """One line saying whether :func:`thread_independent_blas` can pin MKL in this process."""
+    if _mkl() is None:
+        return "torch's BLAS is not a reachable MKL: its products may depend on the thread count"
+    return "MKL products on one thread (thread-count independent); torch's own loops on all threads"
 
 
 @contextmanager
@@ -232,18 +201,16 @@ def thread_independent_blas() -> Iterator[str]:
     """Matrix products in this block give the same bits for any torch thread count.
 
     MKL runs single-threaded for the calling thread (``mkl_set_num_threads_local(1)``, put
-    back on exit) in CNR mode (:func:`reproducible_blas`), while torch's own parallel loops,
-    the fused neuron kernels included, keep their threads. Autograd runs a CPU backward pass
-    on the thread that calls ``backward()``, so the backward products are covered too. Yields
-    the status line of :func:`reproducible_blas`.
+    back on exit), while torch's own parallel loops, the fused neuron kernels included, keep
+    their threads. Autograd runs a CPU backward pass on the thread that calls ``backward()``,
+    so the backward products are covered too. Yields :func:`blas_status`.
     """
-    status = _enable_cnr()
     mkl = _mkl()
     if mkl is None:
-        yield status
+        yield blas_status()
         return
     previous = mkl.set_local(1)
     try:
-        yield status
+        yield blas_status()
     finally:
         mkl.set_local(previous)

@@ -145,7 +145,7 @@ def uninterrupted() -> tuple[dict[str, Tensor], list[EpochLog]]:
 
 @pytest.mark.parametrize(
     ("crash_at", "every"),
-    [(2, 1), (5, 3), (6, 5), (7, 3), (11, 2), (14, 0), (15, 7)],
+    [(5, 3), (6, 5), (11, 2), (14, 0)],
     # batch 6 is the first of epoch 1, so (6, 5) resumes from an epoch boundary; every=0
     # checkpoints at the end of each epoch only
 )
