@@ -186,50 +186,50 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_corrupt_and_foreign_files(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00\x01 definitely not a torch archive" * 10)
-    with pytest.raises(ValueError, match="expected a file written by axonal.train.save_checkpoint"):
+    with pytest.raises(FileFormatError, match="expected a file written by axonal.train.save_checkpoint"):
         load_checkpoint(garbage)
 
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
-    with pytest.raises(ValueError, match="not an axonal checkpoint"):
+    with pytest.raises(FileFormatError, match="not an axonal checkpoint"):
         load_checkpoint(empty)
 
     good = tmp_path / "good.pt"
     save_checkpoint(good, nn.Linear(4, 4), {"a": 1})
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(ValueError, match="not an axonal checkpoint"):
+    with pytest.raises(FileFormatError, match="not an axonal checkpoint"):
         load_checkpoint(truncated)
 
     plain_pickle = tmp_path / "plain.pkl"
     plain_pickle.write_bytes(pickle.dumps({"format": "axonal-checkpoint"}))
-    with pytest.raises(ValueError, match="not an axonal checkpoint"):
+    with pytest.raises(FileFormatError, match="not an axonal checkpoint"):
         load_checkpoint(plain_pickle)
 
     bare_state = tmp_path / "state.pt"
     torch.save(nn.Linear(2, 2).state_dict(), bare_state)
-    with pytest.raises(ValueError, match="format field is None"):
+    with pytest.raises(FileFormatError, match="format field is None"):
         load_checkpoint(bare_state)
 
     a_list = tmp_path / "list.pt"
     torch.save([1, 2], a_list)
-    with pytest.raises(ValueError, match="holds a list, not a dict"):
+    with pytest.raises(FileFormatError, match="holds a list, not a dict"):
         load_checkpoint(a_list)
 
     newer = tmp_path / "newer.pt"
     torch.save({"format": "axonal-checkpoint", "version": 2}, newer)
-    with pytest.raises(ValueError, match="version 2; this axonal reads version 1"):
+    with pytest.raises(FileFormatError, match="version 2; this axonal reads version 1"):
         load_checkpoint(newer)
 
     partial = tmp_path / "partial.pt"
     torch.save({"format": "axonal-checkpoint", "version": 1, "state_dict": {}}, partial)
-    with pytest.raises(ValueError, match=r"lacks the entries \['config', 'extra'\]"):
+    with pytest.raises(FileFormatError, match=r"lacks the entries \['config', 'extra'\]"):
         load_checkpoint(partial)
 
     bad_state = tmp_path / "bad_state.pt"
     torch.save({"format": "axonal-checkpoint", "version": 1, "state_dict": {"w": 1},
                 "config": {}, "extra": None}, bad_state)
-    with pytest.raises(ValueError, match="state_dict is not a dict of str to tensor"):
+    with pytest.raises(FileFormatError, match="state_dict is not a dict of str to tensor"):
         load_checkpoint(bad_state)
 
 
