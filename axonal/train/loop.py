@@ -111,6 +111,22 @@ def _check_data(x: Tensor, y: Tensor, name: str) -> None:
 
 
 @torch.no_grad()
+def _warm_up(model: Sequential, x: Tensor, encode: Encoder) -> None:
+    """One forward pass over one encoded sample (eval mode, no grad), so that every compiled
+    extension the model uses has run its first parallel loop, which resets MKL's thread count
+    (see :meth:`axonal.train.threads.BlasPin.pin`), before MKL is pinned. Every random
+    generator is put back: the pass leaves no trace in the run."""
+    saved = rng_states(None)
+    was_training = model.training
+    model.eval()
+    try:
+        model.run(encode(x[:1], torch.Generator().manual_seed(0)))
+    finally:
+        model.train(was_training)
+        set_rng_states(saved, None, where="the warm-up pass")
+
+
+@torch.no_grad()
 def evaluate(
     model: Sequential,
     data: tuple[Tensor, Tensor],
@@ -126,8 +142,10 @@ def evaluate(
     was_training = model.training
     model.eval()
     correct = 0
-    with thread_independent_blas():
+    with thread_independent_blas() as blas:
+        _warm_up(model, x, encode)
         for start in range(0, x.shape[0], batch_size):
+            blas.pin()
             result = model.run(encode(x[start : start + batch_size], generator))
             correct += int((predict(result) == y[start : start + batch_size]).sum())
     model.train(was_training)
@@ -313,7 +331,8 @@ def fit(
             raise FileNotFoundError(f"checkpoint's folder does not exist: {str(target.parent)!r}")
     if resume is not None and not isinstance(resume, (str, os.PathLike)):
         raise TypeError(f"resume must be a path, got {type(resume).__name__}")
-    with thread_independent_blas():
+    with thread_independent_blas() as blas:
+        _warm_up(model, x, encode)
         gen = torch.Generator().manual_seed(config.seed)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
@@ -347,6 +366,7 @@ def fit(
                 total, correct, seen = 0.0, 0, 0
             due = False
             for b in range(first, batches):
+                blas.pin()
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 result = model.run(encode(x[idx], gen))
                 loss = objective(result, y[idx])

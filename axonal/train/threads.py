@@ -14,8 +14,10 @@ are already split so that no element's sum depends on the split: the fused neuro
 parallelise over neurons only (each neuron's time loop and parameter-gradient sum run in one
 thread; forward, input and parameter gradients of LIF, CubaLIF and ALIF are bit-identical with
 1, 2 and 3 threads), and ATen's elementwise ops and reductions gave identical bits too.
-:func:`axonal.train.loop.fit` and :func:`~axonal.train.loop.evaluate` run inside it, so training
-through them does not depend on the thread count (``tests/train/test_threads.py``). The cost:
+:func:`axonal.train.loop.fit` and :func:`~axonal.train.loop.evaluate` run inside it (after one
+warm-up pass, since a compiled extension's first parallel loop resets MKL's count: see
+:meth:`BlasPin.pin`), so training through them does not depend on the thread count
+(``tests/train/test_threads.py``, in fresh processes too). The cost:
 the products themselves no longer use several threads (the recipes' products are small).
 Not covered: oneDNN convolutions, whose weight gradients vary with the thread count (the loop
 does not use them unless the model does), and torch builds without MKL (their BLAS decides).
@@ -47,6 +49,7 @@ __all__ = [
     "set_threads",
     "chosen_threads",
     "recipe_threads",
+    "BlasPin",
     "blas_status",
     "thread_independent_blas",
 ]
@@ -196,21 +199,44 @@ def blas_status() -> str:
     return "MKL products on one thread (thread-count independent); torch's own loops on all threads"
 
 
+class BlasPin:
+    """What :func:`thread_independent_blas` yields: its status line and :meth:`pin`."""
+
+    def __init__(self, mkl: _Mkl | None) -> None:
+        self._mkl = mkl
+        self.status = blas_status()
+
+    def pin(self) -> None:
+        """Set MKL's thread-local count to 1 again (cheap: one call into MKL).
+
+        Needed because a compiled extension's *first* parallel loop on a thread runs ATen's
+        lazy thread initialisation (its own copy of the inline, thread-local flag), which
+        sets MKL's thread-local count back to torch's count: the fused CPU kernels do this
+        on their first forward in a process. Call it after such a first use, e.g. at the
+        start of every batch after a warm-up pass.
+        """
+        if self._mkl is not None:
+            self._mkl.set_local(1)
+
+
 @contextmanager
-def thread_independent_blas() -> Iterator[str]:
+def thread_independent_blas() -> Iterator[BlasPin]:
     """Matrix products in this block give the same bits for any torch thread count.
 
     MKL runs single-threaded for the calling thread (``mkl_set_num_threads_local(1)``, put
     back on exit), while torch's own parallel loops, the fused neuron kernels included, keep
     their threads. Autograd runs a CPU backward pass on the thread that calls ``backward()``,
-    so the backward products are covered too. Yields :func:`blas_status`.
+    so the backward products are covered too. ``torch.set_num_threads`` and the first
+    parallel loop of a newly loaded extension undo the pin: re-assert it with the yielded
+    :meth:`BlasPin.pin` (``fit`` warms the model up once, then pins at every batch).
     """
     mkl = _mkl()
+    handle = BlasPin(mkl)
     if mkl is None:
-        yield blas_status()
+        yield handle
         return
     previous = mkl.set_local(1)
     try:
-        yield blas_status()
+        yield handle
     finally:
         mkl.set_local(previous)

@@ -4,6 +4,9 @@ thread-count policy of the recipes."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -16,6 +19,9 @@ from axonal.functional import encode
 from axonal.nn import LI, LIF, Sequential, SequentialResult
 from axonal.train.losses import membrane_cross_entropy
 from axonal.train.loop import TrainConfig, evaluate, fit, seed_everything
+
+
+WORKER = Path(__file__).with_name("_threads_worker.py")
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +79,24 @@ def test_fit_gives_the_same_bits_for_any_thread_count(
         assert other[2] == one[2]
 
 
+def test_fresh_processes_with_1_and_2_threads_give_the_same_bits(tmp_path: Path) -> None:
+    """In a fresh process the fused kernels' first parallel loop runs inside ``fit`` and resets
+    MKL's thread count; ``fit`` warms up and pins again, so the bits still agree."""
+    LIF(r=10.0)(torch.zeros(2, 1, 4))  # build the kernels here first if they are not cached
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    env.pop("OMP_NUM_THREADS", None)
+    procs = {n: subprocess.Popen([sys.executable, str(WORKER), str(n), str(tmp_path / f"{n}.pt")], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for n in (1, 2)}
+    for n, proc in procs.items():
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out.decode(errors="replace")
+    one, two = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in (1, 2))
+    for key, value in one["state"].items():
+        assert torch.equal(two["state"][key], value), f"{key} differs between fresh 1- and 2-thread runs"
+    assert torch.equal(one["accuracy"], two["accuracy"])
+
+
 def test_same_seed_same_result_across_runs() -> None:
     first = _train(2, 64, 8, 16, 32)
     second = _train(2, 64, 8, 16, 32)
@@ -89,10 +113,14 @@ def test_blas_is_single_threaded_only_inside_the_block() -> None:
     assert mkl is not None, "torch has MKL but its thread functions were not found"
     torch.set_num_threads(2)
     assert mkl.max_threads() == 2
-    with threads.thread_independent_blas() as status:
-        assert status.startswith("MKL products on one thread")
+    with threads.thread_independent_blas() as blas:
+        assert blas.status.startswith("MKL products on one thread")
         assert mkl.max_threads() == 1
         assert torch.get_num_threads() == 2  # torch's own loops keep their threads
+        torch.set_num_threads(2)  # resets MKL's thread-local count, as a new extension's first loop does
+        assert mkl.max_threads() == 2
+        blas.pin()
+        assert mkl.max_threads() == 1
     assert mkl.max_threads() == 2
 
 
