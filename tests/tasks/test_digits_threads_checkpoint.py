@@ -73,14 +73,15 @@ def test_config_sizes_are_checked_against_the_weights_before_building(
 ) -> None:
     config = DemoConfig(hidden=8)
     path = tmp_path / "model.pt"
-    save_checkpoint(path, build_model(config), {"task": "digits", **asdict(replace(config, hidden=10**12))})
+    # within DemoConfig's range, but not what the weights in the file were built with
+    save_checkpoint(path, build_model(config), {"task": "digits", **asdict(replace(config, hidden=60_000))})
 
     def no_build(config: DemoConfig) -> Any:
         raise AssertionError("build_model ran before the sizes were checked")
 
     monkeypatch.setattr(digits, "build_model", no_build)
-    with pytest.raises(FileFormatError, match=r"hidden=1000000000000\) does not match the weights it holds "
-                       r"\(layers.0.bias: config implies \(1000000000000,\), file holds \(8,\)"):
+    with pytest.raises(FileFormatError, match=r"hidden=60000\) does not match the weights it holds "
+                       r"\(layers.0.bias: config implies \(60000,\), file holds \(8,\)"):
         load_demo_model(path)
 
     # a latency config next to rate weights (one tensor too many)
