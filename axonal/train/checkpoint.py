@@ -39,6 +39,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "restore",
+    "require_finite",
 ]
 
 CHECKPOINT_FORMAT = "axonal-checkpoint"
@@ -290,7 +291,8 @@ def _scan_archive(handle: BinaryIO, source: Path) -> None:
 
 
 def _first_non_finite(value: Any, where: str) -> tuple[str, Tensor] | None:
-    """The key path and tensor of the first floating tensor in ``value`` with NaN or inf."""
+    """The name and tensor of the first floating tensor in ``value`` with NaN or inf; names
+    are key paths below ``where`` (``extra['optimizer']['state']...``)."""
     if isinstance(value, Tensor):
         if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
             return where, value
@@ -308,13 +310,22 @@ def _first_non_finite(value: Any, where: str) -> tuple[str, Tensor] | None:
     return None
 
 
-def _non_finite_error(source: Path, where: str, tensor: Tensor) -> NonFiniteError:
+def require_finite(value: Any, name: str, path: PathLike) -> None:
+    """Raise :class:`NonFiniteError` naming the first floating tensor in ``value`` (a tensor or
+    nested dicts / lists of them, e.g. an optimizer state) that holds NaN or inf; ``name`` is
+    the key path's root and ``path`` the file it came from."""
+    bad = _first_non_finite(value, name)
+    if bad is not None:
+        raise _non_finite_error(Path(path), *bad)
+
+
+def _non_finite_error(source: Path, name: str, tensor: Tensor) -> NonFiniteError:
     nan = int(torch.isnan(tensor).sum())
     inf = int(torch.isinf(tensor).sum())
     return NonFiniteError(
-        f"{str(source)!r}: checkpoint tensor {where} {tuple(tensor.shape)} holds {nan} NaN and "
-        f"{inf} inf of {tensor.numel()} values; expected finite weights (the run that wrote it "
-        "diverged, or the file is damaged)"
+        f"{str(source)!r}: tensor {name} of the checkpoint holds NaN or inf ({nan} NaN and {inf} inf "
+        f"of {tensor.numel()} values, shape {tuple(tensor.shape)}); expected finite values (the run "
+        "that wrote it diverged, or the file is damaged)"
     )
 
 
@@ -337,8 +348,8 @@ def load_checkpoint(path: PathLike, *, finite_extra: bool = False) -> Checkpoint
         FileFormatError: the file is truncated, corrupt, not a torch archive, or not an axonal
             checkpoint of a supported version (the message names the file).
         ResourceLimitError: the file's records would not fit in the available memory.
-        NonFiniteError: a weight (``state_dict['layers.0.weight']``) holds NaN or inf; the
-            message names the tensor's key.
+        NonFiniteError: a weight holds NaN or inf; the message names its key
+            (``tensor 'layers.0.weight' of the checkpoint holds NaN or inf``).
     """
     source = _check_path(path)
     if not source.exists():
@@ -376,7 +387,11 @@ def load_checkpoint(path: PathLike, *, finite_extra: bool = False) -> Checkpoint
         raise _not_a_checkpoint(source, f"its config is a {type(config).__name__}, not a dict")
     if extra is not None and not isinstance(extra, dict):
         raise _not_a_checkpoint(source, f"its extra is a {type(extra).__name__}, not a dict")
-    bad = _first_non_finite(state_dict, "state_dict")
+    bad = None
+    for key, tensor in state_dict.items():  # weights are named by their state_dict key
+        if _first_non_finite(tensor, "") is not None:
+            bad = (repr(key), tensor)
+            break
     if bad is None and finite_extra and extra is not None:
         bad = _first_non_finite(extra, "extra")
     if bad is not None:

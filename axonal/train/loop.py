@@ -26,7 +26,7 @@ from tqdm import tqdm
 from axonal.errors import FileFormatError
 from axonal.functional.validate import check_int
 from axonal.nn.container import Sequential, SequentialResult
-from axonal.train.checkpoint import PathLike, load_checkpoint, restore, save_checkpoint
+from axonal.train.checkpoint import PathLike, load_checkpoint, require_finite, restore, save_checkpoint
 from axonal.train.state import from_plain, rng_states, set_rng_states, to_plain
 from axonal.train.threads import thread_independent_blas
 
@@ -245,7 +245,7 @@ def _resume(
     sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator, config: TrainConfig,
 ) -> _Position:
     source = Path(path)
-    ckpt = load_checkpoint(source, finite_extra=True)
+    ckpt = load_checkpoint(source)  # weights checked here; optimizer state once decoded
     if ckpt.config.get("kind") != _STATE_KIND or ckpt.extra is None:
         raise _bad(source, f"its config kind is {ckpt.config.get('kind')!r} (a model checkpoint, not a training state?)")
     for key in ("train", "samples", "labels_sha256"):
@@ -260,6 +260,7 @@ def _resume(
     sched_state = from_plain(extra.get("scheduler"), "scheduler")
     if not isinstance(opt_state, dict) or not isinstance(sched_state, dict):
         raise _bad(source, "its optimizer or scheduler state is not a dict")
+    require_finite(opt_state, "optimizer", source)
     restore(model, ckpt)  # ValueError naming missing / unexpected / mis-shaped weights
     try:
         opt.load_state_dict(opt_state)

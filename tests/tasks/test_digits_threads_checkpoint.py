@@ -97,5 +97,5 @@ def test_non_finite_demo_weights_are_named(tmp_path: Path) -> None:
         model.layers[3].bias[2] = float("nan")
     path = tmp_path / "model.pt"
     save_checkpoint(path, model, {"task": "digits", **asdict(config)})
-    with pytest.raises(NonFiniteError, match=r"state_dict\['layers.3.bias'\] \(10,\) holds 1 NaN and 0 inf"):
+    with pytest.raises(NonFiniteError, match=r"tensor 'layers.3.bias' of the checkpoint holds NaN or inf \(1 NaN and 0 inf of 10 values"):
         load_demo_model(path)
