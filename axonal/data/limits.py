@@ -22,7 +22,13 @@ import numpy as np
 
 from axonal.errors import NonFiniteError, ResourceLimitError
 
-__all__ = ["available_memory", "check_allocation", "check_finite_array", "format_bytes"]
+__all__ = ["MEMORY_SHARE", "available_memory", "check_allocation", "check_finite_array", "format_bytes"]
+
+MEMORY_SHARE = 0.5
+"""The share of the free memory one checked allocation may take. The estimates are made before
+the work, which needs memory of its own beyond them (a model built from a file still has to
+run), and other processes share the machine: a request for more than half of what is free is
+refused rather than left to the operating system's out-of-memory killer."""
 
 MEMINFO = Path("/proc/meminfo")
 CGROUP_FILES = (
@@ -99,7 +105,8 @@ def format_bytes(n: int | float) -> str:
 
 
 def check_allocation(nbytes: int | float, what: str, source: str | None = None) -> None:
-    """Raise :class:`~axonal.errors.ResourceLimitError` when ``nbytes`` exceed the free memory.
+    """Raise :class:`~axonal.errors.ResourceLimitError` when ``nbytes`` exceed
+    :data:`MEMORY_SHARE` of the free memory.
 
     Args:
         nbytes: the bytes about to be allocated (a Python int: no overflow).
@@ -107,12 +114,12 @@ def check_allocation(nbytes: int | float, what: str, source: str | None = None) 
         source: the file (or node) the request comes from, named in the message.
     """
     free = available_memory()
-    if free is None or nbytes <= free:
+    if free is None or nbytes <= MEMORY_SHARE * free:
         return
     where = f"{source}: " if source else ""
     raise ResourceLimitError(
-        f"{where}{what} needs {format_bytes(nbytes)} ({int(nbytes)} bytes), but only "
-        f"{format_bytes(free)} of memory is available; refused before allocating"
+        f"{where}{what} needs {format_bytes(nbytes)} ({int(nbytes)} bytes), more than "
+        f"{MEMORY_SHARE:.0%} of the {format_bytes(free)} of memory available; refused before allocating"
     )
 
 

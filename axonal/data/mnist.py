@@ -143,6 +143,8 @@ def _read_idx_stream(stream: _Stream, path: Path, size: int, gz: bool) -> np.nda
     dtype = _IDX_TYPES[code]
     expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     header = 4 + 4 * ndim
+    if math.prod(d for d in shape if d) * dtype.itemsize >= 2**63:  # numpy refuses even an empty one
+        raise FileFormatError(f"path {path}: IDX header shape {shape} is too large for an array (even an empty one)")
     if not gz and size - header != expected:
         raise FileFormatError(
             f"path {path}: IDX header says shape {shape} ({expected} bytes of data), "

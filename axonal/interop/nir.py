@@ -810,7 +810,8 @@ def _planned_elements(node: StepNode, in_shape: tuple[int, ...]) -> int:
         return (_broadcast_elements(in_shape, *shapes) or numel) * _NEURON_STATE_COPIES
     if isinstance(node, ModuleNode) and isinstance(node.module, Delay):
         delay = node.module
-        return (_broadcast_elements(in_shape, delay.steps.shape) or numel) * (delay.max_steps + 2)
+        # the line [D, B, ...], the line with the step appended (a copy) and the output
+        return (_broadcast_elements(in_shape, delay.steps.shape) or numel) * (2 * delay.max_steps + 3)
     return numel
 
 
