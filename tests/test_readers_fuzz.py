@@ -515,7 +515,8 @@ def nir_graph_edits(draw: st.DrawFn) -> Any:
         field = draw(st.sampled_from(fields + ["metadata"]))
         if field == "metadata":
             node.metadata = draw(st.sampled_from([{"axonal.reset": "bogus"}, {"axonal.reset": np.array(["a", "b"])},
-                                                  {"axonal.reset": b"\xff"}, None, {"axonal.reset": "subtract"}]))
+                                                  {"axonal.reset": b"\xff"}, None, {"axonal.reset": "subtract"},
+                                                  np.array([1, 2]), "zero", {"axonal.reset": np.array("subtract")}]))
         else:
             setattr(node, field, draw(_BAD_VALUES))
     if draw(st.integers(0, 4)) == 0:

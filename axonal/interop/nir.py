@@ -420,7 +420,7 @@ def _shape_of(node: Any, key: str, name: str = "?") -> tuple[int, ...] | None:
 
 
 def _reset_of(node: Any, name: str) -> ResetMode:
-    metadata = node.metadata or {}
+    metadata = {} if node.metadata is None else node.metadata
     if not isinstance(metadata, dict):
         raise FileFormatError(f"node {name!r}: metadata must be a mapping, got {type(metadata).__name__}")
     mode = metadata.get(RESET_KEY, "zero")
