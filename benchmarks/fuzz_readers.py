@@ -21,6 +21,7 @@ import importlib.util
 import sys
 import time
 import traceback
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.examples < 1 or not args.deadline > 0:
         parser.error("--examples must be >= 1 and --deadline > 0")
     targets = _load_targets()
+    from axonal.errors import PlausibilityWarning
+
+    warnings.simplefilter("ignore", PlausibilityWarning)  # fuzzed values are implausible on purpose
     names = args.only or list(targets)
     unknown = [n for n in names if n not in targets]
     if unknown:

@@ -42,6 +42,8 @@ from axonal.data.mnist import read_idx
 from axonal.errors import AxonalError, NonFiniteError
 from axonal.interop import from_nir, read_nir
 
+pytestmark = pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")  # fuzzed values are implausible
+
 FUZZ = settings(
     max_examples=100,
     deadline=timedelta(seconds=3),  # per case, on a loaded 2-core machine
