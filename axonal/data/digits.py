@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from axonal.data.limits import check_finite_array
 from axonal.functional.validate import check_int
 
 __all__ = ["DigitsSplit", "load_digits_split"]
@@ -26,7 +27,11 @@ class DigitsSplit(NamedTuple):
 
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> DigitsSplit:
-    """Load the digits and split them reproducibly (stratified by class)."""
+    """Load the digits and split them reproducibly (stratified by class).
+
+    Raises :class:`~axonal.errors.NonFiniteError` if the installed copy of the images holds
+    NaN or inf (a damaged scikit-learn install), rather than training on it.
+    """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -34,6 +39,7 @@ def load_digits_split(test_fraction: float = 0.25, seed: int = 0) -> DigitsSplit
         raise ValueError(f"test_fraction must be a float in (0, 1), got {test_fraction!r}")
     check_int("seed", seed, minimum=0)
     images, labels = load_digits(return_X_y=True)
+    check_finite_array("scikit-learn's digits images", images)
     x_tr, x_te, y_tr, y_te = train_test_split(
         images / 16.0, labels, test_size=test_fraction, random_state=seed, stratify=labels
     )

@@ -9,17 +9,18 @@ connection acts with one step of delay, as in snnTorch's and Norse's recurrent l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from axonal.errors import NonFiniteError
 from axonal.functional.validate import check_dt
 from axonal.nn.protocol import is_stateful
 from axonal.functional.scan import check_sequence
 
-__all__ = ["GraphModule", "ModuleNode", "NeuronNode", "StatelessNode", "StepNode", "graph_order"]
+__all__ = ["GraphModule", "ModuleNode", "NeuronNode", "StatelessNode", "StepNode", "check_graph_state", "graph_order"]
 
 
 class StepNode(nn.Module):
@@ -200,6 +201,7 @@ class GraphModule(nn.Module):
         for a, b in self.edges:
             self.preds[b].append((a, (a, b) in self.back_edges))
         self.cycle_sources = sorted({a for a, _ in self.back_edges})
+        self._templates: dict[tuple[Any, ...], Any] = {}
 
     def node(self, name: str) -> StepNode:
         module = self.nodes[_key(name)]
@@ -208,9 +210,25 @@ class GraphModule(nn.Module):
 
     def refresh(self) -> None:
         """Rebuild neuron parameter records (call after ``.to(device)`` or editing buffers)."""
+        self._templates = {}
         for module in self.nodes.values():
             if isinstance(module, NeuronNode):
                 module.refresh()
+
+    def _template(self, x: Tensor) -> Any:
+        """The shapes of :meth:`initial_state` for a step input like ``x`` (cached per batch
+        size, dtype and device): what a state passed in is checked against."""
+        key = (x.shape[0], x.dtype, x.device)
+        if key not in self._templates:
+            self._templates[key] = _shapes(self.initial_state(x))
+        return self._templates[key]
+
+    def check_state(self, state: Any, x: Tensor) -> None:
+        """Check a state passed in for a step input ``x [B, ...]``: its structure (a dict with
+        ``"nodes"``, one entry per node, and ``"prev"``, one per cycle source), every tensor's
+        shape (broadcastable to the resting state's) and every value finite. Errors name the
+        state, e.g. ``state['nodes']['lif'].v``."""
+        check_graph_state(state, self._template(x))
 
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # keep params on the new device
         out = super()._apply(fn, *args, **kwargs)
@@ -227,6 +245,8 @@ class GraphModule(nn.Module):
             )
         if state is None:
             state = self.initial_state(x)
+        else:
+            self.check_state(state, x)
         return self._step(x, state)
 
     def _step(self, x: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
@@ -276,6 +296,8 @@ class GraphModule(nn.Module):
             )
         if state is None:
             state = self.initial_state(x[0])
+        else:
+            self.check_state(state, x[0])
         if not self.back_edges:
             return self._forward_layerwise(x, state)
         outs = []
@@ -315,6 +337,76 @@ class GraphModule(nn.Module):
 
     def extra_repr(self) -> str:
         return f"input={self.input_name!r}, output={self.output_name!r}, dt={self.dt:g}, cycles={len(self.back_edges)}"
+
+
+def _shapes(state: Any) -> Any:
+    """The structure of a state with each tensor replaced by its shape."""
+    if isinstance(state, Tensor):
+        return tuple(state.shape)
+    if isinstance(state, dict):
+        return {k: _shapes(v) for k, v in state.items()}
+    if isinstance(state, tuple) and hasattr(state, "_fields"):
+        return type(state)(*(_shapes(v) for v in state))
+    if isinstance(state, (tuple, list)):
+        return type(state)(_shapes(v) for v in state)
+    return state
+
+
+def _label(path: str, key: Any, named: bool) -> str:
+    return f"{path}.{key}" if named else f"{path}[{key!r}]"
+
+
+def _walk(state: Any, template: Any, path: str) -> Iterator[tuple[str, Tensor]]:
+    """Yield (name, tensor) of ``state`` after checking its structure against ``template``."""
+    if isinstance(template, tuple) and not hasattr(template, "_fields") and all(isinstance(d, int) for d in template):
+        if not isinstance(state, Tensor):
+            raise TypeError(f"{path} must be a tensor of shape {template}, got {type(state).__name__}")
+        try:
+            ok = torch.broadcast_shapes(state.shape, torch.Size(template)) == torch.Size(template)
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{path} has shape {tuple(state.shape)}, expected {template} (or one broadcastable to it)")
+        yield path, state
+        return
+    if isinstance(template, dict):
+        if not isinstance(state, dict):
+            raise TypeError(f"{path} must be a dict with keys {sorted(template)}, got {type(state).__name__}")
+        if set(state) != set(template):
+            missing = sorted(set(template) - set(state), key=str)
+            extra = sorted(set(state) - set(template), key=str)
+            raise ValueError(f"{path} must have the keys {sorted(template, key=str)}; missing {missing}, unexpected {extra}")
+        for k in template:
+            yield from _walk(state[k], template[k], _label(path, k, False))
+        return
+    if isinstance(template, (tuple, list)):
+        fields = getattr(template, "_fields", None)
+        if not isinstance(state, (tuple, list)) or len(state) != len(template):
+            what = f"a {type(template).__name__}" + (f" ({', '.join(fields)})" if fields else f" of {len(template)}")
+            raise TypeError(f"{path} must be {what}, got {type(state).__name__}")
+        for i, (v, t) in enumerate(zip(state, template)):
+            yield from _walk(v, t, _label(path, fields[i], True) if fields else f"{path}[{i}]")
+        return
+    if template is None:
+        if state is not None:
+            raise TypeError(f"{path} must be None (a stateless node), got {type(state).__name__}")
+        return
+    yield from ()  # pragma: no cover - states hold only tensors, tuples, dicts and None
+
+
+def check_graph_state(state: Any, template: Any, name: str = "state") -> None:
+    """Check ``state`` against ``template`` (a state's structure with tensor shapes, see
+    :meth:`GraphModule.check_state`): structure and shapes first (``TypeError`` /
+    ``ValueError``), then every floating tensor finite (:class:`~axonal.errors.NonFiniteError`),
+    each error naming the offending entry."""
+    for path, tensor in _walk(state, template, name):
+        if tensor.is_floating_point() or tensor.is_complex():
+            with torch.no_grad():
+                if not bool(torch.isfinite(tensor).all()):
+                    bad = int((~torch.isfinite(tensor)).sum())
+                    raise NonFiniteError(
+                        f"{path} holds NaN or inf ({bad} of {tensor.numel()} values); a state must be finite"
+                    )
 
 
 def _key(name: str) -> str:

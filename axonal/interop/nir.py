@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError("axonal.interop needs the 'nir' package: pip install 'axonal[interop]'") from err
 
+from axonal.data.limits import check_allocation, format_bytes
+from axonal.errors import AxonalError, FileFormatError, NonFiniteError, ResourceLimitError
 from axonal.functional.validate import check_dt
 from axonal.functional.neurons import ResetMode, families, family_for_nir
 from axonal.interop._runtime import (
@@ -95,9 +98,26 @@ PathLike = str | os.PathLike[str]
 # --------------------------------------------------------------------------- export
 
 
-def _array(value: float | Tensor, shape: Sequence[int]) -> np.ndarray:
+def _finite(arr: np.ndarray, where: str, field: str) -> np.ndarray:
+    """``arr`` (float32) if it is finite; else :class:`~axonal.errors.NonFiniteError` naming the
+    layer and field (NaN or inf would be written into the file and poison every importer)."""
+    finite = np.isfinite(arr)
+    if not bool(finite.all()):
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise NonFiniteError(
+            f"{where}: {field} holds NaN or inf ({bad} of {finite.size} values, the first at index "
+            f"{_first_bad(finite)}); not exported"
+        )
+    return arr
+
+
+def _array(value: float | Tensor, shape: Sequence[int], where: str = "model", field: str = "value") -> np.ndarray:
     t = torch.as_tensor(value).detach().to("cpu", torch.float32)
-    return np.ascontiguousarray(np.broadcast_to(t.numpy(), tuple(shape)).astype(np.float32))
+    return _finite(np.ascontiguousarray(np.broadcast_to(t.numpy(), tuple(shape)).astype(np.float32)), where, field)
+
+
+def _weights(tensor: Tensor, where: str, field: str) -> np.ndarray:
+    return _finite(tensor.detach().cpu().numpy().astype(np.float32), where, field)
 
 
 def _reset_metadata(where: str, reset: ResetMode, keep_subtract_reset: bool) -> dict[str, Any]:
@@ -122,7 +142,7 @@ def _neuron_node(layer: NeuronLayer[Any, Any], shape: Sequence[int], where: str,
     reason = None if mapping.refuse is None else mapping.refuse(p)
     if reason is not None:
         raise ValueError(f"{where}: NIR's {mapping.kind} has no {reason}")
-    fields: dict[str, Any] = {key: _array(value, shape) for key, value in mapping.to_node(p).items()}
+    fields: dict[str, Any] = {key: _array(value, shape, where, key) for key, value in mapping.to_node(p).items()}
     if mapping.resets:
         fields["metadata"] = _reset_metadata(where, p.reset, keep_subtract)
     return getattr(nir, mapping.kind)(**fields)
@@ -137,15 +157,15 @@ def _stateless_node(module: nn.Module, in_shape: Sequence[int], where: str) -> A
     if isinstance(inner, (nn.Dropout, nn.Identity)):
         return None
     if isinstance(inner, nn.Linear):
-        w = inner.weight.detach().cpu().numpy().astype(np.float32)
+        w = _weights(inner.weight, where, "weight")
         if inner.bias is None:
             return nir.Linear(weight=w)
-        return nir.Affine(weight=w, bias=inner.bias.detach().cpu().numpy().astype(np.float32))
+        return nir.Affine(weight=w, bias=_weights(inner.bias, where, "bias"))
     if isinstance(inner, (nn.Conv1d, nn.Conv2d)):
         if inner.padding_mode != "zeros":
             raise ValueError(f"{where}: NIR convolutions pad with zeros, got padding_mode={inner.padding_mode!r}")
-        w = inner.weight.detach().cpu().numpy().astype(np.float32)
-        bias = np.zeros(w.shape[0], np.float32) if inner.bias is None else inner.bias.detach().cpu().numpy().astype(np.float32)
+        w = _weights(inner.weight, where, "weight")
+        bias = np.zeros(w.shape[0], np.float32) if inner.bias is None else _weights(inner.bias, where, "bias")
         if isinstance(inner, nn.Conv1d):
             return nir.Conv1d(
                 input_shape=int(in_shape[-1]), weight=w, stride=int(inner.stride[0]),
@@ -177,9 +197,9 @@ def _stateless_node(module: nn.Module, in_shape: Sequence[int], where: str) -> A
         start, end = (d - lead if d >= 0 else d for d in dims)
         return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
     if isinstance(inner, Scale):
-        return nir.Scale(scale=_array(inner.scale, in_shape))
+        return nir.Scale(scale=_array(inner.scale, in_shape, where, "scale"))
     if isinstance(inner, Threshold):
-        return nir.Threshold(threshold=_array(inner.threshold, in_shape))
+        return nir.Threshold(threshold=_array(inner.threshold, in_shape, where, "threshold"))
     raise ValueError(f"{where}: {type(inner).__name__} has no NIR node; supported: {', '.join(SUPPORTED_NODES)}")
 
 
@@ -256,7 +276,7 @@ def to_nir(
                             f"{where}: a Scale inside the recurrence maps to NIR's w_in, which only "
                             f"CubaLIF and CubaLI have, not {type(neuron_layer).__name__}"
                         )
-                    neuron = dataclasses.replace(neuron, w_in=_array(w_in.scale, out_shape))
+                    neuron = dataclasses.replace(neuron, w_in=_array(w_in.scale, out_shape, where, "w_in"))
                 rec = _stateless_node(layer.rec, out_shape, where + ".rec")
                 a, b = f"{i}.neuron", f"{i}.rec"
                 nodes[a] = neuron
@@ -270,7 +290,7 @@ def to_nir(
             if isinstance(layer, NeuronLayer):
                 node = _neuron_node(layer, out_shape, where, keep_subtract_reset)
             elif isinstance(layer, Delay):
-                node = nir.Delay(delay=_array(layer.delay, out_shape))
+                node = nir.Delay(delay=_array(layer.delay, out_shape, where, "delay"))
             else:
                 node = _stateless_node(layer, in_shape, where)
                 if node is None:
@@ -297,122 +317,264 @@ def write_nir(path: PathLike, model: nn.Module, input_shape: Sequence[int], *, k
 
 # --------------------------------------------------------------------------- import
 
+_MAX_RANK = 8
+"""The most dimensions a declared NIR shape (one sample at one time step) may have."""
 
-def _t(value: Any) -> Tensor:
-    return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.get_default_dtype())
+_MAX_INT = 2**31 - 1
+"""The largest stride, padding, dilation, kernel size, group count or dimension accepted."""
+
+_NEURON_STATE_COPIES = 6
+"""Tensors of a node's output shape that one probe step of a node may hold (output, state
+fields, temporaries): the factor of the memory estimate made before the probe runs."""
 
 
-def _shape_of(node: Any, key: str) -> tuple[int, ...] | None:
+def _where(name: str, kind: str) -> str:
+    return f"node {name!r} ({kind})"
+
+
+def _numeric(node: Any, name: str, kind: str, field: str) -> np.ndarray:
+    """A field of a node as a numpy array of real numbers (bool, int or float)."""
+    value = getattr(node, field, None)
+    if value is None:
+        raise FileFormatError(f"{_where(name, kind)}: {field} is missing")
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise FileFormatError(f"{_where(name, kind)}: {field} is not an array of numbers ({err})") from None
+    if arr.dtype.kind not in "biuf":
+        raise FileFormatError(f"{_where(name, kind)}: {field} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _first_bad(finite: np.ndarray) -> tuple[int, ...]:
+    flat = int(np.argmin(finite.reshape(-1)))
+    return tuple(int(i) for i in np.unravel_index(flat, finite.shape)) if finite.ndim else ()
+
+
+def _float_field(node: Any, name: str, kind: str, field: str) -> Tensor:
+    """A float field (weight, bias, neuron parameter) as a finite tensor of the default dtype.
+
+    NaN or inf, in the file or after the conversion to the default dtype (a float64 value past
+    float32's range), raises :class:`~axonal.errors.NonFiniteError` naming the node and field.
+    """
+    arr = _numeric(node, name, kind, field).astype(np.float64)
+    dtype = torch.get_default_dtype()
+    finite = np.isfinite(arr)
+    after = ""
+    if bool(finite.all()):
+        out = torch.as_tensor(arr, dtype=dtype)
+        finite = torch.isfinite(out).numpy()
+        if bool(finite.all()):
+            return out
+        after = f" once converted to {str(dtype).removeprefix('torch.')}"
+    bad = int(finite.size - np.count_nonzero(finite))
+    first = _first_bad(finite)
+    raise NonFiniteError(
+        f"{_where(name, kind)}: {field} holds NaN or inf{after} ({bad} of {finite.size} values, the first "
+        f"at index {first} is {arr[first] if arr.ndim else arr[()]}); refusing to build a model from it"
+    )
+
+
+def _int_field(
+    node: Any, name: str, kind: str, field: str, n: int, minimum: int, maximum: int = _MAX_INT
+) -> tuple[int, ...]:
+    """An integer field given as one value or ``n`` values, each in ``[minimum, maximum]``."""
+    arr = _numeric(node, name, kind, field).reshape(-1)
+    if arr.size not in (1, n):
+        raise FileFormatError(f"{_where(name, kind)}: {field} must hold 1 or {n} integers, got {arr.size}")
+    if arr.dtype.kind == "f" and not bool((np.isfinite(arr) & (arr == np.round(arr))).all()):
+        raise FileFormatError(f"{_where(name, kind)}: {field} must hold whole numbers, got {arr.tolist()}")
+    values = [int(v) for v in arr]
+    if any(v < minimum or v > maximum for v in values):
+        raise FileFormatError(f"{_where(name, kind)}: {field} must be in [{minimum}, {maximum}], got {values}")
+    return tuple(values) if len(values) == n else (values[0],) * n
+
+
+def _shape_of(node: Any, key: str, name: str = "?") -> tuple[int, ...] | None:
+    """The declared input/output shape of a node (positive ints), ``None`` when not declared."""
+    kind = type(node).__name__
     types = node.input_type if key == "input" else node.output_type
+    if types is not None and not isinstance(types, dict):
+        raise FileFormatError(f"{_where(name, kind)}: its {key} type must be a mapping, got {type(types).__name__}")
     value = None if types is None else types.get(key)
-    if value is None or np.asarray(value).size == 0:  # scalar parameters: shape not declared
+    if value is None:
         return None
-    return tuple(int(s) for s in np.asarray(value).reshape(-1))
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise FileFormatError(f"{_where(name, kind)}: {key} shape is not an array of integers ({err})") from None
+    if arr.size == 0:  # scalar parameters: shape not declared
+        return None
+    if arr.dtype.kind not in "iuf" or arr.ndim > 1:
+        raise FileFormatError(f"{_where(name, kind)}: {key} shape must be a 1-D array of integers, got {arr!r}")
+    if arr.size > _MAX_RANK:
+        raise FileFormatError(f"{_where(name, kind)}: {key} shape has {arr.size} dimensions; at most {_MAX_RANK}")
+    if arr.dtype.kind == "f" and not bool((np.isfinite(arr) & (arr == np.round(arr))).all()):
+        raise FileFormatError(f"{_where(name, kind)}: {key} shape must hold whole numbers, got {arr.tolist()}")
+    shape = tuple(int(s) for s in arr.reshape(-1))
+    if any(s < 1 or s > _MAX_INT for s in shape):
+        raise FileFormatError(f"{_where(name, kind)}: {key} shape {shape} must hold ints in [1, {_MAX_INT}]")
+    return shape
 
 
 def _reset_of(node: Any, name: str) -> ResetMode:
-    mode = (node.metadata or {}).get(RESET_KEY, "zero")
+    metadata = {} if node.metadata is None else node.metadata
+    if not isinstance(metadata, dict):
+        raise FileFormatError(f"node {name!r}: metadata must be a mapping, got {type(metadata).__name__}")
+    mode = metadata.get(RESET_KEY, "zero")
+    if isinstance(mode, np.ndarray) and mode.ndim == 0:
+        mode = mode[()]
     if isinstance(mode, bytes):
-        mode = mode.decode()
-    if mode not in ("zero", "subtract"):
-        raise ValueError(f"node {name!r}: metadata {RESET_KEY}={mode!r} must be 'zero' or 'subtract'")
+        mode = mode.decode("utf-8", errors="replace")
+    if not isinstance(mode, str) or mode not in ("zero", "subtract"):
+        raise FileFormatError(f"node {name!r}: metadata {RESET_KEY}={mode!r} must be 'zero' or 'subtract'")
     return ResetMode.ZERO if mode == "zero" else ResetMode.SUBTRACT
 
 
 def _neuron(kind: str, node: Any, name: str, dt: float, disc: str) -> NeuronNode:
     family = family_for_nir(kind)
     if family is None or family.nir is None:  # pragma: no cover - _check_graph rejects it first
-        raise ValueError(f"node {name!r}: no neuron family maps to NIR {kind}")
+        raise FileFormatError(f"node {name!r}: no neuron family maps to NIR {kind}")
     mapping = family.nir
     fixed: dict[str, Any] = dict(mapping.constants)
     if mapping.resets:
         fixed["reset"] = _reset_of(node, name)
     make: Callable[[dict[str, Any]], Any] = lambda d: family.params_type(**fixed, **d)
-    w_in = getattr(node, "w_in", None)
-    w = None if w_in is None or bool(np.all(np.asarray(w_in) == 1.0)) else _t(w_in)
-    converted = {ours: _t(getattr(node, theirs)) for ours, theirs in mapping.from_node.items()}
+    w = None
+    if getattr(node, "w_in", None) is not None:
+        w_in = _float_field(node, name, kind, "w_in")
+        w = None if bool((w_in == 1.0).all()) else w_in
+    converted = {ours: _float_field(node, name, kind, theirs) for ours, theirs in mapping.from_node.items()}
     try:
         return NeuronNode(family.stepper(disc), family.initial_state, make, converted, dt, w_in=w)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"node {name!r} ({kind}): {err}") from None
-
-
-def _ints(value: Any, n: int) -> tuple[int, ...]:
-    arr = np.asarray(value).reshape(-1)
-    if arr.size == 1:
-        return (int(arr[0]),) * n
-    return tuple(int(v) for v in arr)
+    except AxonalError as err:
+        raise type(err)(f"{_where(name, kind)}: {err}") from None
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise FileFormatError(f"{_where(name, kind)}: {err}") from None
 
 
 def _stateless(kind: str, node: Any, name: str) -> nn.Module:
+    where = _where(name, kind)
     if kind in ("Affine", "Linear"):
-        w = _t(node.weight)
-        if w.dim() != 2:
-            raise ValueError(f"node {name!r} ({kind}): weight must be 2-D [out, in], got shape {tuple(w.shape)}")
-        lin = nn.Linear(w.shape[1], w.shape[0], bias=kind == "Affine")
+        w = _float_field(node, name, kind, "weight")
+        if w.dim() != 2 or w.numel() == 0:
+            raise FileFormatError(f"{where}: weight must be 2-D [out, in] and not empty, got shape {tuple(w.shape)}")
+        b = _float_field(node, name, kind, "bias") if kind == "Affine" else None
+        if b is not None and tuple(b.shape) != (w.shape[0],):
+            raise FileFormatError(f"{where}: bias must have shape ({w.shape[0]},), got {tuple(b.shape)}")
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
         with torch.no_grad():
             lin.weight.copy_(w)
-            if kind == "Affine":
-                b = _t(node.bias)
-                if tuple(b.shape) != (w.shape[0],):
-                    raise ValueError(f"node {name!r} (Affine): bias must have shape ({w.shape[0]},), got {tuple(b.shape)}")
+            if b is not None:
                 lin.bias.copy_(b)
         return lin
     if kind in ("Conv1d", "Conv2d"):
-        w = _t(node.weight)
         n = 1 if kind == "Conv1d" else 2
-        if w.dim() != n + 2:
-            raise ValueError(f"node {name!r} ({kind}): weight must be {n + 2}-D, got shape {tuple(w.shape)}")
-        groups = int(np.asarray(node.groups))
-        pad = node.padding if isinstance(node.padding, str) else _ints(node.padding, n)
-        cls = nn.Conv1d if n == 1 else nn.Conv2d
-        kw: dict[str, Any] = {"stride": _ints(node.stride, n), "padding": pad, "dilation": _ints(node.dilation, n)}
-        kw["kernel_size"] = tuple(w.shape[2:])
-        conv: nn.Conv1d | nn.Conv2d = cls(w.shape[1] * groups, w.shape[0], groups=groups, bias=True, **kw)
-        bias = _t(node.bias).reshape(-1)
+        w = _float_field(node, name, kind, "weight")
+        if w.dim() != n + 2 or w.numel() == 0:
+            raise FileFormatError(f"{where}: weight must be {n + 2}-D and not empty, got shape {tuple(w.shape)}")
+        groups = _int_field(node, name, kind, "groups", 1, 1)[0]
+        padding = node.padding
+        if isinstance(padding, np.ndarray) and padding.dtype.kind in "SUO" and padding.size == 1:
+            padding = padding.reshape(-1)[0]
+        if isinstance(padding, bytes):
+            padding = padding.decode("utf-8", errors="replace")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise FileFormatError(f"{where}: padding must be 'same', 'valid' or integers, got {padding!r}")
+            pad: str | tuple[int, ...] = padding
+        else:
+            pad = _int_field(node, name, kind, "padding", n, 0)
+        kw: dict[str, Any] = {
+            "stride": _int_field(node, name, kind, "stride", n, 1),
+            "padding": pad,
+            "dilation": _int_field(node, name, kind, "dilation", n, 1),
+            "kernel_size": tuple(w.shape[2:]),
+        }
+        bias = _float_field(node, name, kind, "bias").reshape(-1)
         if tuple(bias.shape) != (w.shape[0],):
-            raise ValueError(f"bias must have shape ({w.shape[0]},), got {tuple(bias.shape)}")
+            raise FileFormatError(f"{where}: bias must have shape ({w.shape[0]},), got {tuple(bias.shape)}")
+        if w.shape[0] % groups:
+            raise FileFormatError(f"{where}: {w.shape[0]} output channels are not divisible by groups={groups}")
+        cls = nn.Conv1d if n == 1 else nn.Conv2d
+        try:
+            conv: nn.Conv1d | nn.Conv2d = cls(w.shape[1] * groups, w.shape[0], groups=groups, bias=True, **kw)
+        except (ValueError, RuntimeError) as err:
+            raise FileFormatError(f"{where}: {err}") from None
         with torch.no_grad():
             conv.weight.copy_(w)
             conv.bias.copy_(bias)  # type: ignore[union-attr]
         return conv
-    if kind == "SumPool2d":
-        return SumPool2d(_ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2))
-    if kind == "AvgPool2d":
-        pool: dict[str, Any] = {
-            "kernel_size": _ints(node.kernel_size, 2), "stride": _ints(node.stride, 2), "padding": _ints(node.padding, 2)
-        }
-        return nn.AvgPool2d(**pool)
+    if kind in ("SumPool2d", "AvgPool2d"):
+        kernel = _int_field(node, name, kind, "kernel_size", 2, 1)
+        stride = _int_field(node, name, kind, "stride", 2, 1)
+        padding2 = _int_field(node, name, kind, "padding", 2, 0)
+        if any(2 * p > k for p, k in zip(padding2, kernel)):
+            raise FileFormatError(f"{where}: padding {padding2} must be at most half the kernel size {kernel}")
+        if kind == "SumPool2d":
+            return SumPool2d(kernel, stride, padding2)
+        return nn.AvgPool2d(
+            kernel_size=(kernel[0], kernel[1]), stride=(stride[0], stride[1]), padding=(padding2[0], padding2[1])
+        )
     if kind == "Flatten":
-        start, end = int(np.asarray(node.start_dim)), int(np.asarray(node.end_dim))
+        start = _int_field(node, name, kind, "start_dim", 1, -_MAX_RANK - 1, _MAX_RANK)[0]
+        end = _int_field(node, name, kind, "end_dim", 1, -_MAX_RANK - 1, _MAX_RANK)[0]
         # NIR dims exclude the batch; ours include it at position 0
         return nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
     if kind == "Scale":
-        return Scale(_t(node.scale))
+        return Scale(_float_field(node, name, kind, "scale"))
     if kind == "Threshold":
-        return Threshold(_t(node.threshold))
+        return Threshold(_float_field(node, name, kind, "threshold"))
     raise AssertionError(kind)  # pragma: no cover
 
 
+def _delay(node: Any, name: str, dt: float) -> ModuleNode:
+    d = _float_field(node, name, "Delay", "delay").to(torch.float64)
+    if bool((d < 0).any()):
+        raise FileFormatError(f"node {name!r} (Delay): delays must be >= 0 s, got minimum {float(d.min())}")
+    longest = float(d.max()) / dt if d.numel() else 0.0
+    if longest > _MAX_INT:
+        raise ResourceLimitError(
+            f"node {name!r} (Delay): a delay of {float(d.max()):g} s at dt={dt:g} s is {longest:.3g} steps "
+            f"of buffer; at most {_MAX_INT} are allowed"
+        )
+    steps = torch.round(d / dt)
+    if not bool(torch.allclose(steps * dt, d, rtol=1e-6, atol=1e-12)):
+        raise FileFormatError(f"node {name!r} (Delay): delays {d.tolist()} s are not whole steps of dt={dt:g} s")
+    return ModuleNode(Delay(d, dt))
+
+
 def _check_graph(graph: Any) -> tuple[str, str]:
+    if not isinstance(graph.nodes, dict) or not graph.nodes:
+        raise FileFormatError(f"the graph's nodes must be a non-empty mapping, got {type(graph.nodes).__name__}")
     names = set(graph.nodes)
-    for edge in graph.edges:
-        if len(edge) != 2:
-            raise ValueError(f"edge {edge!r} must be a (source, target) pair")
+    if not all(isinstance(n, str) for n in names):
+        raise FileFormatError(f"node ids must be strings, got {sorted(map(repr, names))[:5]}")
+    try:
+        edges = list(graph.edges)
+    except TypeError:
+        raise FileFormatError(f"the graph's edges must be a list of pairs, got {type(graph.edges).__name__}") from None
+    for edge in edges:
+        if isinstance(edge, (str, bytes)) or not hasattr(edge, "__len__") or len(edge) != 2:
+            raise FileFormatError(f"edge {edge!r} must be a (source, target) pair")
         a, b = edge
         for end, what in ((a, "source"), (b, "target")):
-            if end not in names:
-                raise ValueError(f"edge ({a!r}, {b!r}) is dangling: its {what} {end!r} is not a node of the graph")
+            if not isinstance(end, str) or end not in names:
+                raise FileFormatError(f"edge ({a!r}, {b!r}) is dangling: its {what} {end!r} is not a node of the graph")
     for name, node in graph.nodes.items():
         kind = type(node).__name__
         if kind not in SUPPORTED_NODES:
-            raise ValueError(
+            raise FileFormatError(
                 f"node {name!r} has type {kind}, which axonal does not import; supported: {', '.join(SUPPORTED_NODES)}"
             )
     inputs = [n for n, v in graph.nodes.items() if type(v).__name__ == "Input"]
     outputs = [n for n, v in graph.nodes.items() if type(v).__name__ == "Output"]
     if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError(f"the graph must have exactly one Input and one Output node, got inputs {inputs} and outputs {outputs}")
+        raise FileFormatError(
+            f"the graph must have exactly one Input and one Output node, got inputs {inputs} and outputs {outputs}"
+        )
     return inputs[0], outputs[0]
 
 
@@ -430,6 +592,11 @@ def from_nir(
     a :class:`~axonal.interop.GraphModule`. Both give the same outputs and keep the state
     contract of :mod:`axonal.nn.protocol` (``out, state = net(x, state)``).
 
+    Every node is checked before anything is built: weights and neuron parameters must be
+    finite (in the default dtype), integer fields whole and in range, declared shapes positive;
+    the memory one probe step needs (declared input shape, convolution outputs, delay buffers,
+    broadcast parameter shapes) must fit in the free memory.
+
     Args:
         graph: a ``nir.NIRGraph``, or a path to a ``.nir`` file.
         dt: step in seconds (NIR parameters are continuous-time).
@@ -439,20 +606,26 @@ def from_nir(
             imported, node by node), even for a chain.
 
     Raises:
-        ValueError: naming the node or edge for unsupported nodes, dangling edges, shape
-        mismatches, bad parameters; nothing is returned half-built.
+        TypeError / ValueError: a bad ``graph`` type, ``dt`` or ``discretisation``.
+        FileFormatError: naming the node or edge for unsupported nodes, dangling edges, shape
+            mismatches, bad parameters (and the file, for a path); nothing is returned half-built.
+        NonFiniteError: a weight or parameter holding NaN or inf, naming the node and field.
+        ResourceLimitError: the model would not fit in the free memory.
     """
     dt = check_dt(dt)
     if discretisation not in ("exact", "euler"):
         raise ValueError(f"discretisation must be 'exact' or 'euler', got {discretisation!r}")
     if isinstance(graph, (str, os.PathLike)):
-        graph = load_nir_file(graph)
+        return read_nir(graph, dt, discretisation, as_graph=as_graph)
     if type(graph).__name__ != "NIRGraph" or not hasattr(graph, "nodes"):
         raise TypeError(f"graph must be a nir.NIRGraph or a path, got {type(graph).__name__}")
     input_name, output_name = _check_graph(graph)
-    in_shape = _shape_of(graph.nodes[input_name], "input")
+    in_shape = _shape_of(graph.nodes[input_name], "input", input_name)
     if in_shape is None:
-        raise ValueError(f"Input node {input_name!r} has no shape")
+        raise FileFormatError(f"Input node {input_name!r} has no shape")
+    check_allocation(
+        4 * _NEURON_STATE_COPIES * math.prod(in_shape), f"Input node {input_name!r} of shape {in_shape}", "NIR graph"
+    )
     nodes: dict[str, StepNode] = {}
     types: dict[str, str] = {}
     for name, node in graph.nodes.items():
@@ -463,18 +636,16 @@ def from_nir(
         elif kind in NEURON_NODES:
             nodes[name] = _neuron(kind, node, name, dt, discretisation)
         elif kind == "Delay":
-            d = np.asarray(node.delay, dtype=np.float64)
-            steps = np.round(d / dt)
-            if np.any(d < 0) or not np.allclose(steps * dt, d, rtol=1e-6, atol=1e-12):
-                raise ValueError(f"node {name!r} (Delay): delays {d.tolist()} s are not whole steps of dt={dt:g} s")
-            nodes[name] = ModuleNode(Delay(torch.as_tensor(d), dt))
+            nodes[name] = _delay(node, name, dt)
         else:
-            try:
-                nodes[name] = StatelessNode(_stateless(kind, node, name))
-            except (ValueError, TypeError, RuntimeError) as err:
-                raise ValueError(f"node {name!r} ({kind}): {err}") from None
-    out_shape = _shape_of(graph.nodes[output_name], "output") or ()
-    module = GraphModule(nodes, list(graph.edges), input_name, output_name, in_shape, out_shape, dt, types)
+            nodes[name] = StatelessNode(_stateless(kind, node, name))
+    out_shape = _shape_of(graph.nodes[output_name], "output", output_name) or ()
+    try:
+        module = GraphModule(nodes, list(graph.edges), input_name, output_name, in_shape, out_shape, dt, types)
+    except AxonalError:
+        raise
+    except ValueError as err:
+        raise FileFormatError(str(err)) from None
     _probe(module, graph)
     if as_graph:
         return module
@@ -586,9 +757,102 @@ def _feedback(node: StepNode) -> nn.Module:
 
 
 
+def _broadcast_elements(*shapes: Sequence[int]) -> int | None:
+    try:
+        return int(math.prod(torch.broadcast_shapes(*(torch.Size(s) for s in shapes))))
+    except RuntimeError:
+        return None  # not broadcastable: the probe step reports it
+
+
+def _window_elements(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                     padding: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
+    """(padded input, output) elements per channel of a convolution or pooling window."""
+    padded = math.prod(s + 2 * p for s, p in zip(spatial, padding))
+    out = math.prod(
+        max((s + 2 * p - d * (k - 1) - 1) // st + 1, 0)
+        for s, k, st, p, d in zip(spatial, kernel, stride, padding, dilation)
+    )
+    return padded, out
+
+
+def _planned_elements(node: StepNode, in_shape: tuple[int, ...]) -> int:
+    """Elements one probe step of ``node`` allocates for an input ``in_shape`` (batch included),
+    worked out from the shapes alone, before the step runs (a bound up to a small factor)."""
+    numel = math.prod(in_shape)
+    if isinstance(node, StatelessNode):
+        m = node.module
+        if isinstance(m, nn.Linear):
+            return numel // max(in_shape[-1], 1) * m.out_features if in_shape else m.out_features
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.AvgPool2d, SumPool2d)):
+            n = 1 if isinstance(m, nn.Conv1d) else 2
+            if len(in_shape) < n + 1:
+                return numel
+            spatial = in_shape[-n:]
+            channels = math.prod(in_shape[:-n])
+            kernel = tuple(m.kernel_size) if isinstance(m.kernel_size, tuple) else (int(m.kernel_size),) * n
+            stride = tuple(m.stride) if isinstance(m.stride, tuple) else (int(m.stride),) * n
+            dil = tuple(m.dilation) if isinstance(m, (nn.Conv1d, nn.Conv2d)) else (1,) * n
+            pad_attr = m.padding
+            if isinstance(pad_attr, str):
+                pad = (0,) * n if pad_attr == "valid" else tuple(d * (k - 1) // 2 + 1 for k, d in zip(kernel, dil))
+            else:
+                pad = tuple(pad_attr) if isinstance(pad_attr, tuple) else (int(pad_attr),) * n
+            padded, out = _window_elements(spatial, kernel, stride, pad, dil)
+            out_channels = m.out_channels if isinstance(m, (nn.Conv1d, nn.Conv2d)) else channels
+            return numel + channels * padded + out_channels * out
+        if isinstance(m, Scale):
+            return _broadcast_elements(in_shape, m.scale.shape) or numel
+        if isinstance(m, Threshold):
+            return _broadcast_elements(in_shape, m.threshold.shape) or numel
+        return numel
+    if isinstance(node, NeuronNode):
+        shapes = [getattr(node, k).shape for k in node.names] + ([node.w_in.shape] if node.has_w_in else [])
+        return (_broadcast_elements(in_shape, *shapes) or numel) * _NEURON_STATE_COPIES
+    if isinstance(node, ModuleNode) and isinstance(node.module, Delay):
+        delay = node.module
+        # the line [D, B, ...], the line with the step appended (a copy) and the output
+        return (_broadcast_elements(in_shape, delay.steps.shape) or numel) * (2 * delay.max_steps + 3)
+    return numel
+
+
+def _parameter_shapes(node: StepNode) -> dict[str, torch.Size]:
+    """The elementwise parameters of a node (they must broadcast into its per-sample shape)."""
+    if isinstance(node, NeuronNode):
+        shapes = {k: getattr(node, k).shape for k in node.names}
+        return shapes | ({"w_in": node.w_in.shape} if node.has_w_in else {})
+    if isinstance(node, StatelessNode) and isinstance(node.module, Scale):
+        return {"scale": node.module.scale.shape}
+    if isinstance(node, StatelessNode) and isinstance(node.module, Threshold):
+        return {"threshold": node.module.threshold.shape}
+    if isinstance(node, ModuleNode) and isinstance(node.module, Delay):
+        return {"delay": node.module.steps.shape}
+    return {}
+
+
+def _check_parameter_shapes(node: StepNode, name: str, kind: str, sample: tuple[int, ...]) -> None:
+    """Refuse parameters that would grow a node's output past its input (e.g. a ``[1000, 1]``
+    time constant on a ``[4]`` input makes 1000 copies of the layer over the batch)."""
+    for field, shape in _parameter_shapes(node).items():
+        try:
+            ok = torch.broadcast_shapes(shape, torch.Size(sample)) == torch.Size(sample)
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise FileFormatError(
+                f"{_where(name, kind)}: {field} has shape {tuple(shape)}, which does not broadcast to the "
+                f"node's input shape {sample}"
+            )
+
+
 def _probe(module: GraphModule, graph: Any) -> None:
-    """Run one zero step, checking every edge's shape; errors name the node and its inputs."""
+    """Run one zero step, checking every edge's shape; errors name the node and its inputs.
+
+    Before each node runs, the memory its step needs (from the shapes alone) is added to what
+    the probe already holds and checked against the free memory.
+    """
     outs: dict[str, Tensor] = {}
+    itemsize = torch.empty((), dtype=torch.get_default_dtype()).element_size()
+    held = 0
     x = torch.zeros((1, *module.input_shape))
     with torch.no_grad():
         for name in module.order:
@@ -603,24 +867,30 @@ def _probe(module: GraphModule, graph: Any) -> None:
                     shapes[a] = tuple(outs[a].shape[1:])
                     parts.append(outs[a])
                 if len(set(shapes.values())) > 1:
-                    raise ValueError(f"node {name!r} gets inputs of different shapes: {shapes}")
+                    raise FileFormatError(f"node {name!r} gets inputs of different shapes: {shapes}")
                 inp = parts[0]
             kind = module.node_types[name]
+            node = module.node(name)
+            _check_parameter_shapes(node, name, kind, tuple(inp.shape[1:]))
+            held += _planned_elements(node, tuple(inp.shape)) * itemsize
+            check_allocation(held, f"a probe step up to node {name!r} ({kind}) on input {tuple(inp.shape[1:])}", "NIR graph")
             try:
-                state = module.node(name).initial_state(inp)
-                outs[name], _ = module.node(name).step(inp, state)
-            except RuntimeError as err:
-                raise ValueError(
+                state = node.initial_state(inp)
+                outs[name], _ = node.step(inp, state)
+            except AxonalError as err:
+                raise type(err)(f"{_where(name, kind)}: {err}") from None
+            except (RuntimeError, ValueError, IndexError, TypeError) as err:
+                raise FileFormatError(
                     f"node {name!r} ({kind}) cannot take input of shape {tuple(inp.shape[1:])} "
                     f"from {[a for a, _ in module.preds[name]]}: {err}"
                 ) from None
-            declared = _shape_of(graph.nodes[name], "input")
+            declared = _shape_of(graph.nodes[name], "input", name)
             actual = tuple(inp.shape[1:])
             if kind in ("Conv1d", "Conv2d") and declared is not None:  # nir declares C_in / groups
                 declared, actual = declared[1:], actual[1:]
             if declared is not None and kind != "Input" and declared != actual:
-                if kind != "Output" or int(np.prod(declared)) != int(np.prod(actual)):
-                    raise ValueError(
+                if kind != "Output" or math.prod(declared) != math.prod(actual):
+                    raise FileFormatError(
                         f"node {name!r} ({kind}) declares input shape {declared} but its inputs give {tuple(inp.shape[1:])}"
                     )
         for name in module.names:
@@ -628,29 +898,112 @@ def _probe(module: GraphModule, graph: Any) -> None:
                 if back:
                     others = [outs[s] for s, bk in module.preds[name] if not bk]
                     if others and outs[a].shape != others[0].shape:
-                        raise ValueError(
+                        raise FileFormatError(
                             f"edge ({a!r}, {name!r}) carries shape {tuple(outs[a].shape[1:])} but {name!r} "
                             f"gets {tuple(others[0].shape[1:])} from its other inputs"
                         )
 
 
+_MAX_HDF5_DEPTH = 32
+"""The deepest group nesting accepted in a ``.nir`` file (a graph nested in a graph is two
+levels; a hard-link cycle would otherwise never end)."""
+
+_HDF5_SLACK = 64 * 1024
+"""Bytes a small dataset may claim beyond what it stores (fill values, compact layouts)."""
+
+_HDF5_ERRORS = (OSError, KeyError, ValueError, TypeError, AttributeError, RuntimeError, IndexError, OverflowError)
+"""What h5py raises on a damaged file (its C errors arrive as OSError, KeyError, ValueError,
+RuntimeError or TypeError); each becomes a FileFormatError naming the file."""
+
+
+def _scan_hdf5(path: Path) -> None:
+    """Check a ``.nir`` (HDF5) file before nir reads it: every dataset is read in full by
+    ``nir.read``, so each dataset's size is checked against the bytes it stores (a
+    ``FileFormatError``: a few KB claiming terabytes) and their sum against the free memory (a
+    ``ResourceLimitError``). Links to other files, virtual and external datasets, and groups
+    nested deeper than :data:`_MAX_HDF5_DEPTH` are refused."""
+    import h5py
+
+    where = f"NIR file {str(path)!r}"
+    total = 0
+    try:
+        with h5py.File(path, "r") as f:
+            stack: list[tuple[Any, str, int]] = [(f, "", 0)]
+            while stack:
+                group, prefix, depth = stack.pop()
+                if depth > _MAX_HDF5_DEPTH:
+                    raise FileFormatError(f"{where}: groups nested deeper than {_MAX_HDF5_DEPTH} at {prefix!r}")
+                for key in group.keys():
+                    name = f"{prefix}/{key}"
+                    link = group.get(key, getlink=True)
+                    if not isinstance(link, h5py.HardLink):
+                        raise FileFormatError(f"{where}: {name!r} is a {type(link).__name__}; a NIR file holds no links")
+                    obj = group[key]
+                    if isinstance(obj, h5py.Group):
+                        stack.append((obj, name, depth + 1))
+                        continue
+                    if not isinstance(obj, h5py.Dataset):
+                        raise FileFormatError(f"{where}: {name!r} is a {type(obj).__name__}, not a group or dataset")
+                    if obj.is_virtual or obj.id.get_create_plist().get_external_count():
+                        raise FileFormatError(f"{where}: dataset {name!r} keeps its data outside the file")
+                    shape = obj.shape or ()
+                    claimed = math.prod(shape) * obj.dtype.itemsize
+                    stored = obj.id.get_storage_size()
+                    if claimed > _DEFLATE_MAX_RATIO * stored + _HDF5_SLACK:
+                        raise FileFormatError(
+                            f"{where}: dataset {name!r} claims shape {shape} of {obj.dtype} ({format_bytes(claimed)}) "
+                            f"but stores {format_bytes(stored)}; the file is corrupt"
+                        )
+                    total += claimed
+    except AxonalError:
+        raise
+    except _HDF5_ERRORS as err:
+        raise FileFormatError(f"{str(path)!r} is not a readable NIR file ({type(err).__name__}: {err})") from None
+    check_allocation(2 * total, "reading its datasets", where)
+
+
+_DEFLATE_MAX_RATIO = 1032
+"""At most this many bytes come out of one byte of DEFLATE (gzip) data, HDF5's usual filter."""
+
+_NIR_READ_ERRORS = _HDF5_ERRORS + (AssertionError, NotImplementedError, RecursionError)
+"""What ``nir.read`` raises on a well-formed HDF5 file that is not a valid NIR graph."""
+
+
 def load_nir_file(path: PathLike) -> Any:
-    """Read a ``.nir`` file with ``nir.read``; errors name the file."""
+    """Read a ``.nir`` file with ``nir.read``; errors name the file.
+
+    The HDF5 structure is checked first (dataset sizes against the bytes stored and the free
+    memory, no links or external data), so nothing large is allocated for a corrupt file.
+
+    Raises:
+        ValueError: the path is not an existing file.
+        FileFormatError: the file is not HDF5, not a NIR graph, or corrupt.
+        ResourceLimitError: its datasets would not fit in the free memory.
+    """
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"NIR file {str(p)!r} does not exist")
+    _scan_hdf5(p)
     try:
         # axonal checks shapes itself (see _probe): nir's check rejects grouped convolutions
         return nir.read(str(p), type_check=False)
-    except (OSError, KeyError, AssertionError, TypeError, AttributeError) as err:
-        raise ValueError(f"{str(p)!r} is not a readable NIR file ({type(err).__name__}: {err})") from None
+    except AxonalError:
+        raise
     except ValueError as err:
-        raise ValueError(f"{str(p)!r}: invalid NIR graph: {err}") from None
+        raise FileFormatError(f"{str(p)!r}: invalid NIR graph: {err}") from None
+    except _NIR_READ_ERRORS as err:
+        raise FileFormatError(f"{str(p)!r} is not a readable NIR file ({type(err).__name__}: {err})") from None
 
 
 def read_nir(
     path: PathLike, dt: float, discretisation: Discretisation = "exact", *, as_graph: bool = False
 ) -> nn.Module:
-    """:func:`load_nir_file` then :func:`from_nir`."""
-    return from_nir(load_nir_file(path), dt, discretisation, as_graph=as_graph)
-
+    """:func:`load_nir_file` then :func:`from_nir`; errors in the graph name the file too."""
+    dt = check_dt(dt)
+    if discretisation not in ("exact", "euler"):
+        raise ValueError(f"discretisation must be 'exact' or 'euler', got {discretisation!r}")
+    graph = load_nir_file(path)
+    try:
+        return from_nir(graph, dt, discretisation, as_graph=as_graph)
+    except AxonalError as err:
+        raise type(err)(f"NIR file {str(path)!r}: {err}") from None
