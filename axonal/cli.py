@@ -264,18 +264,10 @@ def _refuse(argument: str, message: str) -> NoReturn:
 
 
 def _available_memory() -> int | None:
-    """Bytes of memory available now (``MemAvailable``; total physical memory elsewhere)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
+    """Bytes of memory available now (:func:`axonal.data.limits.available_memory`)."""
+    from axonal.data.limits import available_memory
+
+    return available_memory()
 
 
 def _check_memory(arguments: str, need: float, what: str,

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from axonal.data.limits import available_memory
 from axonal.errors import ResourceLimitError
 from axonal.functional.validate import check_int, check_step_count
 from axonal.functional.synapses import exp_synapse_advance
@@ -66,14 +67,8 @@ class RunStats:
 
 
 def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    """Bytes of memory available now (:func:`axonal.data.limits.available_memory`)."""
+    return available_memory()
 
 
 def _progress_bar(n_steps: int) -> Any:

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Mapping, NamedTuple, TypeVar
 import torch
 from torch import Tensor, nn
 
+from axonal.data.limits import available_memory
 from axonal.errors import FileFormatError, NonFiniteError, ResourceLimitError
 
 __all__ = [
@@ -190,18 +191,8 @@ def _not_a_checkpoint(path: Path, why: str) -> FileFormatError:
 
 
 def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), if known."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
+    """Bytes of memory available now (:func:`axonal.data.limits.available_memory`)."""
+    return available_memory()
 
 
 # torch.save's pickle of a checkpoint names only these globals (protocol 2 GLOBAL opcodes):
