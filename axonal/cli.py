@@ -324,7 +324,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"axonal demo: spiking classifier on scikit-learn digits ({config.coding} coding, "
         f"{config.steps} steps of {config.dt * 1e3:g} ms, fixed split 1347 train / 450 test)"
     )
-    report = run_demo(config, args.out, progress=not args.no_progress)
+    report = run_demo(config, args.out, progress=not args.no_progress, resume=args.resume)
     print(f"test accuracy: {report.test_accuracy * 100:.2f}%")
     print("mean firing rate per layer:")
     for name, hz in report.rates_hz.items():
@@ -645,6 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "machine; 0: the idle CPUs, i.e. the CPUs this process may use minus the "
                            "1-minute load average); the accuracy is the same for any count")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    demo.add_argument("--resume", action="store_true",
+                      help="continue a killed run from OUT/train_state.pt (written atomically at "
+                           "the end of every epoch; same arguments as that run)")
     demo.set_defaults(func=_demo, prog=demo.prog)
     energy = sub.add_parser("energy", help="count operations, estimate SNN vs ANN energy of the digits model")
     energy.add_argument("--checkpoint", type=_input_file,

@@ -200,15 +200,25 @@ def _write_figures(
     ]
 
 
+TRAIN_STATE = "train_state.pt"
+"""The file in a demo's output folder that holds its whole training state (``fit``'s
+checkpoint, written atomically at the end of every epoch) for ``resume``."""
+
+
 def run_demo(
-    config: DemoConfig, out_dir: str | Path, progress: bool = True, threads: int | None = None
+    config: DemoConfig, out_dir: str | Path, progress: bool = True, threads: int | None = None,
+    resume: bool = False,
 ) -> DemoReport:
     """Train and evaluate the digits classifier; write figures and a checkpoint to ``out_dir``.
 
     The result (accuracy, rates, weights) depends on ``config`` (its seed included) only, not
-    on the thread count.
+    on the thread count. The training state is written to ``out_dir/train_state.pt`` at the
+    end of every epoch; with ``resume`` a killed run continues from it and ends with the same
+    weights as a run that was never interrupted.
 
     Args:
+        resume: continue from ``out_dir/train_state.pt`` (``FileNotFoundError`` when absent;
+            the config must be the one of the run that wrote it).
         threads: torch intra-op threads while the demo runs (torch's count is put back after).
             ``None``: the count chosen with :func:`axonal.train.threads.set_threads` (what
             ``axonal demo --threads`` does), else 1 (:data:`~axonal.train.threads.DEFAULT_THREADS`:
@@ -218,13 +228,16 @@ def run_demo(
     """
     # the products after training (rates, figures, operation counts) on one MKL thread too
     with recipe_threads(threads), thread_independent_blas():
-        return _run_demo(config, out_dir, progress)
+        return _run_demo(config, out_dir, progress, resume)
 
 
-def _run_demo(config: DemoConfig, out_dir: str | Path, progress: bool) -> DemoReport:
+def _run_demo(config: DemoConfig, out_dir: str | Path, progress: bool, resume: bool) -> DemoReport:
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    state_file = out / TRAIN_STATE
+    if resume and not state_file.is_file():
+        raise FileNotFoundError(f"nothing to resume: {str(state_file)!r} does not exist")
     seed_everything(config.seed)
     data = load_digits_split()
     model = build_model(config)
@@ -238,6 +251,8 @@ def _run_demo(config: DemoConfig, out_dir: str | Path, progress: bool) -> DemoRe
         predict,
         config.train_config(progress),
         test=(data.x_test, data.y_test),
+        checkpoint=state_file,
+        resume=state_file if resume else None,
     )
     test_gen = torch.Generator().manual_seed(config.seed + 1)
     accuracy = evaluate(model, (data.x_test, data.y_test), encoder, predict, test_gen)
@@ -246,6 +261,7 @@ def _run_demo(config: DemoConfig, out_dir: str | Path, progress: bool) -> DemoRe
         spikes_in = encoder(data.x_test, torch.Generator().manual_seed(config.seed + 1))
         rates = layer_rates(model, model.run(spikes_in), spikes_in, config.dt)
     files = _write_figures(model, config, data.x_test[0], history, out)
+    files.append(state_file)
     files.append(
         save_checkpoint(
             out / "model.pt", model, {"task": "digits", **asdict(config)}, {"test_accuracy": accuracy}
