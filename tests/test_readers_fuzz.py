@@ -37,6 +37,7 @@ import h5py
 import nir
 
 import axonal.data.limits as limits
+from axonal.audio import read_wav, write_wav
 from axonal.data.events import Events, events_to_frames, read_label_list, read_nmnist, write_nmnist
 from axonal.data.mnist import read_idx
 from axonal.errors import AxonalError, NonFiniteError
@@ -131,6 +132,39 @@ def mutations(seeds: st.SearchStrategy[bytes], header: int, record: int, max_ran
         seeds.flatmap(overwritten),
         st.tuples(seeds, st.binary(min_size=1, max_size=32)).map(lambda a: a[0] + a[1]),
     )
+
+
+# --------------------------------------------------------------------------- WAV audio
+
+
+@st.composite
+def wav_files(draw: st.DrawFn) -> bytes:
+    """A valid WAV file: 1-3 channels, 8/16/24/32-bit PCM, a few hundred frames."""
+    frames = draw(st.integers(0, 300))
+    channels = draw(st.integers(1, 3))
+    bits = draw(st.sampled_from([8, 16, 24, 32]))
+    rate = draw(st.sampled_from([8000, 16000, 44100]))
+    seed = draw(st.integers(0, 2**16))
+    x = torch.rand(frames, channels, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 - 1
+    return write_wav(_DIR / f"seed{next(_counter) % 4}.wav", x, rate, bits=bits).read_bytes()
+
+
+def wav_target(data: bytes) -> str:
+    outcome, rec = refused_or(lambda: read_wav(_file(data, ".wav")))
+    if outcome == "accepted":
+        assert rec.samples.dim() == 2 and 1 <= rec.samples.shape[1] <= 256 and rec.rate >= 1
+        assert bool(torch.isfinite(rec.samples).all()), "accepted samples that are not finite"
+        assert rec.samples.numel() * rec.samples.element_size() <= 8 * len(data) + 64
+    return outcome
+
+
+WAV_CASES = mutations(wav_files(), header=44, record=2)
+
+
+@FUZZ
+@given(WAV_CASES)
+def test_fuzz_wav_reader(data: bytes) -> None:
+    wav_target(data)
 
 
 # --------------------------------------------------------------------------- N-MNIST events
@@ -627,5 +661,6 @@ TARGETS: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], str]]] = {
     "nir-hdf5-huge": (hdf5_huge_datasets(), nir_huge_target),
     "nir-graph-contents": (nir_graph_edits(), nir_graph_target),
     "graph-module-states": (graph_states(), state_target),
+    "wav-bytes": (WAV_CASES, wav_target),
 }
 """Every fuzz target with its strategy (``benchmarks/fuzz_readers.py`` runs these)."""
