@@ -258,7 +258,8 @@ def compress(
     if compression == "log":
         return torch.log(x + e)
     if compression == "power":
-        out: Tensor = torch.pow(x + e, p) - e**p
+        floor = torch.pow(torch.full((), e, dtype=x.dtype, device=x.device), p)
+        out: Tensor = torch.pow(x + e, p) - floor  # 0 at x = 0, up to rounding
         return out
     if compression == "none":
         return x
