@@ -171,6 +171,8 @@ def _check_levels(levels: object, channel_shape: tuple[int, ...], like: Tensor) 
     if lv.dim() == 0 or lv.shape[0] == 0:
         raise ValueError(f"levels must hold at least one level along axis 0, got shape "
                          f"{tuple(lv.shape)}")
+    if lv.dim() == 1:  # shared by every channel
+        lv = lv.reshape(-1, *([1] * len(channel_shape)))
     if not all_finite((lv,)):
         raise NonFiniteError(f"levels must be finite, got a tensor with {nonfinite_summary(lv)}")
     target = (lv.shape[0], *channel_shape)
@@ -379,7 +381,9 @@ def decode_lif_rate(
         x = I / gain,
 
     where ``n_ref`` is the refractory period in whole samples (Brian2's rule) and the half
-    step is the mean delay of the threshold crossing to the next sample. Windows with fewer
+    step is the mean delay of the threshold crossing to the next sample. The period is known to
+    the step, so the relative resolution is about ``(I / v_th - 1) dt / (2 tau)``: choose
+    ``dt`` (the encoder's ``substeps``) small against ``tau``. Windows with fewer
     than two spikes give 0 (the input was below rheobase, ``gain * x <= v_th``, or too weak
     to fire twice in the window).
 
