@@ -235,11 +235,11 @@ def _spikes(r: _Reader, i: int, times: Any, units: Any) -> Events:
         tf = times.astype(np.float64)
         if not bool(np.isfinite(tf).all()):
             j = int(np.flatnonzero(~np.isfinite(tf))[0])
-            raise r.fail(f"sample {i}: spike {j} has time {tf[j]}; spike times must be finite")
+            raise r.fail(f"sample {i}: spike {j} has time {tf[j]:.9g}; spike times must be finite")
         lo, hi = float(tf.min()), float(tf.max())
         if lo < 0 or hi > _MAX_TIME_S:
             j = int(np.argmin(tf)) if lo < 0 else int(np.argmax(tf))
-            raise r.fail(f"sample {i}: spike {j} has time {tf[j]} s; spike times must lie in 0..{_MAX_TIME_S:.3g} s")
+            raise r.fail(f"sample {i}: spike {j} has time {tf[j]:.9g} s; spike times must lie in 0..{_MAX_TIME_S:.3g} s")
         u_lo, u_hi = int(units.min()), int(units.max())
         if u_lo < 0 or u_hi >= SHD_CHANNELS:
             j = int(np.argmin(units)) if u_lo < 0 else int(np.argmax(units))
