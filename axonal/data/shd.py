@@ -375,7 +375,7 @@ def shd_to_frames(
     dt_us = dt * 1e6
     steps: list[np.ndarray] = []
     chans: list[np.ndarray] = []
-    latest = -1
+    latest = -1.0
     for b, ev in enumerate(events_list):
         if not isinstance(ev, tuple) or len(ev) != 4:
             raise TypeError(f"events_list[{b}] must be an Events (x, y, p, t), got {type(ev).__name__}")
@@ -391,24 +391,26 @@ def shd_to_frames(
         if bad.size:
             j = int(bad[0])
             raise ValueError(f"events_list[{b}].t[{j}] = {int(t[j])} us is negative; times count from the recording's start")
-        k = np.floor(t / dt_us).astype(np.int64) if t.size else np.zeros(0, np.int64)
+        k = np.floor(t / dt_us)  # float64: a step index past int64 is caught below, not wrapped
         if k.size:
-            latest = max(latest, int(k.max()))
+            latest = max(latest, float(k.max()))
         steps.append(k)
         chans.append(x)
-    n_t = int(n_steps) if n_steps is not None else max(latest + 1, 1)
     batch = len(events_list)
-    if n_t * batch * n_channels > 2**60:
+    per_step = batch * n_channels
+    n_f = float(n_steps) if n_steps is not None else max(latest + 1.0, 1.0)
+    if n_f * per_step > 2.0**60:
         raise ResourceLimitError(
-            f"shd_to_frames: {n_t} steps of {dt:g} s x {batch} samples x {n_channels} channels is far too many; raise dt"
+            f"shd_to_frames: {n_f:.4g} steps of {dt:g} s x {batch} samples x {n_channels} channels is far too many; raise dt"
         )
-    check_allocation(n_t * batch * n_channels * 4 * 2, f"frames [{n_t}, {batch}, {n_channels}] (float32)", "shd_to_frames")
+    n_t = int(n_f)
+    check_allocation(n_t * per_step * (8 + 4), f"frames [{n_t}, {batch}, {n_channels}] (float32)", "shd_to_frames")
     flat_parts = []
     for b, (k, x) in enumerate(zip(steps, chans)):
         keep = k < n_t
-        flat_parts.append((k[keep] * batch + b) * n_channels + x[keep])
+        flat_parts.append((k[keep].astype(np.int64) * batch + b) * n_channels + x[keep])
     flat = np.concatenate(flat_parts) if flat_parts else np.zeros(0, np.int64)
-    counts = np.bincount(flat, minlength=n_t * batch * n_channels).astype(np.float32)
+    counts = np.bincount(flat, minlength=n_t * per_step).astype(np.float32)
     return torch.from_numpy(counts.reshape(n_t, batch, n_channels))
 
 

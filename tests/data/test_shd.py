@@ -243,6 +243,11 @@ def test_frames_refuse_bad_arguments() -> None:
         shd_to_frames([ev], 1e-3, n_steps=0)
     with pytest.raises(ResourceLimitError, match=r"frames \[2500000001, 1, 700\] \(float32\) needs"):
         shd_to_frames([ev], 1e-12)
+    late = ev._replace(t=np.array([0, 2**53]))  # step 9e21 at dt = 1 ps: past int64, refused rather than wrapped
+    with pytest.raises(ResourceLimitError, match=r"9.007e\+21 steps of 1e-12 s x 1 samples x 700 channels is far too many"):
+        shd_to_frames([late], 1e-12)
+    kept = shd_to_frames([late], 1e-12, n_steps=2)  # with T given, later spikes are dropped
+    assert kept.shape == (2, 1, 700) and kept.sum().item() == 1 and kept[0, 0, 1].item() == 1
 
 
 class _Response(io.BytesIO):
