@@ -2,10 +2,11 @@
 
 Runs every target of ``tests/test_readers_fuzz.py`` (N-MNIST events, IDX plain and gzip, label
 lists, ``events_to_frames`` arguments, NIR files as bytes and as HDF5 datasets claiming
-terabytes, NIR graph contents, GraphModule states) for ``--examples`` hypothesis examples
-each, random (not derandomized) unless ``--seed`` is given, and prints per target the cases
-tried, how many were accepted / refused with axonal's own errors, the failures (any other
-exception, a broken promise of an accepted result, or a case slower than ``--deadline``) and
+terabytes, NIR graph contents, GraphModule states, WAV files, SHD/SSC spike files as bytes and
+as impossible contents) for ``--examples`` hypothesis examples each, random (not
+derandomized) unless ``--seed`` is given, and prints per target the cases tried, how many were
+accepted / refused with axonal's own errors, the failures (any other exception, a broken
+promise of an accepted result, or a case slower than ``--deadline``) and
 the slowest case. A failure does not stop the run: the first three of each target are printed.
 
     python benchmarks/fuzz_readers.py --examples 2000

@@ -40,6 +40,7 @@ import axonal.data.limits as limits
 from axonal.audio import read_wav, write_wav
 from axonal.data.events import Events, events_to_frames, read_label_list, read_nmnist, write_nmnist
 from axonal.data.mnist import read_idx
+from axonal.data.shd import SHD_CHANNELS, read_shd
 from axonal.errors import AxonalError, NonFiniteError
 from axonal.interop import from_nir, read_nir
 
@@ -650,6 +651,117 @@ def test_fuzz_graph_module_states(case: tuple[Any, Any, torch.Tensor]) -> None:
     state_target(case)
 
 
+# --------------------------------------------------------------------------- SHD/SSC spikes (HDF5)
+
+_SHD_MAX_TIME_S = 2.0**53 / 1e6
+
+
+def _write_shd(path: Path, samples: list[tuple[np.ndarray, np.ndarray]], labels: np.ndarray, keys: int,
+               unit_dtype: str = "uint16") -> bytes:
+    """A file in the published SHD layout (spikes/times, spikes/units, labels, extra/...)."""
+    with h5py.File(path, "w") as f:
+        times = f.create_dataset("spikes/times", (len(samples),), dtype=h5py.vlen_dtype(np.dtype("float32")))
+        units = f.create_dataset("spikes/units", (len(samples),), dtype=h5py.vlen_dtype(np.dtype(unit_dtype)))
+        for i, (t, u) in enumerate(samples):
+            times[i], units[i] = t, u
+        f.create_dataset("labels", data=labels)
+        f.create_dataset("extra/speaker", data=np.arange(len(samples), dtype=np.uint16) % 3)
+        f.create_dataset("extra/keys", data=np.array([f"word{k}".encode() for k in range(keys)]))
+        f.create_dataset("extra/meta_info/age", data=np.array([20, 30, 40], dtype=np.uint16))
+    return path.read_bytes()
+
+
+@st.composite
+def shd_seed_files(draw: st.DrawFn) -> bytes:
+    """A valid SHD file of 1-3 samples with up to 30 spikes each."""
+    samples = []
+    for _ in range(draw(st.integers(1, 3))):
+        n = draw(st.integers(0, 30))
+        t = np.sort(np.array(draw(st.lists(st.floats(0, 1.5, width=32), min_size=n, max_size=n)), dtype=np.float32))
+        u = np.array(draw(st.lists(st.integers(0, SHD_CHANNELS - 1), min_size=n, max_size=n)), dtype=np.uint16)
+        samples.append((t, u))
+    labels = np.array(draw(st.lists(st.integers(0, 19), min_size=len(samples), max_size=len(samples))), dtype=np.uint16)
+    return _write_shd(_DIR / f"seed{next(_counter) % 4}.h5", samples, labels, keys=20)
+
+
+def _check_shd(data: Any, size: int) -> None:
+    """The promises of an accepted SHD file."""
+    assert len(data.events) == data.labels.shape[0] and data.n_channels == SHD_CHANNELS
+    total = 0
+    for ev in data.events:
+        assert ev.x.shape == ev.y.shape == ev.p.shape == ev.t.shape and ev.x.ndim == 1
+        if ev.t.size:
+            assert int(ev.x.min()) >= 0 and int(ev.x.max()) < SHD_CHANNELS, "accepted a unit outside 0..699"
+            assert int(ev.t.min()) >= 0 and bool((np.diff(ev.t) >= 0).all()), "accepted times unsorted or negative"
+            assert not ev.y.any() and bool(ev.p.all())
+        total += ev.t.size
+    assert total * 3 <= size, "more spikes than the file can hold"
+
+
+def shd_target(data: bytes) -> str:
+    path = _file(data, ".h5")
+    outcome, result = refused_or(lambda: read_shd(path))
+    if outcome == "accepted":
+        _check_shd(result, len(data))
+    return outcome
+
+
+SHD_CASES = mutations(shd_seed_files(), header=512, record=6, max_random=1024)
+
+
+@settings(FUZZ, max_examples=60)
+@given(SHD_CASES)
+def test_fuzz_shd_file_bytes(data: bytes) -> None:
+    shd_target(data)
+
+
+_SHD_BAD_TIMES = st.sampled_from([np.nan, np.inf, -np.inf, -1e-3, 1e10, 3e38])
+_SHD_BAD_UNITS = st.sampled_from([-1, SHD_CHANNELS, 2**15 - 1, -(2**15)])
+
+
+@st.composite
+def shd_contents(draw: st.DrawFn) -> tuple[bytes, bool]:
+    """A structurally valid SHD file whose contents may be impossible (NaN, negative or huge
+    times, units outside 0..699, times and units of unequal length, labels beyond the keys;
+    each fault drawn rarely, so about half the files are valid; unsorted times are valid), and
+    whether a reader must accept it."""
+    samples = []
+    valid = True
+    for _ in range(draw(st.integers(1, 3))):
+        n = draw(st.integers(0, 12))
+        m = n if draw(st.integers(0, 7)) else draw(st.integers(0, 12))
+        t = np.array(draw(st.lists(st.floats(0, 2.0, width=32), min_size=n, max_size=n)), dtype=np.float32)
+        if draw(st.booleans()):
+            t = np.sort(t)
+        u = np.array(draw(st.lists(st.integers(0, SHD_CHANNELS - 1), min_size=m, max_size=m)), dtype=np.int16)
+        if n and not draw(st.integers(0, 7)):
+            t[draw(st.integers(0, n - 1))] = draw(_SHD_BAD_TIMES)
+        if m and not draw(st.integers(0, 7)):
+            u[draw(st.integers(0, m - 1))] = draw(_SHD_BAD_UNITS)
+        tf = t.astype(np.float64)
+        valid &= m == n and bool(np.isfinite(tf).all() and (tf >= 0).all() and (tf <= _SHD_MAX_TIME_S).all())
+        valid &= bool(((u >= 0) & (u < SHD_CHANNELS)).all())
+        samples.append((t, u))
+    keys = draw(st.integers(1, 20))
+    high = keys - 1 if draw(st.integers(0, 7)) else 24
+    labels = np.array(draw(st.lists(st.integers(0, high), min_size=len(samples), max_size=len(samples))), dtype=np.uint16)
+    valid &= int(labels.max()) < keys
+    return _write_shd(_DIR / f"seed{next(_counter) % 4}.h5", samples, labels, keys, unit_dtype="int16"), valid
+
+
+def shd_contents_target(case: tuple[bytes, bool]) -> str:
+    data, valid = case
+    outcome = shd_target(data)
+    assert (outcome == "accepted") == valid, f"a {'valid' if valid else 'impossible'} SHD file was {outcome}"
+    return outcome
+
+
+@settings(FUZZ, max_examples=80)
+@given(shd_contents())
+def test_fuzz_shd_contents(case: tuple[bytes, bool]) -> None:
+    shd_contents_target(case)
+
+
 TARGETS: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], str]]] = {
     "nmnist-bytes": (NMNIST_CASES, nmnist_target),
     "nmnist-impossible": (impossible_recordings(), lambda c: refused_or(lambda: read_nmnist(_file(c[0], ".bin")))[0]),
@@ -662,5 +774,7 @@ TARGETS: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], str]]] = {
     "nir-graph-contents": (nir_graph_edits(), nir_graph_target),
     "graph-module-states": (graph_states(), state_target),
     "wav-bytes": (WAV_CASES, wav_target),
+    "shd-file-bytes": (SHD_CASES, shd_target),
+    "shd-contents": (shd_contents(), shd_contents_target),
 }
 """Every fuzz target with its strategy (``benchmarks/fuzz_readers.py`` runs these)."""
