@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from axonal.sim.monitors import SpikeMonitor, StateMonitor
     from axonal.train.loop import EpochLog
 
-__all__ = ["pyplot", "raster", "traces", "training_curve", "spike_raster", "state_traces"]
+__all__ = ["pyplot", "raster", "traces", "training_curve", "confusion_matrix", "spike_raster", "state_traces"]
 
 
 def pyplot() -> Any:
@@ -123,6 +123,38 @@ def training_curve(history: Sequence[EpochLog], path: str | Path,
     ax_a.set_ylim(0.0, 1.0)
     ax_a.grid(alpha=0.3)
     ax_a.legend()
+    return _save(fig, path, title)
+
+
+def confusion_matrix(
+    matrix: Tensor | np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+    title: str = "confusion matrix",
+) -> Path:
+    """Confusion matrix ``[C, C]`` (rows: true class, columns: predicted class) as a heat map
+    of the fraction of each true class, with the count written in every non-empty cell."""
+    plt = pyplot()
+    counts = _as_2d("matrix", matrix).astype(np.int64)
+    n = counts.shape[0]
+    if counts.shape != (n, n) or len(labels) != n:
+        raise ValueError(f"matrix must be [C, C] with C = len(labels) = {len(labels)}, got shape {counts.shape}")
+    if (counts < 0).any():
+        raise ValueError("matrix must hold counts >= 0")
+    rows = counts.sum(axis=1, keepdims=True)
+    share = counts / np.maximum(rows, 1)
+    fig, ax = plt.subplots(figsize=(0.45 * n + 2.6, 0.45 * n + 2.0))
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(n):
+        for j in range(n):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), labels)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
     return _save(fig, path, title)
 
 
