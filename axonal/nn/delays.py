@@ -14,15 +14,17 @@ with ``x`` zero before the first step (or the inputs held in the state, see belo
 
 Interpolation kernels:
 
-* ``"linear"`` (default): ``h`` splits the synapse between the two integer taps around ``d``,
-  ``1 - frac`` on ``floor(d)`` and ``frac`` on ``floor(d) + 1``. No width to tune; at a whole
-  number of steps it is exactly one tap, so training and rounded inference agree there. The
-  gradient with respect to ``d`` is ``w (x[t - floor(d) - 1] - x[t - floor(d)])`` (the
-  right-hand derivative at whole steps, so a delay starting at 0 moves).
-* ``"gaussian"``: ``h(k) = softmax_k(-(k - d)^2 / (2 sigma^2))``, a Gaussian of width ``sigma``
-  steps normalised over the taps. A wide ``sigma`` lets a delay feel inputs far from it; DCLS
-  starts at ``sigma = max_delay / 2`` and anneals it toward ``0.5`` or below during training
-  (set :attr:`DelayedLinear.sigma` between epochs), then rounds.
+* ``"gaussian"`` (default, DCLS's): ``h(k) = softmax_k(-(k - d)^2 / (2 sigma^2))``, a Gaussian
+  of width ``sigma`` steps normalised over the taps. A wide ``sigma`` lets a delay feel inputs
+  far from it, so delays move toward distant coincidences; anneal it during training (set
+  :attr:`DelayedLinear.sigma` between epochs, DCLS goes from ``max_delay / 2`` toward 0.5 or
+  below) so that the kernel is close to one tap when the delays are rounded for inference.
+* ``"linear"``: ``h`` splits the synapse between the two integer taps around ``d``,
+  ``1 - frac`` on ``floor(d)`` and ``frac`` on ``floor(d) + 1``. No width to tune and exactly
+  one tap at a whole number of steps, but its gradient with respect to ``d``,
+  ``w (x[t - floor(d) - 1] - x[t - floor(d)])`` (the right-hand derivative at whole steps),
+  only sees the neighbouring tap: good for fine-tuning delays near their place, poor at
+  finding a coincidence several steps away from where a delay starts.
 
 Delays are stored in steps (the parameter :attr:`DelayedLinear.delay`) and reported in seconds
 by :attr:`DelayedLinear.delays_s` (``steps * dt``). The forward uses the delays clamped to
@@ -61,13 +63,13 @@ _MODES = ("synapse", "channel")
 _KERNELS = ("linear", "gaussian")
 
 
-def interpolation_kernel(delay: Tensor, taps: int, kernel: DelayKernel = "linear", sigma: float = 1.0) -> Tensor:
+def interpolation_kernel(delay: Tensor, taps: int, kernel: DelayKernel = "gaussian", sigma: float = 1.0) -> Tensor:
     """The normalised weights ``h(k; d)`` of each delay over ``taps`` integer taps.
 
     Args:
         delay: delays in steps, any shape ``[...]``, each in ``[0, taps - 1]``.
         taps: number of taps ``D`` (``max_delay + 1``).
-        kernel: ``"linear"`` (the two taps around ``d``) or ``"gaussian"`` (width ``sigma``).
+        kernel: ``"gaussian"`` (width ``sigma``) or ``"linear"`` (the two taps around ``d``).
         sigma: Gaussian width in steps (> 0); unused for ``"linear"``.
 
     Returns:
@@ -106,7 +108,7 @@ class DelayedLinear(nn.Module):
             ``"channel"`` (a delay per input channel, :attr:`delay` ``[in]``; cheaper: the
             input is delayed per channel, then projected).
         bias: whether to add a learnable bias (as ``nn.Linear``).
-        kernel: interpolation kernel, ``"linear"`` (default) or ``"gaussian"``; see the module
+        kernel: interpolation kernel, ``"gaussian"`` (default) or ``"linear"``; see the module
             docstring.
         sigma: Gaussian width in steps (> 0); default ``max(max_delay / 2, 0.5)``. Only for
             ``kernel="gaussian"``; anneal it by setting :attr:`sigma`.
@@ -132,7 +134,7 @@ class DelayedLinear(nn.Module):
         dt: float,
         mode: DelayMode = "synapse",
         bias: bool = True,
-        kernel: DelayKernel = "linear",
+        kernel: DelayKernel = "gaussian",
         sigma: float | None = None,
         delay_init: Literal["zero", "uniform"] = "zero",
     ) -> None:
