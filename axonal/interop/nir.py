@@ -45,6 +45,7 @@ from axonal.interop._runtime import (
     StepNode,
 )
 from axonal.nn.container import Sequential
+from axonal.nn.delays import DelayedLinear
 from axonal.nn.neuron import NeuronLayer
 from axonal.nn.neurons import (
     IF,
@@ -203,6 +204,58 @@ def _stateless_node(module: nn.Module, in_shape: Sequence[int], where: str) -> A
     raise ValueError(f"{where}: {type(inner).__name__} has no NIR node; supported: {', '.join(SUPPORTED_NODES)}")
 
 
+def _delayed_linear_nodes(
+    layer: DelayedLinear, name: str, sources: list[str], where: str
+) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
+    """NIR nodes and edges of a frozen :class:`~axonal.nn.DelayedLinear` fed by ``sources``,
+    and the nodes that feed the next layer.
+
+    ``mode="channel"``: ``"<name>.delay"`` (``Delay``, per channel, ``steps * dt`` s) then
+    ``"<name>"`` (``Affine``, or ``Linear`` without bias). ``mode="synapse"`` (NIR's ``Delay``
+    is per channel): one branch per distinct integer delay ``k``, in increasing order,
+    ``"<name>.d<k>"`` (``Delay`` of ``k * dt`` s on every input channel; none for ``k = 0``)
+    then ``"<name>.w<k>"`` (the weights of the synapses with delay ``k``, others zero; the
+    bias on the first branch only); the branches all feed the next node, which sums them.
+    """
+    if not layer.frozen:
+        raise ValueError(
+            f"{where}: its delays are real-valued (not frozen) and NIR delays are whole steps; call "
+            f".freeze() on the layer first (rounds every delay to whole steps of dt={layer.dt:g} s; "
+            f".rounded() gives a frozen copy)"
+        )
+    steps = layer.integer_delays().cpu()
+    weight = _weights(layer.weight, where, "weight")
+    bias = None if layer.bias is None else _weights(layer.bias, where, "bias")
+    n_in = layer.in_features
+    nodes: dict[str, Any] = {}
+    edges: list[tuple[str, str]] = []
+
+    def affine(w: np.ndarray, with_bias: bool) -> Any:
+        if with_bias and bias is not None:
+            return nir.Affine(weight=w, bias=bias)
+        return nir.Linear(weight=w)
+
+    if layer.mode == "channel":
+        delay_s = (steps.to(torch.float64) * layer.dt).numpy().astype(np.float32)
+        nodes[f"{name}.delay"] = nir.Delay(delay=_finite(delay_s, where, "delay"))
+        nodes[name] = affine(weight, True)
+        edges += [(src, f"{name}.delay") for src in sources] + [(f"{name}.delay", name)]
+        return nodes, edges, [name]
+    heads: list[str] = []
+    for k in sorted(set(steps.reshape(-1).tolist())):
+        w = np.where(steps.numpy() == k, weight, np.float32(0.0)).astype(np.float32)
+        head = f"{name}.w{k}"
+        nodes[head] = affine(w, not heads)
+        if k == 0:
+            edges += [(src, head) for src in sources]
+        else:
+            d = f"{name}.d{k}"
+            nodes[d] = nir.Delay(delay=np.full(n_in, k * layer.dt, dtype=np.float32))
+            edges += [(src, d) for src in sources] + [(d, head)]
+        heads.append(head)
+    return nodes, edges, heads
+
+
 def _flat_layers(model: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
     """(node id, layer) of ``model``, nested :class:`Sequential` s spliced in (ids ``"i.j"``)."""
     if not isinstance(model, Sequential):
@@ -237,13 +290,18 @@ def to_nir(
         model: an :class:`~axonal.nn.Sequential` or one layer, made of supported pieces
             (``nn.Linear``, ``TimeDistributed(nn.Conv1d/Conv2d/AvgPool2d)``, :mod:`axonal.nn`
             neuron layers LIF/IF/LI/CubaLIF/CubaLI/Integrator, Scale, Threshold, SumPool2d,
-            Flatten, Delay, Recurrent; Dropout/Identity are skipped).
+            Flatten, Delay, Recurrent, a frozen DelayedLinear; Dropout/Identity are skipped).
         input_shape: shape of one sample at one time step (without ``T`` and ``B``).
         keep_subtract_reset: allow ``ResetMode.SUBTRACT`` neurons, recorded in node metadata.
 
     Node ids are the layer indices (``"0"``, ``"1"``, ...; ``"i.j"`` for layer ``j`` of a nested
     Sequential ``i``; a Recurrent layer ``k`` gives ``"k.neuron"`` and ``"k.rec"``, or a
-    self-loop on ``"k.neuron"`` when ``rec`` is ``nn.Identity``).
+    self-loop on ``"k.neuron"`` when ``rec`` is ``nn.Identity``; a frozen DelayedLinear ``k``
+    gives ``"k.delay"`` and ``"k"`` in channel mode, and one branch ``"k.d<s>"`` -> ``"k.w<s>"``
+    per distinct delay of ``s`` steps in synapse mode, the branches all feeding the next node).
+
+    Raises:
+        ValueError: a layer with no NIR node, a DelayedLinear that is not frozen, ...
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -256,7 +314,7 @@ def to_nir(
     try:
         nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
         edges: list[tuple[str, str]] = []
-        last = "input"
+        last = ["input"]  # the nodes feeding the next one (several after a DelayedLinear's branches)
         x = torch.zeros((1, 1, *shape))
         for i, layer in layers:
             where = f"layer {i} ({type(layer).__name__})"
@@ -281,11 +339,16 @@ def to_nir(
                 a, b = f"{i}.neuron", f"{i}.rec"
                 nodes[a] = neuron
                 if rec is None:  # identity feedback: a self-loop
-                    edges += [(last, a), (a, a)]
+                    edges += [(src, a) for src in last] + [(a, a)]
                 else:
                     nodes[b] = rec
-                    edges += [(last, a), (a, b), (b, a)]
-                last = a
+                    edges += [(src, a) for src in last] + [(a, b), (b, a)]
+                last = [a]
+                continue
+            if isinstance(layer, DelayedLinear):
+                branch_nodes, branch_edges, last = _delayed_linear_nodes(layer, i, last, where)
+                nodes.update(branch_nodes)
+                edges += branch_edges
                 continue
             if isinstance(layer, NeuronLayer):
                 node = _neuron_node(layer, out_shape, where, keep_subtract_reset)
@@ -298,10 +361,10 @@ def to_nir(
                 if type(node).__name__ in ("Conv1d", "Conv2d"):  # nir derives C_in/groups here
                     node.input_type = {"input": np.array(in_shape)}
             nodes[i] = node
-            edges.append((last, i))
-            last = i
+            edges += [(src, i) for src in last]
+            last = [i]
         nodes["output"] = nir.Output(output_type={"output": np.array(tuple(x.shape[2:]))})
-        edges.append((last, "output"))
+        edges += [(src, "output") for src in last]
     finally:
         model.train(was_training)
     # nir's own type check assumes groups == 1 for convolutions; shapes were traced above

@@ -3,6 +3,7 @@
 * :mod:`~axonal.nn.neurons`: one layer per neuron family (on :class:`~axonal.nn.neuron.NeuronLayer`);
 * :mod:`~axonal.nn.shape`: stateless per-step layers (``TimeDistributed``, ``Scale``, ...);
 * :mod:`~axonal.nn.stateful`: ``Delay`` and ``Recurrent``;
+* :mod:`~axonal.nn.delays`: ``DelayedLinear`` (a linear projection with learnable synaptic delays);
 * :mod:`~axonal.nn.container`: ``Sequential``, which threads state through all of them;
 * :mod:`~axonal.nn.event`: event-driven (spike-indexed) inference modules (``sparsify``, ``EventNetwork``).
 
@@ -10,6 +11,7 @@ Every stateful module here keeps one state contract (:mod:`axonal.nn.protocol`).
 """
 
 from axonal.nn.container import Sequential, SequentialResult
+from axonal.nn.delays import DelayedLinear
 from axonal.nn.event import EventNetwork, SpikeConv2d, SpikeLinear, sparsify
 from axonal.nn.neuron import NeuronLayer
 from axonal.nn.neurons import (
@@ -45,6 +47,7 @@ __all__ = [
     "CubaLIF",
     "CubaLI",
     "Delay",
+    "DelayedLinear",
     "EulerCubaLI",
     "EulerCubaLIF",
     "EulerLI",
