@@ -83,10 +83,10 @@ def _pair(family: str, reset: ResetMode, t_ref: float, bias: bool, dtype: torch.
 
 
 def _inputs(family: str, dtype: torch.dtype, t_ref: float, seed: int = 1, batch: int = B,
-            n: int = N) -> tuple[Tensor, tuple[Any, Tensor]]:
+            n: int = N, steps: int = T_STEPS) -> tuple[Tensor, tuple[Any, Tensor]]:
     """x [T, B, n] and a Recurrent state (neuron state, fed-back input) off rest."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(T_STEPS, batch, n, generator=gen, dtype=dtype) * 2.5
+    x = torch.rand(steps, batch, n, generator=gen, dtype=dtype) * 2.5
     state_type = get_family(family).state_type
     fields = []
     for f in state_type._fields:
@@ -169,14 +169,15 @@ def _grads(model: nn.Module, x: Tensor, state: tuple[Any, Tensor], w: Tensor
 
 
 def _check_gradients(family: str, reset: ResetMode, t_ref: float, surrogate: sg.Surrogate,
-                     detach: bool, bias: bool = True) -> dict[str, Tensor]:
+                     detach: bool, bias: bool = True, steps: int = T_STEPS) -> dict[str, Tensor]:
     dtype = torch.float64
     fused, reference = _pair(family, reset, t_ref, bias, dtype, surrogate, detach)
-    x, state = _inputs(family, dtype, t_ref)
+    x, state = _inputs(family, dtype, t_ref, steps=steps)
     w = torch.randn(x.shape, generator=torch.Generator().manual_seed(9), dtype=dtype)
     got, out = _grads(fused, x, state, w)
     want, want_out = _grads(reference, x, state, w)
-    assert torch.equal(out, want_out) and 0 < int(out.sum()) < out.numel()
+    assert torch.equal(out, want_out) and int(out.sum()) < out.numel()
+    assert steps < 5 or int(out.sum()) > 0
     assert got.keys() == want.keys()
     for name in want:
         scale = max(float(want[name].abs().max()), 1.0)
@@ -207,6 +208,15 @@ def test_every_surrogate_and_detach_reset(surrogate: sg.Surrogate, detach: bool,
                                           fused_calls: list[int]) -> None:
     _check_gradients("alif", ResetMode.SUBTRACT, T_REF, surrogate, detach, bias=False)
     assert fused_calls == [1]
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_gradients_of_short_runs(steps: int, fused_calls: list[int]) -> None:
+    """One step (no recurrent product inside the kernel: W's gradient comes from the
+    fed-back output alone), two and three."""
+    want = _check_gradients("alif", ResetMode.SUBTRACT, T_REF, sg.ArcTan(), detach=False,
+                            steps=steps)
+    assert fused_calls == [1] and float(want["rec.bias"].abs().max()) > 0
 
 
 def test_gradcheck_of_a_tiny_case() -> None:
