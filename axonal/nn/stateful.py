@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from axonal.functional.neurons.family import check_param_shapes
