@@ -1,10 +1,12 @@
 """One build for all of axonal's compiled code: compile once per content, load it everywhere.
 
-Three pieces are compiled with the local compilers, nothing at install time:
+Four pieces are compiled with the local compilers, nothing at install time:
 
 - ``"fused"``: ``kernels/fused_cpu.cpp``, the fused neuron kernels (a torch extension);
 - ``"sparse"``: ``kernels/sparse_cpu.cpp``, spike-indexed accumulation for :mod:`axonal.nn.event`
   (a torch extension);
+- ``"recurrent"``: ``kernels/recurrent_cpu.cpp``, the fused recurrent layers of
+  :mod:`axonal.kernels.recurrent` (a torch extension);
 - ``"sim"``: ``sim/_native.c``, the simulator's native loop (plain C, loaded with ``ctypes``).
 
 Each is built on first use (or ahead of time by ``axonal build-kernels``) into one cache root,
@@ -107,6 +109,11 @@ PIECES: dict[str, NativePiece] = {
     "sparse": NativePiece(
         "sparse", "kernels/sparse_cpu.cpp", "torch", "axonal_sparse_cpu", "the sparse CPU kernels",
         "spiking linear layers use the torch event-driven path (slower, same results)", "~1 min",
+        _TORCH_CFLAGS, ("-fopenmp",)),
+    "recurrent": NativePiece(
+        "recurrent", "kernels/recurrent_cpu.cpp", "torch", "axonal_recurrent_cpu",
+        "the fused recurrent CPU kernels",
+        "recurrent layers use the Python time loop (slower, same results)", "~1 min",
         _TORCH_CFLAGS, ("-fopenmp",)),
     "sim": NativePiece(
         "sim", "sim/_native.c", "c", "axonal_sim", "the simulator's native loop",
@@ -403,7 +410,7 @@ def _acquire(name: str, kind: str, open_library: Callable[[Path], _Loaded]) -> _
 
 
 def load_extension(name: str) -> ModuleType | None:
-    """The torch extension ``name`` (``"fused"`` or ``"sparse"``), building it on first
+    """The torch extension ``name`` (``"fused"``, ``"sparse"`` or ``"recurrent"``), building it on first
     call; ``None`` (warned once) if it cannot be built, or if ``AXONAL_NO_KERNELS`` is set."""
     return _acquire(name, "torch", _import)
 

@@ -257,6 +257,8 @@ def test_build_kernels_without_compilers_fails_with_a_message(
     assert "Traceback" not in captured.err
     assert "error: could not compile the fused CPU kernels (fused): no C++ compiler found" in captured.err
     assert "error: could not compile the sparse CPU kernels (sparse): no C++ compiler found" in captured.err
+    assert ("error: could not compile the fused recurrent CPU kernels (recurrent): no C++ compiler "
+            "found") in captured.err
     assert "error: could not compile the simulator's native loop (sim): no C compiler found" in captured.err
-    assert "3 of 3 pieces not built" in captured.err
+    assert f"{len(PIECES)} of {len(PIECES)} pieces not built" in captured.err
     assert "to use them" not in captured.out  # nothing was built

@@ -10,12 +10,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
+from axonal.functional.neurons.family import check_param_shapes
+from axonal.kernels.recurrent import recurrent_available, recurrent_run, recurrent_unsupported
 from axonal.nn.neuron import NeuronLayer
 from axonal.nn.protocol import is_stateful
 from axonal.nn.shape import _as_tensor
 from axonal.functional.scan import check_sequence
-from axonal.functional.validate import check_finite
+from axonal.functional.validate import check_all_finite, check_finite
 
 __all__ = ["Delay", "Recurrent"]
 
@@ -91,6 +94,14 @@ class Recurrent(nn.Module):
     step (the recurrent input at ``t = 0`` is zero, not ``rec(0)``), as in a NIR graph whose
     edges carry the previous step.
 
+    Fused: when ``neuron`` is a neuron layer of a family with a fused spec (LIF, ALIF,
+    CubaLIF) whose backend is ``"auto"`` or ``"cpp"``, ``rec`` is an ``nn.Linear(n, n)`` (with
+    or without bias) and ``x [T, B, n]`` is a float32/float64 CPU tensor the fused kernel
+    accepts, :meth:`forward` runs the whole time loop in C++
+    (:mod:`axonal.kernels.recurrent`): same spikes and states as the Python loop, gradients
+    to rounding. Otherwise, and while a ``rec`` hook or a Python dispatch mode (e.g. the
+    energy counter) watches the per-step calls, it runs the Python loop.
+
     Shapes:
         forward: ``x [T, B, n] -> (z [T, B, n], (neuron_state, rec(z_last)))``.
         step: ``x [B, n] -> (z [B, n], state)``.
@@ -136,8 +147,12 @@ class Recurrent(nn.Module):
         step; a neuron layer then runs its later steps unchecked."""
         check_sequence(x, "x")
         nstate, fed_back = self._unpack(x[0], state)
-        outs = []
         layer = self.neuron if isinstance(self.neuron, NeuronLayer) else None
+        if layer is not None:
+            fused = self._fused(layer, x, nstate, fed_back)
+            if fused is not None:
+                return fused
+        outs = []
         params = None if layer is None else layer.params()
         for t in range(x.shape[0]):
             if t > 0 and layer is not None:
@@ -147,3 +162,28 @@ class Recurrent(nn.Module):
             fed_back = self.rec(z)
             outs.append(z)
         return torch.stack(outs), (nstate, fed_back)
+
+    def _fused(
+        self, layer: NeuronLayer[Any, Any], x: Tensor, nstate: Any, fed_back: Tensor
+    ) -> tuple[Tensor, tuple[Any, Tensor]] | None:
+        """The run with the fused recurrent kernel, or ``None`` where it cannot run (the
+        Python loop then runs). Checks what the loop's first step checks, once."""
+        rec = self.rec
+        if layer.backend not in ("auto", "cpp") or type(rec) is not nn.Linear:
+            return None
+        hooks = (rec._forward_hooks, rec._forward_pre_hooks, rec._backward_hooks,
+                 rec._backward_pre_hooks)
+        if any(hooks) or _get_current_dispatch_mode() is not None:
+            return None  # someone watches the per-step calls (the energy counter, a hook)
+        params = layer.params()
+        if recurrent_unsupported(layer.family, params, x, fed_back, rec.weight, rec.bias) is not None:
+            return None
+        if not recurrent_available():
+            return None
+        if layer.learn:
+            check_all_finite(layer._learned(params), type(layer).__name__)
+        check_param_shapes(params, tuple(x.shape[1:]), 1, tuple(x.shape[1:]), "[B, *neurons]")
+        out, nstate = recurrent_run(layer.family, x, nstate, fed_back, rec.weight, rec.bias,
+                                    params, layer.dt)
+        fed: Tensor = rec(out[-1])
+        return out, (nstate, fed)

@@ -13,6 +13,9 @@ here, directly (no nn layer, no op registration in between):
 * the event-driven kernel (``kernels/sparse_cpu.cpp``): ``spike_linear`` against the dense
   product, ``event_network`` against ``lif_step`` / ``li_step`` for every neuron kind, with and
   without a refractory period;
+* the fused recurrent kernels (``kernels/recurrent_cpu.cpp``): held in
+  ``tests/kernels/test_recurrent_fused.py``, directly against ``<family>_step`` looped with
+  ``F.linear`` (spikes, states, gradients) and through ``axonal.nn.Recurrent``;
 * the simulator's native loop (``sim/_native.c``): every LIF loop variant (uniform or per-neuron
   parameters, refractory or not, each reset mode) against ``lif_step`` under constant drive.
 """
@@ -54,6 +57,7 @@ from axonal.sim import ConstantCurrent, Network, Population, SpikeMonitor, nativ
 
 FUSED = load_extension("fused")
 SPARSE = load_extension("sparse")
+RECURRENT = load_extension("recurrent")
 SIM = native.library()
 SIM_SOURCE = Path(axonal.__file__).parent / "sim" / "_native.c"
 
@@ -472,6 +476,7 @@ def test_sim_csr_helpers_equal_a_stable_sort() -> None:
 # ------------------------------------------------------------------------- the listing itself
 
 HERE = "tests/native/test_entry_points.py"
+REC_TESTS = "tests/kernels/test_recurrent_fused.py"
 ENTRY_POINTS: dict[str, dict[str, str]] = {
     "fused": {
         **{f"{f}_forward": f"{HERE}::test_fused_forward_equals_reference_step" for f in FUSED_CASES},
@@ -482,6 +487,11 @@ ENTRY_POINTS: dict[str, dict[str, str]] = {
         "cache_clear": "tests/kernels/test_cache.py (the output buffer cache, no neuron math)",
         "cache_bytes": "tests/kernels/test_cache.py",
         "cache_set_limit": "tests/kernels/test_cache.py",
+    },
+    "recurrent": {
+        **{f"{f}_recurrent_{d}": f"{REC_TESTS}::test_the_entry_points_equal_the_family_step"
+           for f in FUSED_CASES for d in ("forward", "backward")},
+        "recurrent_families": f"{REC_TESTS}::test_every_fused_family_has_a_recurrent_kernel",
     },
     "sparse": {
         "spike_linear": f"{HERE}::test_spike_linear_equals_dense_product",
@@ -517,7 +527,7 @@ def _sim_exports() -> set[str]:
 
 @pytest.mark.parametrize("module", sorted(ENTRY_POINTS))
 def test_every_export_is_listed(module: str) -> None:
-    loaded = {"fused": FUSED, "sparse": SPARSE, "sim": SIM}[module]
+    loaded = {"fused": FUSED, "sparse": SPARSE, "recurrent": RECURRENT, "sim": SIM}[module]
     if loaded is None:
         pytest.skip(f"the {module} native module cannot be built here")
     exports = _sim_exports() if module == "sim" else _module_exports(loaded)
@@ -530,3 +540,5 @@ def test_every_export_is_listed(module: str) -> None:
 def test_every_fused_op_is_listed() -> None:
     for name in ops.FAMILIES:
         assert {f"{name}_forward", f"{name}_backward"} <= set(ENTRY_POINTS["fused"])
+        assert {f"{name}_recurrent_forward", f"{name}_recurrent_backward"} <= set(
+            ENTRY_POINTS["recurrent"])
