@@ -38,6 +38,9 @@ LIMITS: dict[str, tuple[int, int]] = {
     "stdp.batch": (1, 1_024),
     "stdp.subset": (1, 60_000),  # MNIST's training set
     "import.steps": (1, 1_000_000),
+    "speech.epochs": (1, 10_000),
+    "speech.hidden": (1, 8_192),
+    "speech.max_delay": (1, 100),
     "threads": (0, 1_024),
     "seed": (0, SEED_MAX),
 }
@@ -475,9 +478,72 @@ def _train_stdp_mnist(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_speech(args: argparse.Namespace) -> int:
+    from axonal.audio import MelSpectrogram  # noqa: F401  (fail early if the front end is broken)
+    from axonal.energy import estimate_all
+    from axonal.tasks.speech import SpeechConfig, run_speech
+    from axonal.train.threads import set_threads
+
+    chosen = {"split": args.split, "speaker": args.speaker, "delays": args.delays, "input": args.input,
+              "epochs": args.epochs, "hidden": args.hidden, "max_delay": args.max_delay, "seed": args.seed}
+    with _about("arguments"):
+        cfg = SpeechConfig(**{k: v for k, v in chosen.items() if v is not None})
+    _prepare_folder(args.out, "--out")
+    with _about("--data"):
+        from axonal.data.fsdd import default_fsdd_root, scan_fsdd
+
+        if args.data is None and default_fsdd_root() is None:
+            raise FileNotFoundError("no FSDD copy found ($AXONAL_DATA/fsdd or ../shared/data/fsdd); "
+                                    "pass --data PATH (a folder holding recordings/)")
+        scan_fsdd(args.data)
+    set_threads(args.threads)
+    report = run_speech(cfg, args.out, args.data, progress=not args.no_progress)
+    print("accuracy per fold (test takes; per speaker):")
+    for fold in report.folds:
+        speakers = ", ".join(f"{k} {v * 100:.1f}%" for k, v in sorted(fold.per_speaker.items()))
+        extra = "" if fold.accuracy_unrounded is None else f" (before rounding the delays: {fold.accuracy_unrounded * 100:.2f}%)"
+        print(f"  {fold.name}: {fold.accuracy * 100:.2f}%{extra}; {speakers}; trained in {fold.seconds:.0f} s")
+    if len(report.folds) > 1:
+        print(f"mean over {len(report.folds)} folds: {report.mean_accuracy * 100:.2f}%")
+    print("firing rates: " + ", ".join(f"{k} {v:.1f} Hz" for k, v in report.rates_hz.items()))
+    e = report.energy
+    print(f"operations per utterance (last fold's test set): {e.synops_per_sample:,.0f} SynOps + "
+          f"{e.macs_per_sample:,.0f} MACs (SNN) vs {e.ann_macs_per_sample:,.0f} MACs (the same network "
+          f"as an ANN, run on every frame)")
+    ratios = ", ".join(
+        f"{est.ratio:.3g} ({est.profile.name}" + ("" if est.ann_profile is est.profile else f" vs {est.ann_profile.name}") + ")"
+        for est in estimate_all(e)
+    )
+    print(f"energy per utterance, SNN/ANN estimate: {ratios}")
+    print(f"wrote: {', '.join(str(p) for p in report.files)}")
+    return 0
+
+
 def _add_train(sub: "argparse._SubParsersAction[_Parser]") -> None:
-    train = sub.add_parser("train", help="training recipes (stdp-mnist)")
+    train = sub.add_parser("train", help="training recipes (speech, stdp-mnist)")
     recipes = train.add_subparsers(dest="recipe", required=True)
+    sp = recipes.add_parser("speech", help="spoken digits (FSDD) with a recurrent adaptive-LIF network")
+    sp.add_argument("--data", type=_input_folder,
+                    help="FSDD folder holding recordings/ (default: $AXONAL_DATA/fsdd or ../shared/data/fsdd)")
+    sp.add_argument("--split", choices=("official", "loso", "validation"), default="official",
+                    help="official: takes 0-4 test; loso: leave one speaker out (every fold, or --speaker); "
+                         "validation: takes 5-9 of the training set")
+    sp.add_argument("--speaker", help="with --split loso: the one speaker to hold out")
+    sp.add_argument("--delays", choices=("learn", "fixed", "off"), default="learn",
+                    help="synaptic delays of the input synapses: trained, random and fixed, or none")
+    sp.add_argument("--input", choices=("current", "delta"), default="current",
+                    help="log-mel features as input current, or ON/OFF send-on-delta spikes")
+    sp.add_argument("--epochs", type=_bounded("speech.epochs"), help=f"{_range('speech.epochs')} (default 30)")
+    sp.add_argument("--hidden", type=_bounded("speech.hidden"),
+                    help=f"recurrent ALIF neurons, {_range('speech.hidden')} (default 256)")
+    sp.add_argument("--max-delay", dest="max_delay", type=_bounded("speech.max_delay"),
+                    help=f"longest delay in 10 ms steps, {_range('speech.max_delay')} (default 10)")
+    sp.add_argument("--seed", type=_bounded("seed"), help=f"seed, {_range('seed')} (default 0)")
+    sp.add_argument("--out", type=_output_folder, default="axonal-speech", help="output folder")
+    sp.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default 1, or OMP_NUM_THREADS when set; 0: the idle CPUs)")
+    sp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sp.set_defaults(func=_train_speech, prog=sp.prog)
     sm = recipes.add_parser("stdp-mnist", help="unsupervised STDP on MNIST (Diehl & Cook 2015)")
     sm.add_argument("--neurons", type=_bounded("stdp.neurons"),
                     help=f"excitatory neurons, {_range('stdp.neurons')} (default 100)")

@@ -283,6 +283,7 @@ def fit(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 0,
     resume: PathLike | None = None,
+    before_batch: Callable[[float], None] | None = None,
 ) -> list[EpochLog]:
     """Train ``model`` with BPTT and Adam; return one :class:`EpochLog` per epoch.
 
@@ -306,6 +307,10 @@ def fit(
         checkpoint: file to write the training state to (its folder must exist).
         checkpoint_every: batches between checkpoints, counted over the whole run.
         resume: a training-state file written by ``fit(checkpoint=...)``.
+        before_batch: called before every batch with the fraction of training done (batches
+            already stepped / all batches of the run, in ``[0, 1)``): a schedule of the
+            model's own (e.g. annealing :attr:`axonal.nn.DelayedLinear.sigma`, clamping its
+            delays). A function of that fraction only, so a resumed run replays it exactly.
 
     Raises:
         FileNotFoundError: ``resume`` does not exist.
@@ -332,6 +337,8 @@ def fit(
             raise FileNotFoundError(f"checkpoint's folder does not exist: {str(target.parent)!r}")
     if resume is not None and not isinstance(resume, (str, os.PathLike)):
         raise TypeError(f"resume must be a path, got {type(resume).__name__}")
+    if before_batch is not None and not callable(before_batch):
+        raise TypeError(f"before_batch must be callable, got {type(before_batch).__name__}")
     with thread_independent_blas() as blas:
         _warm_up(model, x, encode)
         gen = torch.Generator().manual_seed(config.seed)
@@ -369,6 +376,8 @@ def fit(
             for b in range(first, batches):
                 blas.pin()
                 idx = order[b * batch_size : (b + 1) * batch_size]
+                if before_batch is not None:
+                    before_batch(steps / (config.epochs * batches))
                 result = model.run(encode(x[idx], gen))
                 loss = objective(result, y[idx])
                 if not torch.isfinite(loss):
