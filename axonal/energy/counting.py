@@ -25,10 +25,26 @@ How it counts (no change to any layer is needed):
   neuron update per output element (neurons x steps x batch) and its output spikes. Operations
   inside a neuron layer other than synaptic ones (its equations, or a fused kernel such as a
   custom ``axonal::`` op) are the neuron update and are not counted again.
+* Synaptic units (any module with a ``count_synaptic`` method, the :class:`SynapticUnit`
+  protocol, e.g. :class:`~axonal.nn.DelayedLinear`) declare their own work and are counted as
+  one unit: the outermost of ``forward`` / ``step`` on the module asks it, for its input ``x``,
+  each input element's fan-out (its synapses) and the op's dense MACs, and the counter applies
+  the same rule as to a matrix product (events x fan-out as ``synops``; on non-event input the
+  dense MACs as ``macs``). Operations inside the unit (its own implementation: a delay layer's
+  training-time convolution, its per-delay branches) are not counted again.
 
 The ANN equivalent runs the same architecture once per sample (``ann_steps=1``): its MACs are
 the dense MACs of one time step. For a recurrent model compared against an RNN unrolled for
 ``T`` steps, pass ``ann_steps=T``.
+
+Delays: a :class:`~axonal.nn.DelayedLinear` costs what the plain ``Linear`` with the same weights
+costs. Each input event reaches each of its ``out_features`` synapses exactly once, at its
+delay (``synops = events x out_features``, charged when the event enters the layer, zero
+weights included as for ``Linear``), and its ANN equivalent is the linear map
+(``in x out`` MACs per step and sample): a delay line is memory, not arithmetic. A layer that
+is not frozen (its delays real-valued, spread over the taps by its interpolation kernel) is
+counted as its frozen copy would be: the spread is a training device, and the layer deployed
+for inference is the frozen one.
 """
 
 from __future__ import annotations
@@ -37,7 +53,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +61,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from axonal.nn.neuron import NeuronLayer
 
-__all__ = ["LayerCount", "OpCounts", "count_ops", "event_count"]
+__all__ = ["LayerCount", "OpCounts", "SynapticUnit", "count_ops", "event_count"]
 
 aten = torch.ops.aten
 
@@ -181,6 +197,29 @@ def event_count(t: Tensor) -> int | None:
     return int(torch.count_nonzero(t))
 
 
+@runtime_checkable
+class SynapticUnit(Protocol):
+    """A module that declares its own synaptic work to :func:`count_ops`.
+
+    ``count_synaptic(x)`` gets the input of one call of the module's ``forward`` or ``step``
+    (any shape) and returns ``(fan_out, dense_macs)``:
+
+    * ``fan_out``: the synapses each input element reaches, one accumulate each per event: an
+      ``int`` (every element alike) or an integer tensor broadcastable to ``x``'s shape;
+    * ``dense_macs``: the multiply-accumulates of the same map done densely (the ANN basis, and
+      what the SNN itself does when ``x`` is not event-valued).
+
+    The method must not depend on the counter (``axonal.nn`` does not import the energy
+    package); it should only look at ``x``'s shape, not run the layer.
+    """
+
+    def count_synaptic(self, x: Tensor) -> tuple[int | Tensor, int]: ...
+
+
+def _is_unit(module: nn.Module) -> bool:
+    return not isinstance(module, NeuronLayer) and callable(getattr(module, "count_synaptic", None))
+
+
 # ---------------------------------------------------------------------------------------------
 # operation classification
 
@@ -253,6 +292,7 @@ class _Tally:
         self.depth: dict[int, int] = {}
         self.unknown: list[str] = []
         self.paused = False
+        self.units_open = 0  # calls of synaptic units in progress: their inside is not counted
         self.weights = {
             t.untyped_storage().data_ptr()
             for t in list(model.parameters()) + list(model.buffers())
@@ -361,6 +401,56 @@ class _Tally:
         else:  # dot
             self._matmul(entry, a, b, a.numel(), 1, 1)
 
+    def unit(self, module: nn.Module, x: Tensor) -> None:
+        """One call of a :class:`SynapticUnit` on ``x``."""
+        name = self.names.get(id(module), type(module).__name__) or type(module).__name__
+        declared = module.count_synaptic(x)  # type: ignore[operator]
+        if not isinstance(declared, tuple) or len(declared) != 2:
+            raise TypeError(f"{name}.count_synaptic must return (fan_out, dense_macs), got {declared!r}")
+        fan_out, dense = declared
+        if isinstance(dense, bool) or not isinstance(dense, int) or dense < 0:
+            raise TypeError(f"{name}.count_synaptic: dense_macs must be an int >= 0, got {dense!r}")
+        if isinstance(fan_out, Tensor):
+            if fan_out.is_floating_point() or fan_out.is_complex() or bool((fan_out < 0).any()):
+                raise TypeError(f"{name}.count_synaptic: a fan_out tensor must hold integers >= 0, got {fan_out!r}")
+            try:
+                fan = torch.broadcast_to(fan_out.to(torch.int64), x.shape)
+            except RuntimeError as err:
+                raise TypeError(
+                    f"{name}.count_synaptic: fan_out of shape {tuple(fan_out.shape)} does not broadcast "
+                    f"to the input's {tuple(x.shape)}"
+                ) from err
+        elif isinstance(fan_out, bool) or not isinstance(fan_out, int) or fan_out < 0:
+            raise TypeError(f"{name}.count_synaptic: fan_out must be an int >= 0 or an integer tensor, got {fan_out!r}")
+        entry = self.entry(module)
+        entry.dense_macs += dense
+        events = event_count(x)
+        if events is None:
+            entry.macs += dense
+            return
+        if isinstance(fan_out, Tensor):
+            entry.synops += int((fan * (x != 0)).sum())
+        else:
+            entry.synops += events * fan_out
+        entry.spikes_in += events
+        entry.inputs_in += x.numel()
+
+    def open_unit(self, module: nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        x = args[0] if args else kwargs.get("x")
+        # only the outermost call counts (step -> forward is one call of the unit)
+        if not self.depth.get(id(module), 0) and isinstance(x, Tensor):
+            self.paused = True
+            try:
+                self.unit(module, x)
+            finally:
+                self.paused = False
+        self.enter(module)
+        self.units_open += 1
+
+    def close_unit(self, module: nn.Module) -> None:
+        self.units_open -= 1
+        self.leave(module, None)
+
     def pool(self, func: Any, args: Sequence[Any], out: Any) -> None:
         module = self.current()
         if module is None:
@@ -435,7 +525,7 @@ class _CountMode(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         tally = self.tally
-        if tally.paused:
+        if tally.paused or tally.units_open:
             return out
         packet = getattr(func, "overloadpacket", None)
         if packet in _SYNAPTIC:
@@ -458,6 +548,19 @@ def _wrap(tally: _Tally, module: nn.Module, method: str) -> None:
             return result
         finally:
             tally.leave(module, result)
+
+    object.__setattr__(module, method, wrapper)
+
+
+def _wrap_unit(tally: _Tally, module: nn.Module, method: str) -> None:
+    original = getattr(module, method)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        tally.open_unit(module, args, kwargs)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            tally.close_unit(module)
 
     object.__setattr__(module, method, wrapper)
 
@@ -496,6 +599,13 @@ def count_ops(
     handles = []
     wrapped: list[tuple[nn.Module, str]] = []
     for module in model.modules():
+        if _is_unit(module):
+            # counted as a unit around its own forward / step (which __call__ also reaches)
+            for method in ("forward", "step"):
+                if callable(getattr(module, method, None)):
+                    _wrap_unit(tally, module, method)
+                    wrapped.append((module, method))
+            continue
         handles.append(module.register_forward_pre_hook(lambda m, _args: tally.enter(m)))
         handles.append(
             module.register_forward_hook(lambda m, _args, out: tally.leave(m, out), always_call=True)

@@ -340,6 +340,18 @@ class DelayedLinear(nn.Module):
         assert y is not None
         return y
 
+    def count_synaptic(self, x: Tensor) -> tuple[int, int]:
+        """The synaptic work of one call on ``x`` (``[T, B, in]`` or ``[B, in]``), for
+        :func:`axonal.energy.count_ops`: ``(fan_out, dense_macs)``.
+
+        Each input element reaches each of its ``out_features`` synapses exactly once, at its
+        delay (fan-out ``out_features``, in both modes); the dense equivalent is the plain linear
+        map, ``in * out`` MACs per step and sample: the delay line is memory, not arithmetic.
+        A layer that is not frozen is counted as its frozen copy would be (its interpolation
+        kernel spreads a synapse over several taps only to train the delay).
+        """
+        return self.out_features, x.numel() * self.out_features
+
     def extra_repr(self) -> str:
         parts = [
             f"in_features={self.in_features}", f"out_features={self.out_features}",

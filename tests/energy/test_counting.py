@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from axonal.energy import count_ops, event_count
 from axonal.functional.neurons import ResetMode
-from axonal.nn import LI, LIF, Sequential, TimeDistributed
+from axonal.nn import LI, LIF, DelayedLinear, Sequential, TimeDistributed
 from axonal.functional.scan import ScanResult
 
 
@@ -73,6 +73,7 @@ def test_conv_with_padding_and_stride_counts_only_real_connections() -> None:
 
 def _brute_force_conv_synops(x: Tensor, conv: nn.Conv2d) -> int:
     """Count (event, output) pairs by walking every output position and kernel tap."""
+    assert not isinstance(conv.padding, str)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     g = conv.groups
     cin_g, cout_g = conv.in_channels // g, conv.out_channels // g
@@ -150,7 +151,7 @@ def test_feed_forward_snn_counts_neurons_spikes_and_rates() -> None:
     assert counts.ann_macs_per_sample == 8 * 6 + 6 * 3
     assert counts.unknown == ()
     # calling run directly (no forward) counts the same
-    again = count_ops(model, x, forward=lambda m, inp: m.run(inp))
+    again = count_ops(model, x, forward=lambda m, inp: m.run(inp))  # type: ignore[operator]
     assert again.layers == counts.layers
 
 
@@ -205,7 +206,7 @@ def _(x: Tensor) -> Tensor:
 class FusedLIF(LIF):
     """A LIF whose run ends in a custom op, as a fused kernel would."""
 
-    def run(self, x: Tensor, state=None, record: bool = False) -> ScanResult:  # type: ignore[no-untyped-def]
+    def run(self, x: Tensor, state=None, record: bool = False) -> ScanResult:  # type: ignore[no-untyped-def,type-arg]
         result = super().run(x, state, record)
         return result._replace(out=torch.ops.axonal_energy_test.passthrough(result.out))
 
@@ -259,3 +260,135 @@ def test_bad_arguments_name_the_argument() -> None:
         count_ops(nn.Linear(3, 2), torch.zeros(3))
     with pytest.raises(ValueError, match="ann_steps"):
         count_ops(nn.Linear(3, 2), torch.zeros(2, 1, 3), ann_steps=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# synaptic units: DelayedLinear and the count_synaptic protocol
+
+
+def _delayed(mode: str, frozen: bool, kernel: str = "gaussian") -> DelayedLinear:
+    """3 -> 4 synapses, max delay 3 steps, delays spread over every tap, one weight exactly 0."""
+    torch.manual_seed(0)
+    layer = DelayedLinear(3, 4, max_delay=3, dt=1e-3, mode=mode, kernel=kernel)  # type: ignore[arg-type]
+    with torch.no_grad():
+        if mode == "synapse":
+            layer.delay.copy_(torch.tensor([[0.0, 1.2, 3.0], [2.0, 0.4, 1.0], [3.0, 2.7, 0.0], [1.0, 1.0, 2.2]]))
+        else:
+            layer.delay.copy_(torch.tensor([0.3, 2.0, 3.0]))
+        layer.weight[1, 2] = 0.0
+    return layer.freeze() if frozen else layer
+
+
+# T=4, B=2, 3 inputs: 5 events in sample 0, 2 in sample 1, one of them a -1
+SPIKES = torch.tensor(
+    [
+        [[1, 0, 1], [0, 0, 0]],
+        [[0, 1, 0], [0, 0, -1]],
+        [[0, 0, 0], [1, 0, 0]],
+        [[1, 1, 0], [0, 0, 0]],
+    ],
+    dtype=torch.float32,
+)
+
+
+def _fields(counts: object, name: str) -> tuple[int, ...]:
+    layer = counts.layer(name)  # type: ignore[attr-defined]
+    return (layer.synops, layer.macs, layer.dense_macs, layer.spikes_in, layer.inputs_in)
+
+
+@pytest.mark.parametrize("mode", ["synapse", "channel"])
+def test_frozen_delayed_linear_costs_each_event_its_fan_out_once(mode: str) -> None:
+    layer = _delayed(mode, frozen=True)
+    counts = count_ops(layer, SPIKES, strict=True)
+    # 7 events x 4 synapses each (the zero weight is a synapse, as for nn.Linear); the ANN runs
+    # the plain 3 x 4 map once per step: 4 steps x 2 samples x 12 MACs
+    assert _fields(counts, "") == (7 * 4, 0, 4 * 2 * 12, 7, 4 * 2 * 3)
+    assert counts.layer("").kind == "DelayedLinear"
+    assert counts.ann_macs_per_sample == 12
+    assert counts.synops_per_sample == 14
+    assert counts.unknown == ()
+
+
+@pytest.mark.parametrize("mode", ["synapse", "channel"])
+def test_frozen_delayed_linear_counts_as_the_linear_with_the_same_weights(mode: str) -> None:
+    layer = _delayed(mode, frozen=True)
+    assert len(torch.unique(layer.integer_delays())) >= 3  # several shift branches really ran
+    linear = nn.Linear(3, 4)
+    with torch.no_grad():
+        linear.weight.copy_(layer.weight)
+        assert layer.bias is not None
+        linear.bias.copy_(layer.bias)
+    x = (torch.rand(6, 3, 3, generator=torch.Generator().manual_seed(3)) < 0.4).float()
+    assert _fields(count_ops(layer, x), "") == _fields(count_ops(linear, x), "")
+    # analog input: the SNN does the dense MACs of the linear map, not of the delay kernel
+    analog = torch.rand(6, 3, 3, generator=torch.Generator().manual_seed(4))
+    assert _fields(count_ops(layer, analog), "") == _fields(count_ops(linear, analog), "") == (
+        0, 6 * 3 * 12, 6 * 3 * 12, 0, 0,
+    )
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "linear"])
+@pytest.mark.parametrize("mode", ["synapse", "channel"])
+def test_a_delayed_linear_in_training_form_is_counted_as_its_frozen_copy(mode: str, kernel: str) -> None:
+    layer = _delayed(mode, frozen=False, kernel=kernel)
+    assert not layer.frozen
+    counts = count_ops(layer, SPIKES, strict=True)  # the D-tap convolution is not charged
+    assert _fields(counts, "") == _fields(count_ops(layer.rounded(), SPIKES), "") == (28, 0, 96, 7, 24)
+    assert not layer.frozen and "forward" not in layer.__dict__ and "step" not in layer.__dict__
+
+
+def test_a_delayed_linear_stepped_in_a_loop_inside_a_network_counts_the_same() -> None:
+    layer = _delayed("synapse", frozen=True)
+    model = Sequential(layer, LIF(r=20.0, tau_mem=5e-3))
+
+    def stepped(m: nn.Module, x: Tensor) -> Tensor:
+        state: object = None
+        outs = []
+        for t in range(x.shape[0]):
+            y, state = m.step(x[t], state)  # type: ignore[operator]
+            outs.append(y)
+        return torch.stack(outs)
+
+    whole = count_ops(model, SPIKES, strict=True)
+    steps = count_ops(model, SPIKES, forward=stepped, strict=True)
+    assert _fields(whole, "layers.0") == _fields(steps, "layers.0") == (28, 0, 96, 7, 24)
+    assert whole.layer("layers.1").neuron_updates == steps.layer("layers.1").neuron_updates == 4 * 2 * 4
+    assert all("forward" not in m.__dict__ and "step" not in m.__dict__ for m in model.modules())
+
+
+class Sparse(nn.Module):
+    """A unit whose inputs have different fan-outs (2, 0 and 3 synapses) and 5 dense MACs."""
+
+    def __init__(self, reply: object = None) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(3))
+        self.reply = reply
+
+    def count_synaptic(self, x: Tensor) -> object:
+        if self.reply is not None:
+            return self.reply
+        return torch.tensor([2, 0, 3]), (x.numel() // 3) * 5
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([x[..., 0] * 2.0 + x[..., 2], x[..., 2] * 2.0], dim=-1) * self.w[0]
+
+
+def test_a_unit_may_declare_a_fan_out_per_input_element() -> None:
+    counts = count_ops(Sparse(), SPIKES, strict=True)  # elementwise ops inside are not reported
+    # events per input channel: 3, 2 and 2 -> 3*2 + 2*0 + 2*3
+    assert _fields(counts, "") == (12, 0, 8 * 5, 7, 24)
+
+
+@pytest.mark.parametrize(
+    "reply, match",
+    [
+        (5, "layers.0.count_synaptic must return \\(fan_out, dense_macs\\)"),
+        ((1.5, 3), "fan_out must be an int >= 0"),
+        ((2, -1), "dense_macs must be an int >= 0"),
+        ((torch.tensor([0.5]), 3), "integers >= 0"),
+        ((torch.tensor([1, 2]), 3), "does not broadcast"),
+    ],
+)
+def test_a_unit_that_declares_nonsense_is_refused_by_name(reply: object, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        count_ops(Sequential(Sparse(reply)), SPIKES)

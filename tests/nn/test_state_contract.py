@@ -20,6 +20,7 @@ from axonal.nn import (
     LIF,
     CubaLIF,
     Delay,
+    DelayedLinear,
     Flatten,
     NeuronLayer,
     Recurrent,
@@ -111,6 +112,19 @@ def _imported(chain: bool, as_graph: bool, disc: str = "exact", recurrent: bool 
     return make
 
 
+def _delayed_linear(mode: str, form: str) -> Callable[[], nn.Module]:
+    """A DelayedLinear 3 -> 4 with delays up to 5 steps (longer than the first chunk), trained
+    (``form``: its interpolation kernel) or frozen (whole-step delays)."""
+
+    def make() -> nn.Module:
+        torch.manual_seed(0)
+        kernel = "linear" if form == "linear" else "gaussian"
+        layer = DelayedLinear(3, 4, max_delay=5, dt=DT, mode=mode, kernel=kernel, delay_init="uniform")  # type: ignore[arg-type]
+        return layer.freeze() if form == "frozen" else layer
+
+    return make
+
+
 # name -> (builder, input shape per step, drive scale)
 MODULES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], float]] = {
     **{
@@ -121,6 +135,11 @@ MODULES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], float]] = {
     "delay-3": (lambda: Delay(3e-3, dt=DT), (3,), 1.0),
     "delay-per-element": (lambda: Delay(torch.tensor([0.0, 1e-3, 5e-3]), dt=DT), (3,), 1.0),
     "delay-longer-than-a-chunk": (lambda: Delay(9e-3, dt=DT), (2,), 1.0),
+    **{
+        f"delayed-linear-{mode}-{form}": (_delayed_linear(mode, form), (3,), 1.0)
+        for mode in ("synapse", "channel")
+        for form in ("gaussian", "linear", "frozen")
+    },
     "recurrent-lif": (_seeded(lambda: Recurrent(LIF(tau_mem=5e-3, reset=ResetMode.ZERO), nn.Linear(4, 4))), (4,), 3.0),
     "recurrent-self-loop": (lambda: Recurrent(LIF(tau_mem=5e-3), nn.Identity()), (4,), 3.0),
     "recurrent-scaled-cuba": (
@@ -206,7 +225,7 @@ def test_the_enumeration_covers_every_neuron_layer_and_each_kind_of_stateful_mod
         module, _ = _build(name)
         assert isinstance(module, Stateful) and is_stateful(module), name
         kinds.add(type(module).__name__)
-    assert {"Delay", "Recurrent", "Sequential", "GraphModule"} <= kinds
+    assert {"Delay", "DelayedLinear", "Recurrent", "Sequential", "GraphModule"} <= kinds
 
 
 @pytest.mark.parametrize("name", NAMES)
