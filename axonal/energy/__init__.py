@@ -7,7 +7,7 @@
 * :mod:`~axonal.energy.report`: SNN and ANN estimates, their ratio, a text table and a bar chart.
 """
 
-from axonal.energy.counting import LayerCount, OpCounts, count_ops, event_count
+from axonal.energy.counting import LayerCount, OpCounts, SynapticUnit, count_ops, event_count
 from axonal.energy.profiles import (
     CMOS45_FP32,
     CMOS45_INT8,
@@ -35,6 +35,7 @@ __all__ = [
     "LOIHI",
     "LayerCount",
     "OpCounts",
+    "SynapticUnit",
     "count_ops",
     "energy_chart",
     "energy_table",
