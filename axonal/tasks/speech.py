@@ -108,6 +108,8 @@ class SpeechConfig:
         epochs, batch_size, lr, weight_decay: Adam/BPTT settings (:class:`TrainConfig`).
         dropout: on the hidden spikes, training only.
         freq_mask, time_mask: widest SpecAugment mask (bands, frames); 0 turns it off.
+        freq_shift: largest random shift of the mel axis (bands, fractional; 0: off), a
+            vocal-tract-length perturbation that makes the network less speaker-specific.
         tau_mem, tau_adapt, delta_th: the ALIF neurons' membrane and adaptation time
             constants (s) and threshold increment per spike (mV; threshold 1 mV).
         seed: seeds weights, shuffling and augmentation.
@@ -129,6 +131,7 @@ class SpeechConfig:
     dropout: float = 0.2
     freq_mask: int = 0
     time_mask: int = 0
+    freq_shift: float = 0.0
     tau_mem: float = 20e-3
     tau_adapt: float = 200e-3
     delta_th: float = 0.2
@@ -153,7 +156,7 @@ class SpeechConfig:
             raise ValueError(f"delays={self.delays!r} needs max_delay >= 1 step, got {self.max_delay}")
         for name in ("lr", "tau_mem", "tau_adapt", "delta_threshold"):
             check_positive(name, getattr(self, name), unit="")
-        for name in ("weight_decay", "delta_th"):
+        for name in ("weight_decay", "delta_th", "freq_shift"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -240,12 +243,23 @@ class _Coding:
         return feats
 
     def _augment(self, feats: Tensor, gen: torch.Generator) -> Tensor:
-        """SpecAugment (Park et al. 2019): per utterance, one band of up to ``freq_mask``
-        channels and one span of up to ``time_mask`` frames (at most a quarter of the
-        utterance) set to zero, the mean of the normalised features."""
+        """Per utterance: a random shift of the mel axis by up to ``freq_shift`` bands, then
+        SpecAugment's masks (Park et al. 2019): one band of up to ``freq_mask`` channels and one
+        span of up to ``time_mask`` frames (at most a quarter of the utterance) set to zero,
+        the mean of the normalised features."""
         steps, batch, channels = feats.shape
         cfg = self.config
         out = feats.clone()
+        if cfg.freq_shift:
+            # read band c at c + shift (linear interpolation, edges held): a warp of the mel
+            # axis, as a longer or shorter vocal tract moves the formants
+            shift = (torch.rand(batch, generator=gen) * 2.0 - 1.0) * cfg.freq_shift  # [B]
+            pos = (torch.arange(channels, dtype=feats.dtype)[None, :] + shift[:, None]).clamp(0, channels - 1)
+            low = pos.floor().long().clamp(max=channels - 2)
+            frac = (pos - low).to(feats.dtype)  # [B, C]
+            gather_low = torch.gather(out, 2, low.unsqueeze(0).expand(steps, -1, -1))
+            gather_high = torch.gather(out, 2, (low + 1).unsqueeze(0).expand(steps, -1, -1))
+            out = gather_low * (1 - frac) + gather_high * frac
         if cfg.freq_mask:
             width = torch.randint(0, cfg.freq_mask + 1, (batch,), generator=gen)
             start = (torch.rand(batch, generator=gen) * (channels - width + 1)).long()
