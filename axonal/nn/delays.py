@@ -239,14 +239,17 @@ class DelayedLinear(nn.Module):
             h = h.unsqueeze(0)
         return self.weight.unsqueeze(-1) * h
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"frozen": self.frozen, "sigma": self._sigma}
+    def get_extra_state(self) -> Tensor:
+        """``[frozen (0/1), sigma]`` as a float64 tensor: a ``state_dict`` of tensors only, as
+        axonal's checkpoints require."""
+        return torch.tensor([float(self.frozen), self._sigma], dtype=torch.float64)
 
     def set_extra_state(self, state: Any) -> None:
-        if not isinstance(state, dict) or not isinstance(state.get("frozen"), bool):
-            raise ValueError(f"DelayedLinear extra state must be a dict with 'frozen' and 'sigma', got {state!r}")
-        self.sigma = state["sigma"]
-        if state["frozen"]:
+        if not isinstance(state, Tensor) or state.shape != (2,) or not bool(torch.isfinite(state).all()) \
+                or float(state[0]) not in (0.0, 1.0):
+            raise ValueError(f"DelayedLinear extra state must be a tensor [frozen (0 or 1), sigma], got {state!r}")
+        self.sigma = float(state[1])
+        if float(state[0]) == 1.0:
             self.frozen = True
             self.delay.requires_grad_(False)
         else:

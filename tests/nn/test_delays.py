@@ -4,6 +4,7 @@ shift-and-sum, the state contract, a task that only the right delays solve, bad 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -349,3 +350,20 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match=r"sigma must be finite and > 0 steps"):
         layer.sigma = -1.0
     assert isinstance(NonFiniteError("x"), ValueError)
+
+
+def test_frozen_flag_and_sigma_survive_an_axonal_checkpoint(tmp_path: Path) -> None:
+    from axonal.train.checkpoint import load_checkpoint, restore, save_checkpoint
+
+    torch.manual_seed(3)
+    layer = DelayedLinear(3, 2, max_delay=4, dt=1e-3, delay_init="uniform")
+    layer.sigma = 0.75
+    layer.freeze()
+    path = save_checkpoint(tmp_path / "m.pt", layer, {"task": "test"}, {})
+    twin = DelayedLinear(3, 2, max_delay=4, dt=1e-3)
+    restore(twin, load_checkpoint(path))
+    assert twin.frozen and twin.sigma == 0.75 and not twin.delay.requires_grad
+    x = torch.rand(6, 2, 3)
+    assert torch.equal(twin(x)[0], layer(x)[0])
+    with pytest.raises(ValueError, match="extra state"):
+        twin.set_extra_state({"frozen": True, "sigma": 1.0})
