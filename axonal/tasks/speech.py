@@ -104,7 +104,8 @@ class SpeechConfig:
         max_events: most send-on-delta events per channel and step.
         max_delay: longest delay in steps of 10 ms.
         n_mels: mel bands.
-        hidden: recurrent ALIF neurons.
+        hidden: recurrent ALIF neurons per layer.
+        layers: recurrent ALIF layers, each fed by its own delayed synapses.
         epochs, batch_size, lr, weight_decay: Adam/BPTT settings (:class:`TrainConfig`).
         dropout: on the hidden spikes, training only.
         freq_mask, time_mask: widest SpecAugment mask (bands, frames); 0 turns it off.
@@ -124,6 +125,7 @@ class SpeechConfig:
     max_delay: int = 10
     n_mels: int = 40
     hidden: int = 256
+    layers: int = 1
     epochs: int = 30
     batch_size: int = 32
     lr: float = 2e-3
@@ -147,7 +149,7 @@ class SpeechConfig:
             raise ValueError(f"delays must be 'learn', 'fixed' or 'off', got {self.delays!r}")
         if self.input not in ("current", "delta"):
             raise ValueError(f"input must be 'current' or 'delta', got {self.input!r}")
-        for name, low, high in (("max_delay", 0, 100), ("n_mels", 4, 128), ("hidden", 1, 8192),
+        for name, low, high in (("max_delay", 0, 100), ("n_mels", 4, 128), ("hidden", 1, 8192), ("layers", 1, 8),
                                 ("epochs", 1, 10_000), ("batch_size", 1, 4096), ("max_events", 1, 100),
                                 ("freq_mask", 0, 128), ("time_mask", 0, 1000), ("seed", 0, 2**32 - 1)):
             if check_int(name, getattr(self, name), minimum=low) > high:
@@ -291,21 +293,23 @@ class _Coding:
 def build_model(config: SpeechConfig) -> Sequential:
     """The network of the module docstring for ``config`` (weights from torch's generator)."""
     n_in, hidden = config.in_features, config.hidden
-    first: nn.Module
-    if config.delays == "off":
-        first = nn.Linear(n_in, hidden)
-    else:
-        first = DelayedLinear(n_in, hidden, config.max_delay, DT, mode="synapse", delay_init="uniform")
-        if config.delays == "fixed":
-            first.freeze()
-    neuron = ALIF(tau_mem=config.tau_mem, tau_adapt=config.tau_adapt, delta_th=config.delta_th,
-                  dt=DT, surrogate=FastSigmoid(10.0), shape=(hidden,), learn=("tau_mem",))
-    rec = nn.Linear(hidden, hidden, bias=False)
-    nn.init.orthogonal_(rec.weight, gain=0.5)
+    stack: list[nn.Module] = []
+    for layer in range(config.layers):
+        size_in = n_in if layer == 0 else hidden
+        synapses: nn.Module
+        if config.delays == "off":
+            synapses = nn.Linear(size_in, hidden)
+        else:
+            synapses = DelayedLinear(size_in, hidden, config.max_delay, DT, mode="synapse", delay_init="uniform")
+            if config.delays == "fixed":
+                synapses.freeze()
+        neuron = ALIF(tau_mem=config.tau_mem, tau_adapt=config.tau_adapt, delta_th=config.delta_th,
+                      dt=DT, surrogate=FastSigmoid(10.0), shape=(hidden,), learn=("tau_mem",))
+        rec = nn.Linear(hidden, hidden, bias=False)
+        nn.init.orthogonal_(rec.weight, gain=0.5)
+        stack += [synapses, Recurrent(neuron, rec), nn.Dropout(config.dropout)]
     return Sequential(
-        first,
-        Recurrent(neuron, rec),
-        nn.Dropout(config.dropout),
+        *stack,
         nn.Linear(hidden, len(CLASSES)),
         LI(tau_mem=20e-3, r=1.0, dt=DT),
     )
