@@ -22,7 +22,9 @@ Pipeline (every piece is axonal's own; nothing here is fitted to the test takes)
 6. training: :func:`axonal.train.fit` (BPTT, Adam, cosine schedule) with SpecAugment-style
    time and frequency masks drawn from the loop's seeded generator; learnable delays are
    clamped and their Gaussian narrowed before every batch and rounded to whole steps at the
-   end, so the reported accuracy is that of the integer-delay network (the one NIR exports).
+   end, so the reported accuracy is that of the integer-delay network (whole-step delays are
+   what inference uses and what a NIR ``Delay`` node holds; the ALIF layer itself has no NIR
+   node, so the model as a whole does not export to NIR).
 
 Splits (:mod:`axonal.data.fsdd`): ``official`` (takes 0-4 test, 5-49 train), ``loso`` (leave
 one speaker out; every speaker or one), ``validation`` (train on takes 10-49, test on 5-9:
@@ -101,7 +103,9 @@ class SpeechConfig:
             trained) or ``"off"`` (no delays).
         input: ``"current"`` or ``"delta"`` (see the module docstring).
         delta_threshold: send-on-delta threshold in units of the normalised features.
-        max_events: most send-on-delta events per channel and step.
+        max_events: most send-on-delta events per channel and step (1: the input is binary
+            spikes, which the energy count prices as synaptic events; more: counts, which it
+            prices as dense MACs).
         max_delay: longest delay in steps of 10 ms.
         n_mels: mel bands.
         hidden: recurrent ALIF neurons per layer.
@@ -121,7 +125,7 @@ class SpeechConfig:
     delays: Delays = "learn"
     input: InputCoding = "current"
     delta_threshold: float = 0.5
-    max_events: int = 3
+    max_events: int = 1
     max_delay: int = 10
     n_mels: int = 40
     hidden: int = 256
