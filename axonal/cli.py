@@ -495,7 +495,10 @@ def _train_speech(args: argparse.Namespace) -> int:
         if args.data is None and default_fsdd_root() is None:
             raise FileNotFoundError("no FSDD copy found ($AXONAL_DATA/fsdd or ../shared/data/fsdd); "
                                     "pass --data PATH (a folder holding recordings/)")
-        scan_fsdd(args.data)
+        items = scan_fsdd(args.data)
+    present = sorted({item.speaker for item in items})
+    if cfg.speaker is not None and cfg.speaker not in present:  # refused before the audio is read
+        _refuse("--speaker", f"must be one of the data's speakers {present}, got {cfg.speaker!r}")
     set_threads(args.threads)
     report = run_speech(cfg, args.out, args.data, progress=not args.no_progress)
     print("accuracy per fold (test takes; per speaker):")

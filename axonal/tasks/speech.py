@@ -421,13 +421,14 @@ def _train_fold(config: SpeechConfig, feats: SpeechFeatures, name: str, train: T
 
 
 def layer_rates(model: Sequential, spikes_in: Tensor, mask: Tensor) -> dict[str, float]:
-    """Mean firing rate (Hz) over the utterances' frames of the input (delta coding) and of the
-    recurrent ALIF layer."""
+    """Mean firing rate (Hz) over the utterances' frames of the input (delta coding: events per
+    channel and second, a step's up to ``max_events`` events each counted) and of the recurrent
+    ALIF layer."""
     with torch.no_grad():
         result = model.run(spikes_in)
     frames = float(mask.sum())
     rates = {}
-    if spikes_in.dim() == 3 and bool(((spikes_in == 0) | (spikes_in == 1)).all()):
+    if spikes_in.dim() == 3 and bool(((spikes_in >= 0) & (spikes_in == spikes_in.floor())).all()):
         rates["input"] = float(spikes_in.sum()) / (frames * spikes_in.shape[-1] * DT)
     for i, layer in enumerate(model.layers):
         if isinstance(layer, Recurrent):
