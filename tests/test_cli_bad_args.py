@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -69,9 +70,11 @@ def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail if a case gets as far as training or simulating (compiling: see the cache test)."""
     import axonal.sim.examples
     import axonal.tasks.digits
+    import axonal.tasks.speech
     import axonal.tasks.stdp_mnist
 
     monkeypatch.setattr(axonal.tasks.digits, "run_demo", reached)
+    monkeypatch.setattr(axonal.tasks.speech, "run_speech", reached)
     monkeypatch.setattr(axonal.tasks.stdp_mnist, "run_stdp_mnist", reached)
     monkeypatch.setattr(axonal.sim.examples, "run_example", reached)
 
@@ -92,7 +95,7 @@ def _refused(argv: list[str], names: str, capsys: pytest.CaptureFixture[str]) ->
     assert len(lines) == 1, (argv, captured.err)
     assert "Traceback" not in captured.err
     assert names in lines[0], (argv, lines[0])
-    prog = "axonal train stdp-mnist" if argv[0] == "train" else f"axonal {argv[0]}"
+    prog = f"axonal train {argv[1]}" if argv[0] == "train" else f"axonal {argv[0]}"
     assert lines[0].startswith(f"{prog}: error: argument"), lines[0]
     return lines[0]
 
@@ -120,6 +123,11 @@ NUMERIC = [  # (argv before the option, option, bad values)
     (["train", "stdp-mnist"], "--epochs", NOT_ZERO),
     (["train", "stdp-mnist"], "--seed", NOT_ZERO),
     (["train", "stdp-mnist"], "--threads", NOT_ZERO),
+    (["train", "speech"], "--epochs", BAD_NUMBERS),
+    (["train", "speech"], "--hidden", BAD_NUMBERS),
+    (["train", "speech"], "--max-delay", BAD_NUMBERS),
+    (["train", "speech"], "--seed", NOT_ZERO),
+    (["train", "speech"], "--threads", NOT_ZERO),
     (["import", "GRAPH"], "--dt", BAD_NUMBERS),
     (["import", "GRAPH"], "--steps", BAD_NUMBERS),
 ]
@@ -167,7 +175,7 @@ def test_bad_output_folders(files: dict[str, Path], unwritable: Path, monkeypatc
     import axonal.native_build
 
     monkeypatch.setattr(axonal.native_build, "build", reached)
-    heads = [["demo"], ["energy"], ["simulate", "coba"], ["train", "stdp-mnist"]]
+    heads = [["demo"], ["energy"], ["simulate", "coba"], ["train", "stdp-mnist"], ["train", "speech"]]
     for head in heads:
         for target, why in ((files["text"], "is a file"), (files["under_file"], "is a file"),
                             (unwritable / "out", "not writable")):
@@ -237,6 +245,32 @@ def test_bad_idx_folders(files: dict[str, Path], capsys: pytest.CaptureFixture[s
         assert why in _refused(["train", "stdp-mnist", "--idx", str(path)], "argument --idx:", capsys)
 
 
+def test_bad_speech_arguments(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from axonal.audio import write_wav
+
+    recordings = files["folder"] / "fsdd" / "recordings"
+    recordings.mkdir(parents=True)
+    for name in ("3_ada_0.wav", "3_bo_7.wav"):
+        write_wav(recordings / name, torch.zeros(800), 8000)
+    fsdd = recordings.parent
+    for option, value, why in (("--split", "nope", "invalid choice: 'nope'"), ("--delays", "sometimes", "invalid choice"),
+                               ("--input", "spikes", "invalid choice")):
+        assert why in _refused(["train", "speech", option, value], f"argument {option}:", capsys)
+    line = _refused(["train", "speech", "--speaker", "ada", "--data", str(fsdd)], "argument arguments:", capsys)
+    assert "split='loso'" in line
+    for path, why in ((files["missing"], "no such folder"), (files["text"], "is a file"),
+                      (files["folder"], "holds no recordings"), (files["idx"], "holds no recordings")):
+        assert why in _refused(["train", "speech", "--data", str(path)], "argument --data:", capsys)
+    (recordings / "seven.wav").write_bytes(b"RIFF")
+    line = _refused(["train", "speech", "--data", str(fsdd)], "argument --data:", capsys)
+    assert "seven.wav'" in line and "{digit}_{speaker}_{take}.wav" in line
+    (recordings / "seven.wav").unlink()
+    line = _refused(["train", "speech", "--data", str(fsdd), "--split", "loso", "--speaker", "zoe"],
+                    "argument --speaker:", capsys)
+    assert "['ada', 'bo']" in line and "'zoe'" in line
+    assert not (Path.cwd() / "axonal-speech").exists() or not any((Path.cwd() / "axonal-speech").iterdir())
+
+
 def test_bad_choices_and_unknown_options(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, prog in ((["demo", "--coding", "phase"], "axonal demo"), (["simulate", "hodgkin"], "axonal simulate"),
                        (["import"], "axonal import"), (["demo", "--bogus", "1"], "axonal"), ([], "axonal"),
@@ -248,11 +282,13 @@ def test_bad_choices_and_unknown_options(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_limits_are_the_recipe_configs_limits() -> None:
     from axonal.tasks.digits import DemoConfig
+    from axonal.tasks.speech import SpeechConfig
     from axonal.tasks.stdp_mnist import StdpMnistConfig
 
-    pairs = [(DemoConfig, f, f"demo.{f}") for f in ("epochs", "steps", "hidden")]
+    pairs: list[tuple[Any, str, str]] = [(DemoConfig, f, f"demo.{f}") for f in ("epochs", "steps", "hidden")]
     pairs += [(StdpMnistConfig, f, f"stdp.{f}") for f in ("neurons", "epochs", "batch")]
-    pairs += [(DemoConfig, "seed", "seed"), (StdpMnistConfig, "seed", "seed")]
+    pairs += [(SpeechConfig, f, f"speech.{f}") for f in ("epochs", "hidden", "max_delay")]
+    pairs += [(DemoConfig, "seed", "seed"), (StdpMnistConfig, "seed", "seed"), (SpeechConfig, "seed", "seed")]
     for config, field, key in pairs:
         lo, hi = LIMITS[key]
         config(**{field: lo})
