@@ -329,6 +329,8 @@ def test_splits(features: SpeechFeatures) -> None:
     ({"delta_threshold": 0.0}, "delta_threshold"),
     ({"weight_decay": -1.0}, "weight_decay must be"),
     ({"delta_th": float("inf")}, "delta_th must be"),
+    ({"freq_shift": -1.0}, "freq_shift must be"),
+    ({"freq_shift": float("nan")}, "freq_shift must be"),
     ({"dropout": 1.0}, "dropout must be"),
     ({"dropout": -0.1}, "dropout must be"),
     ({"dropout": True}, "dropout must be"),
@@ -337,6 +339,42 @@ def test_splits(features: SpeechFeatures) -> None:
 def test_config_refusals(change: dict[str, Any], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         SpeechConfig(**change)
+
+
+def test_augmentation_only_while_training(features: SpeechFeatures) -> None:
+    """SpecAugment's masks and the mel-axis shift change training batches only; a mask zeroes
+    at most ``freq_mask`` bands and ``time_mask`` frames (a quarter of the utterance at most)."""
+    x = features.x[:12]
+    length = x[..., -1].sum(dim=1).long()
+    plain = x[:, : int(length.max()), :N_MELS].transpose(0, 1)  # [T, B, C]
+    for name, widest in (("freq_mask", 3), ("time_mask", 6)):
+        config = SpeechConfig(hidden=4, max_delay=2, n_mels=N_MELS, **{name: widest})  # type: ignore[arg-type]
+        model = build_model(config)
+        coding = speech._Coding(model, config)
+        model.eval()
+        assert torch.equal(coding.encode(x, torch.Generator().manual_seed(0)), plain)
+        model.train()
+        masked = coding.encode(x, torch.Generator().manual_seed(0))
+        assert masked.shape == plain.shape and not torch.equal(masked, plain)
+        for b in range(x.shape[0]):
+            valid = slice(0, int(length[b]))
+            zero = masked[valid, b] == 0  # [L, C]
+            if name == "freq_mask":  # whole bands, every frame
+                bands = zero.all(dim=0)
+                assert int(bands.sum()) <= widest and torch.equal(masked[valid, b][:, ~bands], plain[valid, b][:, ~bands])
+            else:  # a span of whole frames, at most a quarter of the utterance
+                frames = zero.all(dim=1)
+                assert int(frames.sum()) <= min(widest, int(length[b]) // 4)
+                assert torch.equal(masked[valid, b][~frames], plain[valid, b][~frames])
+    shifted = SpeechConfig(hidden=4, max_delay=2, n_mels=N_MELS, freq_shift=1.5)
+    model = build_model(shifted).train()
+    warped = speech._Coding(model, shifted).encode(x, torch.Generator().manual_seed(0))
+    assert not torch.equal(warped, plain)
+    # every band is read between two neighbouring bands at most 1.5 away: within their range
+    low = torch.stack([plain.roll(k, dims=2) for k in (-2, -1, 0, 1, 2)]).amin(dim=0)
+    high = torch.stack([plain.roll(k, dims=2) for k in (-2, -1, 0, 1, 2)]).amax(dim=0)
+    inner = slice(2, N_MELS - 2)  # away from the held edges and roll's wrap-around
+    assert bool((warped[..., inner] >= low[..., inner] - 1e-6).all() and (warped[..., inner] <= high[..., inner] + 1e-6).all())
 
 
 def test_config_accepts_no_delays_without_a_delay_range() -> None:
