@@ -244,9 +244,9 @@ def test_nir_export_refuses_alif_and_the_delayed_synapses_round_trip(trained: tu
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)  # branches summed in another order
 
 
-@pytest.mark.parametrize("change", [{"delays": "fixed"}, {"delays": "off"}, {"input": "delta"}],
-                         ids=["fixed-delays", "no-delays", "delta-input"])
-def test_variants_run(change: dict[str, str], cached: None, fsdd: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("change", [{"delays": "fixed"}, {"delays": "off"}, {"input": "delta"}, {"layers": 2}],
+                         ids=["fixed-delays", "no-delays", "delta-input", "two-layers"])
+def test_variants_run(change: dict[str, Any], cached: None, fsdd: Path, tmp_path: Path) -> None:
     config = SpeechConfig(hidden=8, epochs=1, max_delay=2, n_mels=N_MELS, batch_size=16, lr=2e-2, **change)  # type: ignore[arg-type]
     report = run_speech(config, tmp_path, fsdd, progress=False, threads=1)
     assert {p.name for p in report.files} == FILES
@@ -265,18 +265,31 @@ def test_variants_run(change: dict[str, str], cached: None, fsdd: Path, tmp_path
         assert not torch.equal(model.layers[0].weight, initial.weight)  # the weights did train
     if config.input == "delta":
         assert model.layers[0].in_features == 2 * N_MELS  # type: ignore[union-attr]
-        # events per channel and second; a step may carry up to max_events (3) events
-        assert 0 < report.rates_hz["input"] <= config.max_events / speech.DT
+        assert 0 < report.rates_hz["input"] <= config.max_events / speech.DT  # events per channel and second
+    if config.layers == 2:
+        assert sorted(report.rates_hz) == ["1:alif", "4:alif"]  # a rate for each recurrent layer
+        assert sum(isinstance(m, DelayedLinear) and m.frozen for m in model.layers) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="count_ops counts only -1/0/1 inputs as events: send-on-delta steps "
-                   "carrying 2-3 events make the first layer count as dense MACs")
-def test_delta_input_counts_as_synaptic_events(features: SpeechFeatures) -> None:
-    config = SpeechConfig(input="delta", hidden=8, max_delay=2, n_mels=N_MELS)
-    model = build_model(config).eval()
-    counts = speech.count_speech_ops(model, speech._Coding(model, config), features.x[:8])
-    assert counts.input_spikes is not None and counts.input_spikes > 0
-    assert counts.layers[0].synops > 0 and counts.layers[0].macs == 0
+def test_delta_input_energy_and_rate(features: SpeechFeatures) -> None:
+    """Binary delta spikes (``max_events=1``) are priced as synaptic events; counts of up to
+    ``max_events`` per step as dense MACs (as SpeechConfig says); the input rate counts every event."""
+    x = features.x[:8]
+    for max_events in (1, 3):
+        config = SpeechConfig(input="delta", max_events=max_events, hidden=8, max_delay=2, n_mels=N_MELS)
+        model = build_model(config).eval()
+        coding = speech._Coding(model, config)
+        counts = speech.count_speech_ops(model, coding, x)
+        spikes = coding.encode(x, torch.Generator().manual_seed(0))
+        assert int(spikes.max()) == max_events  # the features do cross several thresholds in a step
+        first = counts.layers[0]
+        if max_events == 1:
+            assert counts.input_spikes == int(spikes.sum()) and first.synops > 0 and first.macs == 0
+        else:
+            assert counts.input_spikes is None and first.synops == 0 and first.macs == first.dense_macs > 0
+        rates = speech.layer_rates(model, spikes, coding.mask)
+        frames = float(coding.mask.sum())
+        assert rates["input"] == pytest.approx(float(spikes.sum()) / (frames * 2 * N_MELS * speech.DT))
 
 
 def test_loso_one_speaker(cached: None, fsdd: Path, tmp_path: Path) -> None:
