@@ -107,6 +107,9 @@ class SpeechConfig:
             spikes, which the energy count prices as synaptic events; more: counts, which it
             prices as dense MACs).
         max_delay: longest delay in steps of 10 ms.
+        sigma_final: width (steps) the learnable delays' Gaussian is narrowed to, linearly from
+            ``max_delay / 2`` over the first 80% of training; narrower makes rounding the
+            delays at the end change less.
         n_mels: mel bands.
         hidden: recurrent ALIF neurons per layer.
         layers: recurrent ALIF layers, each fed by its own delayed synapses.
@@ -127,6 +130,7 @@ class SpeechConfig:
     delta_threshold: float = 0.5
     max_events: int = 1
     max_delay: int = 10
+    sigma_final: float = 0.5
     n_mels: int = 40
     hidden: int = 256
     layers: int = 1
@@ -160,7 +164,7 @@ class SpeechConfig:
                 raise ValueError(f"{name} must be in [{low}, {high}], got {getattr(self, name)}")
         if self.delays != "off" and self.max_delay < 1:
             raise ValueError(f"delays={self.delays!r} needs max_delay >= 1 step, got {self.max_delay}")
-        for name in ("lr", "tau_mem", "tau_adapt", "delta_threshold"):
+        for name in ("lr", "tau_mem", "tau_adapt", "delta_threshold", "sigma_final"):
             check_positive(name, getattr(self, name), unit="")
         for name in ("weight_decay", "delta_th", "freq_shift"):
             value = getattr(self, name)
@@ -321,12 +325,12 @@ def build_model(config: SpeechConfig) -> Sequential:
 
 def _delay_schedule(model: Sequential, config: SpeechConfig) -> None | object:
     """``before_batch`` of :func:`fit` for learnable delays: clamp them to ``[0, max_delay]``
-    and narrow the Gaussian linearly from ``max_delay / 2`` to 0.5 steps over the first 80% of
-    training (DCLS's annealing), so that rounding at the end changes little."""
+    and narrow the Gaussian linearly from ``max_delay / 2`` to ``sigma_final`` steps over the
+    first 80% of training (DCLS's annealing), so that rounding at the end changes little."""
     layers = [m for m in model.modules() if isinstance(m, DelayedLinear) and not m.frozen]
     if not layers:
         return None
-    start, end = max(config.max_delay / 2.0, 0.5), 0.5
+    start, end = max(config.max_delay / 2.0, config.sigma_final), config.sigma_final
 
     def schedule(progress: float) -> None:
         sigma = start + (end - start) * min(1.0, progress / 0.8)
