@@ -9,6 +9,7 @@ is then measured while the other run uses the other core, as stated in the table
 and written as markdown to ``--output``.
 
     python benchmarks/speech_table.py --seeds 0 1 2 --loso --delays learn fixed --jobs 2
+    (LOSO folds with learnable delays only unless --loso-delays learn fixed)
     python benchmarks/speech_table.py --seeds 0 --delays learn --jobs 1      # one run
 
 Needs the FSDD recordings (``--data``, default: ``$AXONAL_DATA/fsdd`` or ``../shared/data/fsdd``).
@@ -22,7 +23,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -50,6 +51,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="official-split seeds")
     ap.add_argument("--loso", action="store_true", help="also the six leave-one-speaker-out folds (seed 0)")
+    ap.add_argument("--loso-delays", nargs="+", choices=("learn", "fixed", "off"), default=["learn"],
+                    help="the --delays choices the LOSO folds run with (default: learn only)")
     ap.add_argument("--delays", nargs="+", choices=("learn", "fixed", "off"), default=["learn"])
     ap.add_argument("--extra", default="", help="more arguments for every run (e.g. '--epochs 40')")
     ap.add_argument("--data", help="FSDD folder")
@@ -65,7 +68,7 @@ def main() -> int:
         for seed in args.seeds:
             jobs.append((delays, f"official seed {seed}", ["--split", "official", "--seed", str(seed),
                                                            "--delays", delays, *common]))
-        if args.loso:
+        if args.loso and delays in args.loso_delays:
             for speaker in SPEAKERS:
                 jobs.append((delays, f"loso {speaker}", ["--split", "loso", "--speaker", speaker, "--seed", "0",
                                                          "--delays", delays, *common]))
@@ -79,15 +82,27 @@ def main() -> int:
         return delays, name, report
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results: list[tuple[str, str, dict[str, Any]]] = []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(one, jobs))
+        for done in as_completed([pool.submit(one, job) for job in jobs]):
+            results.append(done.result())
+            # the table so far, rewritten after every run (a long table survives an interruption)
+            _write(results, args, started, [j[1] for j in jobs])
+    print(Path(args.output).read_text())
+    return 0
+
+
+def _write(results: list[tuple[str, str, dict[str, Any]]], args: argparse.Namespace, started: str,
+           order: list[str]) -> None:
     lines = [f"# Speech recipe: FSDD accuracy table ({started})", "",
              f"`python benchmarks/speech_table.py {' '.join(sys.argv[1:])}`; each row one fresh "
              f"`axonal train speech` process on 1 thread, {args.jobs} run(s) at a time on this 2-core machine. "
              "Accuracy on the test takes with the delays rounded to whole steps (the figure before "
              "rounding in brackets); training time is `fit`'s (features and evaluation excluded).", ""]
     for delays in args.delays:
-        rows = [(n, r) for d, n, r in results if d == delays]
+        rows = sorted([(n, r) for d, n, r in results if d == delays], key=lambda nr: order.index(nr[0]))
+        if not rows:
+            continue
         lines += [f"## delays: {delays}", "", "| run | accuracy | per speaker | train s | command |",
                   "|---|---|---|---|---|"]
         for name, r in rows:
@@ -105,11 +120,8 @@ def main() -> int:
         if loso:
             lines.append(f"leave-one-speaker-out, mean over {len(loso)} speakers: **{mean(loso) * 100:.2f}%**")
         lines.append("")
-    text = "\n".join(lines)
-    print(text)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(text + "\n")
-    return 0
+    Path(args.output).write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
