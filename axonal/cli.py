@@ -536,9 +536,9 @@ def _add_train(sub: "argparse._SubParsersAction[_Parser]") -> None:
                     help="synaptic delays of the input synapses: trained, random and fixed, or none")
     sp.add_argument("--input", choices=("current", "delta"), default="current",
                     help="log-mel features as input current, or ON/OFF send-on-delta spikes")
-    sp.add_argument("--epochs", type=_bounded("speech.epochs"), help=f"{_range('speech.epochs')} (default 30)")
+    sp.add_argument("--epochs", type=_bounded("speech.epochs"), help=f"{_range('speech.epochs')} (default 40)")
     sp.add_argument("--hidden", type=_bounded("speech.hidden"),
-                    help=f"recurrent ALIF neurons, {_range('speech.hidden')} (default 256)")
+                    help=f"recurrent ALIF neurons, {_range('speech.hidden')} (default 512)")
     sp.add_argument("--max-delay", dest="max_delay", type=_bounded("speech.max_delay"),
                     help=f"longest delay in 10 ms steps, {_range('speech.max_delay')} (default 10)")
     sp.add_argument("--seed", type=_bounded("seed"), help=f"seed, {_range('seed')} (default 0)")
