@@ -81,3 +81,11 @@ def per_channel(
         v = check_positive_real(name, value, f"({unit})")
         out = torch.tensor(v, dtype=like.dtype, device=like.device)
     return out.expand(channel_shape)
+
+
+def broadcasts_to(shape: tuple[int, ...] | torch.Size, target: tuple[int, ...] | torch.Size) -> bool:
+    """Whether a tensor of ``shape`` broadcasts to exactly ``target`` (without growing it)."""
+    try:
+        return tuple(torch.broadcast_shapes(shape, target)) == tuple(target)
+    except RuntimeError:
+        return False

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from axonal.audio._checks import check_positive_real, check_real, check_signal, per_channel
+from axonal.audio._checks import broadcasts_to, check_positive_real, check_real, check_signal, per_channel
 from axonal.errors import NonFiniteError
 from axonal.functional.neurons.family import ResetMode
 from axonal.functional.neurons.lif import LIF_FAMILY, LIFParams
@@ -56,11 +56,7 @@ def _x0(x0: float | Tensor, shape: tuple[int, ...], like: Tensor) -> Tensor:
     if isinstance(x0, Tensor):
         if not x0.is_floating_point():
             raise TypeError(f"x0 must be a float or a floating tensor, got dtype {x0.dtype}")
-        try:
-            ok = torch.broadcast_shapes(x0.shape, shape) == shape
-        except RuntimeError:
-            ok = False
-        if not ok:
+        if not broadcasts_to(x0.shape, shape):
             raise ValueError(f"x0 must be a float or a tensor broadcastable to one step "
                              f"{shape}, got shape {tuple(x0.shape)}")
         if not all_finite((x0,)):
@@ -176,11 +172,7 @@ def _check_levels(levels: object, channel_shape: tuple[int, ...], like: Tensor) 
     if not all_finite((lv,)):
         raise NonFiniteError(f"levels must be finite, got a tensor with {nonfinite_summary(lv)}")
     target = (lv.shape[0], *channel_shape)
-    try:
-        ok = torch.broadcast_shapes(lv.shape, target) == target
-    except RuntimeError:
-        ok = False
-    if not ok:
+    if not broadcasts_to(lv.shape, target):
         raise ValueError(f"levels must be shaped [L] or [L, ...] broadcastable to [L, *x.shape[2:]] "
                          f"= {list(target)}, got shape {tuple(lv.shape)}")
     lv = lv.detach().to(dtype=like.dtype, device=like.device)
