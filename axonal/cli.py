@@ -479,7 +479,6 @@ def _train_stdp_mnist(args: argparse.Namespace) -> int:
 
 
 def _train_speech(args: argparse.Namespace) -> int:
-    from axonal.audio import MelSpectrogram  # noqa: F401  (fail early if the front end is broken)
     from axonal.energy import estimate_all
     from axonal.tasks.speech import SpeechConfig, run_speech
     from axonal.train.threads import set_threads

@@ -40,7 +40,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Callable, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -324,7 +324,7 @@ def build_model(config: SpeechConfig) -> Sequential:
     )
 
 
-def _delay_schedule(model: Sequential, config: SpeechConfig) -> None | object:
+def _delay_schedule(model: Sequential, config: SpeechConfig) -> Callable[[float], None] | None:
     """``before_batch`` of :func:`fit` for learnable delays: clamp them to ``[0, max_delay]``
     and narrow the Gaussian linearly from ``max_delay / 2`` to ``sigma_final`` steps over the
     first 80% of training (DCLS's annealing), so that rounding at the end changes little."""
@@ -403,7 +403,7 @@ def _train_fold(config: SpeechConfig, feats: SpeechFeatures, name: str, train: T
     start = time.perf_counter()
     history = fit(model, (feats.x[train], labels[train]), coding.encode, coding.loss, coding.predict,
                   config.train_config(progress), checkpoint=checkpoint,
-                  before_batch=_delay_schedule(model, config))  # type: ignore[arg-type]
+                  before_batch=_delay_schedule(model, config))
     seconds = time.perf_counter() - start
     unrounded = None
     delayed = [m for m in model.modules() if isinstance(m, DelayedLinear)]
