@@ -2,6 +2,8 @@
 
 * :mod:`~axonal.events.container`: the event array (:data:`EVENT_DTYPE`: ``x, y, p, t``,
   microseconds), its checks, and zero-copy views as torch tensors.
+* :mod:`~axonal.events.transforms`: frames, time surfaces, voxel grids, noise filters and
+  augmentations, vectorised, with tonic's conventions (time arguments in seconds).
 """
 
 from axonal.events.container import (
@@ -16,10 +18,37 @@ from axonal.events.container import (
     make_events,
     to_torch,
 )
+from axonal.events.transforms import (
+    Compose,
+    RandomApply,
+    Step,
+    center_crop,
+    denoise,
+    downsample,
+    drop_events,
+    flip_lr,
+    flip_polarity,
+    flip_ud,
+    frames_batch,
+    random_crop,
+    refractory,
+    spatial_downsample,
+    spatial_jitter,
+    time_jitter,
+    time_reverse,
+    time_skew,
+    to_frames,
+    to_time_surface,
+    to_voxel_grid,
+    uniform_noise,
+)
 
 __all__ = [
     "EVENT_DTYPE",
+    "Compose",
     "EventTensors",
+    "RandomApply",
+    "Step",
     "as_events",
     "check_events",
     "check_sensor_size",
@@ -28,4 +57,24 @@ __all__ = [
     "from_torch",
     "make_events",
     "to_torch",
+    # transforms
+    "center_crop",
+    "denoise",
+    "downsample",
+    "drop_events",
+    "flip_lr",
+    "flip_polarity",
+    "flip_ud",
+    "frames_batch",
+    "random_crop",
+    "refractory",
+    "spatial_downsample",
+    "spatial_jitter",
+    "time_jitter",
+    "time_reverse",
+    "time_skew",
+    "to_frames",
+    "to_time_surface",
+    "to_voxel_grid",
+    "uniform_noise",
 ]
