@@ -603,8 +603,10 @@ def to_time_surface(events: Any, sensor_size: Any, tau: float, *, dt: float,
     """Exponentially decaying time surfaces sampled every ``dt`` seconds: ``[T, P, H, W]``.
 
     tonic equivalent: ``ToTimesurface(sensor_size, dt=..., tau=...)`` (both in microseconds
-    there), same values (checked against tonic 1.7 in the tests). tonic's ``overlap`` is not
-    offered: with it, tonic samples at ``(k + 1) dt`` while its windows end elsewhere.
+    there), same values to float32 precision (relative 2e-5 against tonic 1.7's float64 in
+    the tests; the exponent is carried from sample to sample, one subtraction each, and the
+    exponential taken in float32). tonic's ``overlap`` is not offered: with it, tonic samples
+    at ``(k + 1) dt`` while its windows end elsewhere.
 
     Sample ``k`` is taken at ``s_k = t0 + (k + 1) dt`` (``t0`` the first event) and holds, per
     pixel and polarity, ``exp(-(s_k - t_last) / tau)`` where ``t_last`` is the latest event
