@@ -61,7 +61,11 @@ varies from call to call; the mean of 10 is timed, then the median of those is r
 def load(path: Path) -> tuple[np.ndarray, str]:
     reader = getattr(events_mod, "read_events", None)
     if reader is not None:
-        return events_mod.as_events(reader(path)), "axonal.events.read_events"
+        result = reader(path)
+        if isinstance(result, tuple):  # (events, metadata...) if the reader returns more
+            result = result[0]
+        ev = events_mod.as_events(result)
+        return ev[np.argsort(ev["t"], kind="stable")], "axonal.events.read_events"
     import aedat  # PyPI aedat 2.3.0, for this benchmark only
 
     parts = [p["events"] for p in aedat.Decoder(str(path)) if "events" in p]
