@@ -17,6 +17,7 @@ from axonal.events import EVENT_DTYPE, make_events
 from axonal.events import transforms as T
 
 SENSOR = (7, 5, 2)
+TONIC_MISSING = "tonic is not installed (the bench extra; or pip install --no-deps tonic==1.7.0 importRosbag requests)"
 
 # ------------------------------------------------------------------------------------------
 # random streams
@@ -40,7 +41,7 @@ def streams(draw, max_events: int = 40, sensor=SENSOR, t_max: int = 3000) -> np.
 
 
 def tonic_functional():
-    return pytest.importorskip("tonic.functional", reason="tonic is not installed (pip install --no-deps tonic==1.7.0)")
+    return pytest.importorskip("tonic.functional", reason=TONIC_MISSING)
 
 
 # ------------------------------------------------------------------------------------------
@@ -602,7 +603,7 @@ def test_filters_match_tonic():
 
 
 def test_geometric_transforms_match_tonic():
-    pytest.importorskip("tonic", reason="tonic is not installed")
+    pytest.importorskip("tonic", reason=TONIC_MISSING)
     import tonic.transforms as tt
 
     rng = np.random.default_rng(23)
