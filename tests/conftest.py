@@ -18,7 +18,7 @@ from importlib import metadata
 import pytest
 
 # distribution names, as pip knows them
-REFERENCE_LIBRARIES = ("brian2", "nest-simulator", "snntorch", "norse", "nirtorch", "nir", "mlxtend", "triton")
+REFERENCE_LIBRARIES = ("brian2", "nest-simulator", "snntorch", "norse", "nirtorch", "nir", "mlxtend", "triton", "tonic")
 STRICT_ENV = "AXONAL_CI"
 
 
