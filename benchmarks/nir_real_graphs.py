@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from axonal.data.events import events_to_frames, read_label_list, read_nmnist
+from axonal.data.events import events_to_frames, read_label_list
+from axonal.events import read_nmnist
 from axonal.interop import read_nir
 
 

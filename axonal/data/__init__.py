@@ -1,8 +1,11 @@
-"""Datasets and readers (every loader also accepts local data; nothing downloads at import)."""
+"""Datasets and readers (every loader also accepts local data; nothing downloads at import).
+
+Event files (N-MNIST ``.bin``, AEDAT, Prophesee RAW, ``.npz``) are read by :mod:`axonal.events`.
+"""
 
 from axonal.data.digits import DigitsSplit, load_digits_split
 from axonal.data.mnist import MnistSplit, load_mnist_5k, load_mnist_idx, read_idx
-from axonal.data.events import Events, events_to_frames, read_label_list, read_nmnist, write_nmnist
+from axonal.data.events import events_to_frames, read_label_list
 from axonal.data.fsdd import (
     FSDD_SPEAKERS,
     FsddData,
@@ -20,7 +23,6 @@ from axonal.data.shd import SHD_CHANNELS, ShdData, download_shd, read_shd, shd_t
 
 __all__ = [
     "DigitsSplit",
-    "Events",
     "FSDD_SPEAKERS",
     "FsddData",
     "FsddItem",
@@ -40,10 +42,8 @@ __all__ = [
     "official_split",
     "read_idx",
     "read_label_list",
-    "read_nmnist",
     "read_shd",
     "scan_fsdd",
     "shd_to_frames",
     "validation_split",
-    "write_nmnist",
 ]

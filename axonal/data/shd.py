@@ -12,9 +12,9 @@ spikes. One file (``shd_train.h5``, ``ssc_valid.h5``, ...) holds::
     extra/meta_info/*   per-speaker arrays (gender, age, body_height), indexed by speaker id
                         (optional, returned as stored)
 
-:func:`read_shd` returns each sample as an :class:`~axonal.data.events.Events` in tonic's SHD
-convention (sensor size ``(700, 1, 1)``): ``x`` = channel, ``y`` = 0, ``p`` = 1, ``t`` = the
-spike time in microseconds (rounded to the nearest, int64). A sample's spikes are returned
+:func:`read_shd` returns each sample as an event array (:data:`~axonal.events.EVENT_DTYPE`) in
+tonic's SHD convention (sensor size ``(700, 1, 1)``): ``x`` = channel, ``y`` = 0, ``p`` = 1,
+``t`` = the spike time in microseconds (rounded to the nearest, int64). A sample's spikes are returned
 sorted by time (a stable sort keeps the file's order among equal times); the published files
 are already sorted, so this only costs a check. :func:`shd_to_frames` bins samples into spike
 counts ``[T, B, 700]``. :func:`download_shd` fetches the official files (never called here).
@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from axonal.data.events import Events, _event_field
 from axonal.data.limits import check_allocation, format_bytes
+from axonal.events.container import EVENT_DTYPE, as_events
 from axonal.errors import AxonalError, FileFormatError, ResourceLimitError
 from axonal.functional.validate import check_dt
 
@@ -67,9 +67,8 @@ _MAX_TIME_S = 2.0**53 / 1e6
 _BLOCK = 512
 """Samples read from the file at a time."""
 
-_HELD_PER_EVENT = 2 * 8
-"""Bytes :func:`read_shd` keeps per spike: ``x`` and ``t`` as int64 (``y`` and ``p`` are
-read-only broadcast views that take no memory)."""
+_HELD_PER_EVENT = EVENT_DTYPE.itemsize
+"""Bytes :func:`read_shd` keeps per spike: one event record."""
 
 _TEMP_PER_EVENT = 4 * 8
 """Bytes of temporaries per spike while a block is decoded (the float64 times, the products)."""
@@ -86,8 +85,8 @@ class ShdData:
     """The samples of one SHD/SSC file.
 
     Attributes:
-        events: one :class:`~axonal.data.events.Events` per sample (``x`` channel, ``y`` 0,
-            ``p`` 1, ``t`` in microseconds, sorted); ``y`` and ``p`` are read-only views.
+        events: one event array (:data:`~axonal.events.EVENT_DTYPE`) per sample (``x``
+            channel, ``y`` 0, ``p`` 1, ``t`` in microseconds, sorted).
         labels: ``[N]`` int64 class indices.
         speakers: ``[N]`` int64 speaker ids, or ``None`` when the file has no ``extra/speaker``.
         keys: the class names (``keys[label]``), empty when the file has no ``extra/keys``.
@@ -97,7 +96,7 @@ class ShdData:
         path: the file read.
     """
 
-    events: list[Events]
+    events: list[np.ndarray]
     labels: Tensor
     speakers: Tensor | None
     keys: tuple[str, ...]
@@ -224,8 +223,8 @@ class _Reader:
         return d
 
 
-def _spikes(r: _Reader, i: int, times: Any, units: Any) -> Events:
-    """Check one sample's spikes and turn them into Events (sorted by time)."""
+def _spikes(r: _Reader, i: int, times: Any, units: Any) -> np.ndarray:
+    """Check one sample's spikes and turn them into an event array (sorted by time)."""
     times = np.asarray(times)
     units = np.asarray(units)
     if times.ndim != 1 or units.ndim != 1 or times.size != units.size:
@@ -252,9 +251,11 @@ def _spikes(r: _Reader, i: int, times: Any, units: Any) -> Events:
     else:
         t = np.zeros(0, np.int64)
         x = np.zeros(0, np.int64)
-    y = np.broadcast_to(np.int64(0), (n,))
-    p = np.broadcast_to(np.int64(1), (n,))
-    return Events(x=x, y=y, p=p, t=t)
+    out = np.zeros(n, dtype=EVENT_DTYPE)
+    out["x"] = x
+    out["p"] = 1
+    out["t"] = t
+    return out
 
 
 def read_shd(path: str | os.PathLike[str], max_samples: int | None = None) -> ShdData:
@@ -322,7 +323,7 @@ def _read(r: _Reader, max_samples: int | None) -> ShdData:
         # the file cannot hold more spikes than its bytes (variable-length data is not compressed)
         bound = r.path.stat().st_size // stored
         check_allocation(bound * _HELD_PER_EVENT, f"the spikes of {n} samples (at most {bound} spikes)", r.where)
-    events: list[Events] = []
+    events: list[np.ndarray] = []
     for a in range(0, n, _BLOCK):
         b = min(a + _BLOCK, n)
         t_block = times[a:b]
@@ -342,7 +343,7 @@ def _read(r: _Reader, max_samples: int | None) -> ShdData:
 
 
 def shd_to_frames(
-    events_list: Sequence[Events], dt: float, n_steps: int | None = None, n_channels: int = SHD_CHANNELS
+    events_list: Sequence[Any], dt: float, n_steps: int | None = None, n_channels: int = SHD_CHANNELS
 ) -> Tensor:
     """Bin samples into spike counts ``[T, B, n_channels]`` (float32), time-major.
 
@@ -352,7 +353,8 @@ def shd_to_frames(
     dropped. ``y`` and ``p`` are ignored (SHD has one row and one polarity).
 
     Args:
-        events_list: one :class:`~axonal.data.events.Events` per sample (``x`` channel, ``t`` us).
+        events_list: one event array per sample (``x`` channel, ``t`` us; any structured array
+            with integer fields x, y, t, p is converted).
         dt: the bin width in seconds.
         n_steps: ``T``, or ``None``.
         n_channels: the channel count (700 for SHD/SSC).
@@ -368,8 +370,9 @@ def shd_to_frames(
     n_channels = int(n_channels)
     if n_steps is not None and (isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 1):
         raise ValueError(f"n_steps must be None or an int >= 1, got {n_steps!r}")
-    if isinstance(events_list, Events) or not isinstance(events_list, Sequence):
-        raise TypeError(f"events_list must be a sequence of Events (one per sample), got {type(events_list).__name__}")
+    if isinstance(events_list, np.ndarray) or not isinstance(events_list, Sequence):
+        kind = "one event array" if isinstance(events_list, np.ndarray) else type(events_list).__name__
+        raise TypeError(f"events_list must be a sequence of event arrays (one per sample), got {kind}")
     if len(events_list) == 0:
         raise ValueError("events_list is empty: no sample to bin")
     dt_us = dt * 1e6
@@ -377,12 +380,9 @@ def shd_to_frames(
     chans: list[np.ndarray] = []
     latest = -1.0
     for b, ev in enumerate(events_list):
-        if not isinstance(ev, tuple) or len(ev) != 4:
-            raise TypeError(f"events_list[{b}] must be an Events (x, y, p, t), got {type(ev).__name__}")
-        x = _event_field(f"x of sample {b}", ev[0])
-        t = _event_field(f"t of sample {b}", ev[3])
-        if x.size != t.size:
-            raise ValueError(f"events_list[{b}]: x holds {x.size} events but t {t.size}")
+        arr = as_events(ev, f"events_list[{b}]")
+        x = arr["x"].astype(np.int64)
+        t = arr["t"].astype(np.int64)
         bad = np.flatnonzero((x < 0) | (x >= n_channels))
         if bad.size:
             j = int(bad[0])

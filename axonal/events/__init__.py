@@ -4,6 +4,9 @@
   microseconds), its checks, and zero-copy views as torch tensors.
 * :mod:`~axonal.events.transforms`: frames, time surfaces, voxel grids, noise filters and
   augmentations, vectorised, with tonic's conventions (time arguments in seconds).
+* :mod:`~axonal.events.formats`: event files read into that array and written from it
+  (N-MNIST ``.bin``, ``.npz``, AEDAT 4.0, AEDAT 2.0/3.1, Prophesee EVT 2.0/3.0), with
+  :func:`read_events` / :func:`iter_events` / :func:`write_events` choosing the format.
 """
 
 from axonal.events.container import (
@@ -42,13 +45,38 @@ from axonal.events.transforms import (
     to_voxel_grid,
     uniform_noise,
 )
+from axonal.events.formats import (
+    AEDAT4_COMPRESSIONS,
+    AEDAT_LAYOUTS,
+    EVENT_FORMATS,
+    EVT_VERSIONS,
+    NMNIST_SENSOR,
+    EventFileInfo,
+    detect_event_format,
+    event_file_info,
+    iter_aedat,
+    iter_aedat4,
+    iter_events,
+    iter_evt,
+    iter_nmnist,
+    iter_npz,
+    read_aedat,
+    read_aedat4,
+    read_events,
+    read_evt,
+    read_nmnist,
+    read_npz,
+    write_aedat,
+    write_aedat4,
+    write_events,
+    write_evt,
+    write_nmnist,
+    write_npz,
+)
 
 __all__ = [
     "EVENT_DTYPE",
-    "Compose",
     "EventTensors",
-    "RandomApply",
-    "Step",
     "as_events",
     "check_events",
     "check_sensor_size",
@@ -57,7 +85,37 @@ __all__ = [
     "from_torch",
     "make_events",
     "to_torch",
+    # formats
+    "AEDAT4_COMPRESSIONS",
+    "AEDAT_LAYOUTS",
+    "EVENT_FORMATS",
+    "EVT_VERSIONS",
+    "EventFileInfo",
+    "NMNIST_SENSOR",
+    "detect_event_format",
+    "event_file_info",
+    "iter_aedat",
+    "iter_aedat4",
+    "iter_events",
+    "iter_evt",
+    "iter_nmnist",
+    "iter_npz",
+    "read_aedat",
+    "read_aedat4",
+    "read_events",
+    "read_evt",
+    "read_nmnist",
+    "read_npz",
+    "write_aedat",
+    "write_aedat4",
+    "write_events",
+    "write_evt",
+    "write_nmnist",
+    "write_npz",
     # transforms
+    "Compose",
+    "RandomApply",
+    "Step",
     "center_crop",
     "denoise",
     "downsample",

@@ -1,4 +1,4 @@
-"""N-MNIST 40-bit event files (written here in the real format) and frame binning."""
+"""Frame binning of event arrays and label lists (the N-MNIST reader: tests/events/test_formats.py)."""
 
 from __future__ import annotations
 
@@ -8,61 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from axonal.data.events import Events, events_to_frames, read_label_list, read_nmnist, write_nmnist
+from axonal.data.events import events_to_frames, read_label_list
+from axonal.events import EVENT_DTYPE, empty_events, make_events, read_nmnist
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nmnist_small"
 
 
-def test_decodes_hand_written_bytes(tmp_path: Path) -> None:
-    # x=5, y=7, ON, t=0x010203 ; x=33, y=0, OFF, t=0x7FFFFF (largest 23-bit stamp)
-    raw = bytes([5, 7, 0x80 | 0x01, 0x02, 0x03, 33, 0, 0x7F, 0xFF, 0xFF])
-    path = tmp_path / "two.bin"
-    path.write_bytes(raw)
-    ev = read_nmnist(path)
-    assert ev.x.tolist() == [5, 33] and ev.y.tolist() == [7, 0]
-    assert ev.p.tolist() == [1, 0]
-    assert ev.t.tolist() == [0x010203, (1 << 23) - 1]
-
-
-def test_write_then_read_round_trip(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    n = 500
-    ev = Events(
-        x=rng.integers(0, 34, n), y=rng.integers(0, 34, n), p=rng.integers(0, 2, n), t=np.sort(rng.integers(0, 300_000, n))
-    )
-    path = tmp_path / "r.bin"
-    write_nmnist(path, ev)
-    assert path.stat().st_size == 5 * n
-    back = read_nmnist(path)
-    for a, b in zip(ev, back):
-        assert np.array_equal(a, b)
-
-
-def test_truncated_empty_missing_and_corrupt_files_name_the_file(tmp_path: Path) -> None:
-    good = bytes([1, 2, 0x80, 0, 10]) * 3
-    trunc = tmp_path / "trunc.bin"
-    trunc.write_bytes(good[:-2])
-    with pytest.raises(ValueError, match=r"trunc\.bin.*13 bytes is not a multiple of 5"):
-        read_nmnist(trunc)
-    empty = tmp_path / "empty.bin"
-    empty.write_bytes(b"")
-    with pytest.raises(ValueError, match=r"empty\.bin.*empty"):
-        read_nmnist(empty)
-    with pytest.raises(ValueError, match=r"missing\.bin.*does not exist"):
-        read_nmnist(tmp_path / "missing.bin")
-    corrupt = tmp_path / "corrupt.bin"
-    corrupt.write_bytes(good + bytes([200, 3, 0, 0, 1]))
-    with pytest.raises(ValueError, match=r"corrupt\.bin': event 3 has address \(x=200, y=3\) outside the 34x34"):
-        read_nmnist(corrupt)
-
-
 def test_frames_count_events_per_window_polarity_and_pixel() -> None:
     # t0 = 100 us; window 1 ms => bins [100,1100), [1100,2100), ...
-    ev = Events(
-        x=np.array([0, 0, 3, 3, 5, 2]),
-        y=np.array([1, 1, 2, 2, 4, 0]),
-        p=np.array([1, 1, 0, 1, 0, 0]),
-        t=np.array([100, 900, 1099, 1100, 2500, 3150]),
+    ev = make_events(
+        x=[0, 0, 3, 3, 5, 2],
+        y=[1, 1, 2, 2, 4, 0],
+        t=[100, 900, 1099, 1100, 2500, 3150],
+        p=[1, 1, 0, 1, 0, 0],
     )
     frames = events_to_frames(ev, sensor_size=(6, 5), time_window=1e-3)
     # span 3050 us: floor((3050-1000)/1000)+1 = 3 complete windows (tonic's default)
@@ -75,12 +33,27 @@ def test_frames_count_events_per_window_polarity_and_pixel() -> None:
 
 
 def test_frames_reject_bad_arguments() -> None:
-    ev = Events(x=np.array([0]), y=np.array([0]), p=np.array([0]), t=np.array([0]))
+    ev = make_events(x=[0], y=[0], t=[0], p=[0])
     with pytest.raises(ValueError, match="time_window"):
         events_to_frames(ev, time_window=0.0)
-    empty = Events(*(np.array([], dtype=np.int64) for _ in range(4)))
     with pytest.raises(ValueError, match="events is empty"):
-        events_to_frames(empty)
+        events_to_frames(empty_events(0))
+    with pytest.raises(TypeError, match=r"events must be a structured numpy array with fields x, y, t, p"):
+        events_to_frames((np.array([0]), np.array([0]), np.array([0]), np.array([0])))
+    bad = ev.copy()
+    bad["p"] = 2  # the int8 field holds it; a two-polarity sensor does not
+    with pytest.raises(ValueError, match=r"events.p must be in \[0, 1\] for sensor \(34, 34, 2\), got values in \[2, 2\]"):
+        events_to_frames(bad)
+
+
+def test_frames_take_tonic_style_arrays_and_one_polarity_sensors() -> None:
+    tonic = np.zeros(3, dtype=[("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])
+    tonic["x"], tonic["y"], tonic["t"], tonic["p"] = [1, 2, 3], [0, 1, 2], [0, 500, 1500], [True, False, True]
+    frames = events_to_frames(tonic, sensor_size=(4, 3), time_window=1e-3, include_incomplete=True)
+    assert frames.shape == (2, 2, 3, 4) and frames[0, 1, 0, 1] == 1 and frames[0, 0, 1, 2] == 1 and frames[1, 1, 2, 3] == 1
+    mono = make_events(x=[0, 1], y=[0, 0], t=[0, 10], p=0)
+    assert events_to_frames(mono, sensor_size=(2, 1, 1), time_window=1.0, include_incomplete=True).shape == (1, 1, 1, 2)
+    assert mono.dtype == EVENT_DTYPE
 
 
 def test_label_list(tmp_path: Path) -> None:
@@ -95,9 +68,9 @@ def test_label_list(tmp_path: Path) -> None:
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/nmnist_small is absent")
 def test_real_recording_decodes_to_a_plausible_saccade_recording() -> None:
     ev = read_nmnist(DATA / "60001.bs2")
-    assert 1000 < ev.t.size < 8000
-    assert ev.x.max() <= 33 and ev.y.max() <= 33 and set(ev.p.tolist()) == {0, 1}
-    assert 250_000 < int(ev.t.max() - ev.t.min()) < 400_000  # three saccades, about 0.3 s
+    assert 1000 < ev.size < 8000
+    assert ev["x"].max() <= 33 and ev["y"].max() <= 33 and set(ev["p"].tolist()) == {0, 1}
+    assert 250_000 < int(ev["t"].max() - ev["t"].min()) < 400_000  # three saccades, about 0.3 s
     frames = events_to_frames(ev)
     assert frames.dtype == torch.float32 and frames.shape[1:] == (2, 34, 34)
     assert 250 <= frames.shape[0] <= 400

@@ -17,7 +17,8 @@ import torch
 
 import axonal.data.limits as limits
 import axonal.data.shd as shd
-from axonal.data import Events, read_shd, shd_to_frames
+from axonal.data import read_shd, shd_to_frames
+from axonal.events import EVENT_DTYPE, make_events
 from axonal.errors import FileFormatError, ResourceLimitError
 
 h5py = pytest.importorskip("h5py")
@@ -81,14 +82,14 @@ def test_reads_the_published_layout(good: tuple[Path, list[tuple[np.ndarray, np.
     assert data.speaker_info["age"].tolist() == [23, 41, 30]
     assert data.speaker_info["body_height"].tolist() == [165.0, 182.0, 171.5]
     for ev, (times, units) in zip(data.events, samples):
-        assert isinstance(ev, Events) and all(a.dtype == np.int64 for a in ev)
-        np.testing.assert_array_equal(ev.x, units.astype(np.int64))
-        np.testing.assert_array_equal(ev.t, np.rint(times.astype(np.float64) * 1e6).astype(np.int64))
-        assert ev.y.shape == ev.p.shape == ev.x.shape and not ev.y.any() and ev.p.all()
-    assert data.events[1].t.size == 0
+        assert isinstance(ev, np.ndarray) and ev.dtype == EVENT_DTYPE and ev.ndim == 1
+        np.testing.assert_array_equal(ev["x"], units.astype(np.int64))
+        np.testing.assert_array_equal(ev["t"], np.rint(times.astype(np.float64) * 1e6).astype(np.int64))
+        assert not ev["y"].any() and ev["p"].all()
+    assert data.events[1].size == 0
     first_two = read_shd(path, max_samples=2)
     assert len(first_two) == 2 and first_two.labels.tolist() == [0, 3]
-    np.testing.assert_array_equal(first_two.events[0].t, data.events[0].t)
+    np.testing.assert_array_equal(first_two.events[0]["t"], data.events[0]["t"])
     layout_only = read_shd(path, max_samples=0)
     assert len(layout_only) == 0 and layout_only.keys == data.keys
     assert len(read_shd(path, max_samples=99)) == 4
@@ -103,7 +104,7 @@ def test_other_stored_types_and_an_ssc_file_without_speakers(tmp_path: Path, tim
     assert data.speakers is None and data.keys == () and data.speaker_info == {}
     ev = data.events[0]
     # sorted by time, equal times kept in the file's order, units following their times
-    assert ev.t.tolist() == [125_000, 250_000, 250_000, 500_000] and ev.x.tolist() == [699, 9, 1, 3]
+    assert ev["t"].tolist() == [125_000, 250_000, 250_000, 500_000] and ev["x"].tolist() == [699, 9, 1, 3]
 
 
 def _bad(tmp_path: Path, **changes: Any) -> Path:
@@ -210,14 +211,14 @@ def test_frames_count_spikes_per_step_and_channel(good: tuple[Path, Any]) -> Non
     data = read_shd(good[0])
     dt = 4e-3
     frames = shd_to_frames(data.events, dt)
-    latest = max(int(ev.t.max()) for ev in data.events if ev.t.size)
+    latest = max(int(ev["t"].max()) for ev in data.events if ev.size)
     assert frames.dtype == torch.float32 and frames.shape == (latest // 4000 + 1, 4, 700)
     expect = torch.zeros_like(frames)
     for b, ev in enumerate(data.events):
-        for x, t in zip(ev.x.tolist(), ev.t.tolist()):
+        for x, t in zip(ev["x"].tolist(), ev["t"].tolist()):
             expect[t // 4000, b, x] += 1
     assert torch.equal(frames, expect)
-    assert frames.sum().item() == sum(ev.t.size for ev in data.events)
+    assert frames.sum().item() == sum(ev.size for ev in data.events)
     short = shd_to_frames(data.events, dt, n_steps=10)
     assert short.shape == (10, 4, 700) and torch.equal(short, expect[:10])
     long = shd_to_frames(data.events[1:2], dt, n_steps=3)  # an empty sample: zeros
@@ -226,24 +227,28 @@ def test_frames_count_spikes_per_step_and_channel(good: tuple[Path, Any]) -> Non
 
 
 def test_frames_refuse_bad_arguments() -> None:
-    ev = Events(x=np.array([1, 5]), y=np.zeros(2, np.int64), p=np.ones(2, np.int64), t=np.array([0, 2500]))
+    ev = make_events(x=[1, 5], y=0, t=[0, 2500], p=1)
     with pytest.raises(ValueError, match=r"events_list\[0\].x\[1\] = 5 is outside channels 0..3"):
         shd_to_frames([ev], 1e-3, n_channels=4)
+    back = ev.copy()
+    back["t"] = [-1, 0]  # the record holds it; make_events would refuse it
     with pytest.raises(ValueError, match=r"events_list\[1\].t\[0\] = -1 us is negative"):
-        shd_to_frames([ev, ev._replace(t=np.array([-1, 0]))], 1e-3)
-    with pytest.raises(ValueError, match=r"events_list\[0\]: x holds 2 events but t 1"):
-        shd_to_frames([ev._replace(t=np.array([0]))], 1e-3)
+        shd_to_frames([ev, back], 1e-3)
+    with pytest.raises(TypeError, match=r"events_list\[0\] must be a structured numpy array with fields x, y, t, p"):
+        shd_to_frames([(ev["x"], ev["y"], ev["p"], ev["t"])], 1e-3)
+    with pytest.raises(ValueError, match=r"events_list\[0\] lacks the event field\(s\) p"):
+        shd_to_frames([np.zeros(2, dtype=[("x", "i8"), ("y", "i8"), ("t", "i8")])], 1e-3)
     with pytest.raises(ValueError, match="dt must be finite and > 0 s"):
         shd_to_frames([ev], 0.0)
     with pytest.raises(ValueError, match="events_list is empty"):
         shd_to_frames([], 1e-3)
-    with pytest.raises(TypeError, match="events_list must be a sequence of Events"):
+    with pytest.raises(TypeError, match="events_list must be a sequence of event arrays \\(one per sample\\), got one event array"):
         shd_to_frames(ev, 1e-3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_steps must be None or an int >= 1, got 0"):
         shd_to_frames([ev], 1e-3, n_steps=0)
     with pytest.raises(ResourceLimitError, match=r"frames \[2500000001, 1, 700\] \(float32\) needs"):
         shd_to_frames([ev], 1e-12)
-    late = ev._replace(t=np.array([0, 2**53]))  # step 9e21 at dt = 1 ps: past int64, refused rather than wrapped
+    late = make_events(x=[1, 5], y=0, t=[0, 2**53], p=1)  # step 9e21 at dt = 1 ps: past int64, refused rather than wrapped
     with pytest.raises(ResourceLimitError, match=r"9.007e\+21 steps of 1e-12 s x 1 samples x 700 channels is far too many"):
         shd_to_frames([late], 1e-12)
     kept = shd_to_frames([late], 1e-12, n_steps=2)  # with T given, later spikes are dropped

@@ -10,7 +10,8 @@ import torch
 
 nir = pytest.importorskip("nir")
 
-from axonal.data.events import events_to_frames, read_label_list, read_nmnist  # noqa: E402
+from axonal.data.events import events_to_frames, read_label_list  # noqa: E402
+from axonal.events import read_nmnist  # noqa: E402
 from axonal.interop import read_nir, write_nir  # noqa: E402
 from axonal.nn import Sequential  # noqa: E402
 

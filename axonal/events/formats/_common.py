@@ -33,6 +33,7 @@ __all__ = [
     "header_lines",
     "optional_sensor",
     "read_exact",
+    "record_offsets",
     "unwrap_counter",
 ]
 
@@ -229,6 +230,16 @@ class OrderGuard:
             f"{k - 1}'s {before} us ({steps} such step(s) back in this chunk); a recording's timestamps never "
             "decrease, the file is corrupt"
         )
+
+
+def record_offsets(start: int, width: int, rows: np.ndarray | None = None) -> Callable[[int], int]:
+    """``offset_of`` for :meth:`OrderGuard.check`: event ``i`` comes from the record at
+    ``start + width * rows[i]`` (``rows[i] = i`` when ``rows`` is None; ``width`` 0: all at ``start``)."""
+
+    def offset(i: int) -> int:
+        return start + width * (int(rows[i]) if rows is not None else i)
+
+    return offset
 
 
 def new_events(n: int, where: str, what: str) -> np.ndarray:

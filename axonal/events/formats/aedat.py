@@ -59,6 +59,7 @@ from axonal.events.formats._common import (
     new_events,
     optional_sensor,
     read_exact,
+    record_offsets,
     sensor_from_dims,
     split_chunks,
     unwrap_counter,
@@ -202,7 +203,7 @@ def _iter2(fh: BinaryIO, info: EventFileInfo, sensor: tuple[int, int, int], chun
         n = min(chunk_events, (size - pos) // 8)
         raw = np.frombuffer(read_exact(fh, 8 * n, where, pos, f"{n} records"), dtype=_RECORD2)
         events, rows, carry = _decode2(raw, layout, sensor, carry, where, pos)
-        guard.check(events, lambda i, s=pos, r=rows: s + 8 * int(r[i]))
+        guard.check(events, record_offsets(pos, 8, rows))
         pos += 8 * n
         if events.shape[0]:
             yield events
@@ -251,7 +252,7 @@ def _iter31(fh: BinaryIO, info: EventFileInfo, sensor: tuple[int, int, int] | No
         d = data[keep]
         events = fill_events(new_events(keep.size, where, f"the packet at byte {pos}"),
                              (d >> 17) & 0x7FFF, (d >> 2) & 0x7FFF, (d >> 1) & 1, (overflow << 31) | ts)
-        guard.check(events, lambda i, s=body_at, r=keep: s + 8 * int(r[i]))
+        guard.check(events, record_offsets(body_at, 8, keep))
         yield from split_chunks(events, chunk_events)
         pos = body_at + body
 

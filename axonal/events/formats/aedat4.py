@@ -51,6 +51,7 @@ from axonal.events.formats._common import (
     new_events,
     optional_sensor,
     read_exact,
+    record_offsets,
     sensor_from_dims,
     split_chunks,
     writable_path,
@@ -330,7 +331,7 @@ def iter_aedat4(path: str | os.PathLike[str], chunk_events: int = DEFAULT_CHUNK_
                                       f"{int(raw['on'][bad[0]])}; a bool is 0 or 1")
             events = fill_events(new_events(raw.shape[0], where, f"the packet at byte {pos}"),
                                  raw["x"], raw["y"], raw["on"], raw["t"])
-            guard.check(events, lambda i, s=pos: s)
+            guard.check(events, record_offsets(pos, 0))
             yield from split_chunks(events, chunk_events)
 
 

@@ -34,6 +34,7 @@ from axonal.events.formats._common import (
     fill_events,
     new_events,
     read_exact,
+    record_offsets,
     writable_path,
 )
 
@@ -91,7 +92,7 @@ def iter_nmnist(path: str | os.PathLike[str], chunk_events: int = DEFAULT_CHUNK_
             start = done * RECORD
             raw = np.frombuffer(read_exact(fh, n * RECORD, where, start, f"{n} events"), dtype=np.uint8)
             events = _decode(raw, where)
-            guard.check(events, lambda i, s=start: s + RECORD * i)
+            guard.check(events, record_offsets(start, RECORD))
             done += n
             yield events
 

@@ -77,6 +77,7 @@ from axonal.events.formats._common import (
     new_events,
     optional_sensor,
     read_exact,
+    record_offsets,
     sensor_from_dims,
     split_chunks,
     unwrap_counter,
@@ -317,7 +318,7 @@ def iter_evt(path: str | os.PathLike[str], chunk_events: int = DEFAULT_CHUNK_EVE
                 events, src = _decode2(words, st2, where, pos)
             else:
                 events, src = _decode3(words, st3, where, pos)
-            guard.check(events, lambda i, s=pos, r=src: s + width * int(r[i]))
+            guard.check(events, record_offsets(pos, width, src))
             yield from split_chunks(events, chunk_events)
 
 
