@@ -1,9 +1,10 @@
 """Long fuzz run of axonal's file readers and parsers (the CI runs a small budget of the same).
 
-Runs every target of ``tests/test_readers_fuzz.py`` (N-MNIST events, IDX plain and gzip, label
-lists, ``events_to_frames`` arguments, NIR files as bytes and as HDF5 datasets claiming
-terabytes, NIR graph contents, GraphModule states, WAV files, SHD/SSC spike files as bytes and
-as impossible contents) for ``--examples`` hypothesis examples each, random (not
+Runs every target of ``tests/test_readers_fuzz.py`` (N-MNIST events, the event files of
+``axonal.events`` as bytes: npz, AEDAT 4.0, AEDAT 2.0 in both address layouts, AEDAT 3.1,
+Prophesee EVT 2.0 and 3.0; IDX plain and gzip, label lists, ``events_to_frames`` arguments, NIR
+files as bytes and as HDF5 datasets claiming terabytes, NIR graph contents, GraphModule states,
+WAV files, SHD/SSC spike files as bytes and as impossible contents) for ``--examples`` hypothesis examples each, random (not
 derandomized) unless ``--seed`` is given, and prints per target the cases tried, how many were
 accepted / refused with axonal's own errors, the failures (any other exception, a broken
 promise of an accepted result, or a case slower than ``--deadline``) and

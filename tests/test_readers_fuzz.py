@@ -38,10 +38,25 @@ import nir
 
 import axonal.data.limits as limits
 from axonal.audio import read_wav, write_wav
-from axonal.data.events import Events, events_to_frames, read_label_list, read_nmnist, write_nmnist
+from axonal.data.events import events_to_frames, read_label_list
 from axonal.data.mnist import read_idx
 from axonal.data.shd import SHD_CHANNELS, read_shd
 from axonal.errors import AxonalError, NonFiniteError
+from axonal.events import (
+    EVENT_DTYPE,
+    event_file_info,
+    make_events,
+    read_aedat,
+    read_aedat4,
+    read_evt,
+    read_nmnist,
+    read_npz,
+    write_aedat,
+    write_aedat4,
+    write_evt,
+    write_nmnist,
+    write_npz,
+)
 from axonal.interop import from_nir, read_nir
 
 pytestmark = pytest.mark.filterwarnings("ignore::axonal.errors.PlausibilityWarning")  # fuzzed values are implausible
@@ -174,27 +189,38 @@ NMNIST_SENSOR = (34, 34)
 
 
 @st.composite
-def nmnist_events(draw: st.DrawFn) -> Events:
+def nmnist_events(draw: st.DrawFn) -> np.ndarray:
     n = draw(st.integers(1, 40))
     x = draw(st.lists(st.integers(0, 33), min_size=n, max_size=n))
     y = draw(st.lists(st.integers(0, 33), min_size=n, max_size=n))
     p = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
     t = sorted(draw(st.lists(st.integers(0, (1 << 23) - 1), min_size=n, max_size=n)))
-    return Events(*(np.array(v, dtype=np.int64) for v in (x, y, p, t)))
+    return make_events(x, y, t, p)
 
 
-def _nmnist_bytes(ev: Events) -> bytes:
+def _nmnist_bytes(ev: np.ndarray) -> bytes:
     buf = _DIR / "seed.bin"
     write_nmnist(buf, ev)
     return buf.read_bytes()
 
 
+def _check_events(ev: np.ndarray, sensor: tuple[int, int], max_events: int) -> None:
+    """The promises of every event reader: the container's dtype, addresses inside the sensor,
+    polarities 0/1, times that never decrease, no more events than the file can encode."""
+    assert isinstance(ev, np.ndarray) and ev.dtype == EVENT_DTYPE and ev.ndim == 1
+    assert ev.size <= max_events, f"{ev.size} events from a file that encodes at most {max_events}"
+    if ev.size:
+        assert int(ev["x"].min()) >= 0 and int(ev["x"].max()) < sensor[0], "accepted an x outside the sensor"
+        assert int(ev["y"].min()) >= 0 and int(ev["y"].max()) < sensor[1], "accepted a y outside the sensor"
+        assert set(np.unique(ev["p"]).tolist()) <= {0, 1}
+        assert int(ev["t"][0]) >= 0 and bool((np.diff(ev["t"]) >= 0).all()), "accepted timestamps that go backwards"
+
+
 def nmnist_target(data: bytes) -> str:
     outcome, ev = refused_or(lambda: read_nmnist(_file(data, ".bin")))
     if outcome == "accepted":
-        assert len(data) % 5 == 0 and ev.t.size == len(data) // 5
-        assert (ev.x < 34).all() and (ev.y < 34).all() and set(np.unique(ev.p)) <= {0, 1}
-        assert (np.diff(ev.t) >= 0).all(), "accepted timestamps that go backwards"
+        assert len(data) % 5 == 0 and ev.size == len(data) // 5
+        _check_events(ev, NMNIST_SENSOR, len(data) // 5)
     return outcome
 
 
@@ -207,22 +233,30 @@ def test_fuzz_nmnist_reader(data: bytes) -> None:
     nmnist_target(data)
 
 
+def _nmnist_raw(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray) -> bytes:
+    """40-bit records written byte by byte (the writer refuses what these tests need)."""
+    out = np.empty((x.size, 5), dtype=np.uint8)
+    out[:, 0], out[:, 1], out[:, 2] = x, y, (p << 7) | (t >> 16)
+    out[:, 3], out[:, 4] = (t >> 8) & 0xFF, t & 0xFF
+    return out.tobytes()
+
+
 @st.composite
 def impossible_recordings(draw: st.DrawFn) -> tuple[bytes, str]:
     """Valid records with one impossible event: an address outside the sensor or a timestamp
     earlier than the one before."""
-    ev = draw(nmnist_events().filter(lambda e: e.t.size >= 2))
-    x, y, p, t = (a.copy() for a in ev)
+    ev = draw(nmnist_events().filter(lambda e: e.size >= 2))
+    x, y, p, t = (ev[f].astype(np.int64) for f in ("x", "y", "p", "t"))
     t = np.maximum(t, 1)
     i = draw(st.integers(1, t.size - 1))
     if draw(st.booleans()):
         t[i] = draw(st.integers(0, int(t[i - 1]) - 1))  # later events stay after t[i - 1]
-        expect = f"event {i} has timestamp {int(t[i])} us, earlier than event {i - 1}'s"
+        expect = f"event {i} (record at byte {5 * i}) has timestamp {int(t[i])} us, earlier than event {i - 1}'s"
     else:
         axis = draw(st.sampled_from(["x", "y"]))
         (x if axis == "x" else y)[i] = draw(st.integers(34, 255))
-        expect = f"event {i} has address"
-    return _nmnist_bytes(Events(x, y, p, t)), expect
+        expect = f"event {i} (record at byte {5 * i}) has address"
+    return _nmnist_raw(x, y, p, t), expect
 
 
 @FUZZ
@@ -231,6 +265,91 @@ def test_fuzz_nmnist_refuses_impossible_recordings(case: tuple[bytes, str]) -> N
     data, expect = case
     outcome, err = refused_or(lambda: read_nmnist(_file(data, ".bin")))
     assert outcome == "refused" and expect in str(err) and "case" in str(err), err
+
+
+# --------------------------------------------------------------------------- event files: npz, AEDAT, EVT
+
+
+@st.composite
+def sensor_events(draw: st.DrawFn, width: int, height: int, t_max: int, max_n: int = 40) -> np.ndarray:
+    """Sorted events on a width x height sensor; some share a timestamp and row (EVT 3.0 vectors)."""
+    n = draw(st.integers(0, max_n))
+    x = draw(st.lists(st.integers(0, width - 1), min_size=n, max_size=n))
+    y = draw(st.lists(st.integers(0, height - 1), min_size=n, max_size=n))
+    p = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    t = sorted(draw(st.lists(st.integers(0, t_max), min_size=n, max_size=n)))
+    ev = make_events(x, y, t, p)
+    if n >= 4 and draw(st.booleans()):  # a run that EVT 3.0 writes as vectors
+        ev[:4]["t"], ev[:4]["y"], ev[:4]["p"] = ev["t"][0], ev["y"][0], ev["p"][0]
+        ev[:4]["x"] = sorted(draw(st.sets(st.integers(0, min(width, 32) - 1), min_size=4, max_size=4)))
+    return ev
+
+
+_EV_SENSOR = (40, 30)
+
+
+def _written(writer: Callable[[Path], None], suffix: str) -> bytes:
+    path = _DIR / f"seed{next(_counter) % 4}{suffix}"
+    writer(path)
+    return path.read_bytes()
+
+
+@st.composite
+def event_file_seeds(draw: st.DrawFn, kind: str) -> bytes:
+    sensor = (128, 128) if kind == "aedat2-dvs128" else _EV_SENSOR
+    ev = draw(sensor_events(sensor[0], sensor[1], (1 << 30) if kind.startswith("aedat2") else 1 << 40))
+    if kind == "npz":
+        compressed = draw(st.booleans())
+        return _written(lambda p: write_npz(p, ev, sensor, compressed=compressed), ".npz")
+    if kind == "aedat4":
+        compression = draw(st.sampled_from(["none", "lz4"]))
+        return _written(lambda p: write_aedat4(p, ev, sensor, compression=compression, packet_events=16), ".aedat4")
+    if kind.startswith("aedat"):
+        version = "3.1" if kind == "aedat31" else "2.0"
+        layout = "dvs128" if kind == "aedat2-dvs128" else "davis"
+        return _written(lambda p: write_aedat(p, ev, sensor, version=version, layout=layout, packet_events=16), ".aedat")
+    return _written(lambda p: write_evt(p, ev, sensor, version="2.0" if kind == "evt2" else "3.0"), ".raw")
+
+
+_EVENT_READERS: dict[str, tuple[Callable[[Path], np.ndarray], str, Callable[[int], int]]] = {
+    # reader, suffix, the most events a file of n bytes can encode
+    "npz": (read_npz, ".npz", lambda n: n),  # not used: compressed members are bounded by the memory budget
+    "aedat4": (read_aedat4, ".aedat4", lambda n: 256 * n // 16 + 1),  # LZ4 inflates at most ~255x
+    "aedat2": (read_aedat, ".aedat", lambda n: n // 8),
+    "aedat2-dvs128": (read_aedat, ".aedat", lambda n: n // 8),
+    "aedat31": (read_aedat, ".aedat", lambda n: n // 8),
+    "evt2": (read_evt, ".raw", lambda n: n // 4),
+    "evt3": (read_evt, ".raw", lambda n: 6 * n),  # a 2-byte VECT_12 word holds up to 12 events
+}
+
+
+def event_file_target(kind: str) -> Callable[[bytes], str]:
+    reader, suffix, most = _EVENT_READERS[kind]
+
+    def target(data: bytes) -> str:
+        path = _file(data, suffix)
+        outcome, ev = refused_or(lambda: reader(path))
+        if outcome == "accepted":
+            # the sensor the (possibly damaged) header names, else the format's address range
+            named = event_file_info(path).sensor_size
+            _check_events(ev, named[:2] if named is not None else (1 << 15, 1 << 15),
+                          most(len(data)) if kind != "npz" else FUZZ_MEMORY // 16)
+        return outcome
+
+    return target
+
+
+EVENT_FILE_CASES = {kind: mutations(event_file_seeds(kind), header=64, record=8, max_random=512) for kind in _EVENT_READERS}
+
+
+@pytest.mark.parametrize("kind", sorted(_EVENT_READERS))
+def test_fuzz_event_file_readers(kind: str) -> None:
+    target = event_file_target(kind)
+
+    def case(data: bytes) -> None:
+        target(data)
+
+    settings(FUZZ, max_examples=60)(given(EVENT_FILE_CASES[kind])(case))()
 
 
 # --------------------------------------------------------------------------- IDX
@@ -328,28 +447,46 @@ def valid_frame_arguments(draw: st.DrawFn) -> tuple[Any, Any, Any, Any]:
     p = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
     t = draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n))
     window = draw(st.floats(1e-4, 2.0))
-    return Events(*(np.array(v) for v in (x, y, p, t))), (width, height), window, draw(st.booleans())
+    sensor = draw(st.sampled_from([(width, height), (width, height, 2)]))
+    return make_events(x, y, t, p), sensor, window, draw(st.booleans())
+
+
+def _tonic_like(events: np.ndarray, fields: dict[str, np.ndarray]) -> np.ndarray:
+    """A structured array with fields x, y, t, p, some of them of another type or value."""
+    out = np.zeros(events.size, dtype=[(f, fields[f].dtype if f in fields else events.dtype[f]) for f in ("x", "y", "t", "p")])
+    for f in ("x", "y", "t", "p"):
+        out[f] = fields.get(f, events[f])
+    return out
 
 
 @st.composite
 def bad_frame_arguments(draw: st.DrawFn) -> tuple[Any, Any, Any, Any]:
-    """Valid arguments with one or more replaced by something wrong."""
+    """Valid arguments with one or more replaced by something wrong: event fields of another
+    type or out of range (through a tonic-style array, or written straight into the records),
+    something that is no event array, a bad sensor, window or flag."""
     events, sensor, window, incomplete = draw(valid_frame_arguments())
-    n = events.t.size
+    n = events.size
     field = st.one_of(
         st.lists(st.integers(-3, 60), min_size=n, max_size=n).map(np.array),
         st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=n, max_size=n).map(np.array),
         st.lists(st.integers(-(2**63), 2**63 - 1), min_size=n, max_size=n).map(lambda v: np.array(v, dtype=np.int64)),
-        st.lists(st.integers(0, 3), max_size=n + 2).map(np.array),
-        st.sampled_from([np.zeros((2, 2)), np.array(["a"] * n), [None] * n, np.array([], dtype=np.int64)]),
+        st.sampled_from([np.array(["a"] * n), np.array([1j] * n), np.ones(n, dtype=bool)]),
     )
-    which = draw(st.sets(st.sampled_from(["x", "y", "p", "t", "events", "sensor", "window", "incomplete"]), min_size=1))
-    events = events._replace(**{k: draw(field) for k in which & {"x", "y", "p", "t"}})
+    which = draw(st.sets(st.sampled_from(["fields", "records", "events", "sensor", "window", "incomplete"]), min_size=1))
+    if "fields" in which:
+        names = draw(st.sets(st.sampled_from(["x", "y", "t", "p"]), min_size=1))
+        events = _tonic_like(events, {f: draw(field) for f in names})
+    if "records" in which:
+        events = events.copy()  # the record's fields hold what the container's checks refuse
+        i = draw(st.integers(0, n - 1))
+        name = draw(st.sampled_from(["x", "y", "p", "t"]))
+        events[name][i] = draw(st.sampled_from([-1, -(2**7), 2, 41, 127]))
     if "events" in which:
-        events = draw(st.sampled_from([None, (1, 2), "events", Events(*(np.array([], dtype=np.int64),) * 4)]))
+        events = draw(st.sampled_from([None, (1, 2), "events", events[:0], (events["x"], events["y"], events["t"], events["p"]),
+                                       events.reshape(1, -1), np.zeros(2, dtype=[("x", "i8"), ("t", "i8")])]))
     if "sensor" in which:
         sensor = draw(st.one_of(st.tuples(st.integers(-2, 50), st.integers(-2, 50)),
-                                st.sampled_from([(34,), (2**40, 2**40), (3.5, 4), None, "ab", (True, 3)])))
+                                st.sampled_from([(34,), (2**40, 2**40), (3.5, 4), None, "ab", (True, 3), (4, 4, 3)])))
     if "window" in which:
         window = draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**70), 2**70),
                                 st.sampled_from([0, 1e-300, 5e-324, 1e-12, -1e-3, True, "1ms", None])))
@@ -369,8 +506,9 @@ def frames_target(args: tuple[Any, Any, Any, Any]) -> str:
     except (TypeError, ValueError) as err:  # argument errors (ValueError includes axonal's own)
         assert str(err)
         return "refused"
-    assert frames.dtype == torch.float32 and frames.dim() == 4 and frames.shape[1:] == (2, sensor[1], sensor[0])
-    assert float(frames.sum()) <= len(events.t) and bool((frames >= 0).all())
+    polarities = sensor[2] if len(sensor) == 3 else 2
+    assert frames.dtype == torch.float32 and frames.dim() == 4 and frames.shape[1:] == (polarities, sensor[1], sensor[0])
+    assert float(frames.sum()) <= len(events) and bool((frames >= 0).all())
     return "accepted"
 
 
@@ -381,18 +519,20 @@ def test_fuzz_events_to_frames_arguments(args: tuple[Any, Any, Any, Any]) -> Non
 
 
 def test_events_to_frames_validates_window_sensor_and_addresses() -> None:
-    ev = Events(x=np.array([0, 5]), y=np.array([1, 2]), p=np.array([0, 1]), t=np.array([0, 5000]))
+    ev = make_events(x=[0, 5], y=[1, 2], t=[0, 5000], p=[0, 1])
     with pytest.raises(ValueError, match=r"time_window must be a finite float > 0 s, got inf"):
         events_to_frames(ev, time_window=float("inf"))
-    with pytest.raises(ValueError, match=r"sensor_size must be \(width, height\), two ints >= 1, got \(0, 34\)"):
+    with pytest.raises(ValueError, match=r"sensor_size must be \(width, height, polarities\) with width and height in "
+                                         r"1..32768 and polarities 1 or 2, got \(0, 34\)"):
         events_to_frames(ev, sensor_size=(0, 34))
-    with pytest.raises(ValueError, match=r"events.x\[1\] = 5 is outside the 4x4 sensor"):
+    with pytest.raises(ValueError, match=r"events.x must be in \[0, 3\] for sensor \(4, 4, 2\), got values in \[0, 5\]"):
         events_to_frames(ev, sensor_size=(4, 4))
-    bad_p = ev._replace(p=np.array([0, 2]))
-    with pytest.raises(ValueError, match=r"events.p\[1\] = 2: polarity must be 0 \(OFF\) or 1 \(ON\)"):
+    bad_p = ev.copy()
+    bad_p["p"][1] = 2
+    with pytest.raises(ValueError, match=r"events.p must be in \[0, 1\] for sensor \(34, 34, 2\), got values in \[0, 2\]"):
         events_to_frames(bad_p)
-    with pytest.raises(ValueError, match=r"events.t holds NaN or inf"):
-        events_to_frames(ev._replace(t=np.array([0.0, np.nan])))
+    with pytest.raises(TypeError, match=r"events field t must hold integers, got dtype float64"):
+        events_to_frames(_tonic_like(ev, {"t": np.array([0.0, np.nan])}))
     from axonal.errors import ResourceLimitError
 
     with pytest.raises(ResourceLimitError, match=r"5000000000 frames \[5000000000, 2, 34, 34\] \(float32\) needs 42.1 TiB"):
@@ -689,12 +829,12 @@ def _check_shd(data: Any, size: int) -> None:
     assert len(data.events) == data.labels.shape[0] and data.n_channels == SHD_CHANNELS
     total = 0
     for ev in data.events:
-        assert ev.x.shape == ev.y.shape == ev.p.shape == ev.t.shape and ev.x.ndim == 1
-        if ev.t.size:
-            assert int(ev.x.min()) >= 0 and int(ev.x.max()) < SHD_CHANNELS, "accepted a unit outside 0..699"
-            assert int(ev.t.min()) >= 0 and bool((np.diff(ev.t) >= 0).all()), "accepted times unsorted or negative"
-            assert not ev.y.any() and bool(ev.p.all())
-        total += ev.t.size
+        assert ev.dtype == EVENT_DTYPE and ev.ndim == 1
+        if ev.size:
+            assert int(ev["x"].min()) >= 0 and int(ev["x"].max()) < SHD_CHANNELS, "accepted a unit outside 0..699"
+            assert int(ev["t"].min()) >= 0 and bool((np.diff(ev["t"]) >= 0).all()), "accepted times unsorted or negative"
+            assert not ev["y"].any() and bool(ev["p"].all())
+        total += ev.size
     assert total * 3 <= size, "more spikes than the file can hold"
 
 
@@ -776,5 +916,6 @@ TARGETS: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], str]]] = {
     "wav-bytes": (WAV_CASES, wav_target),
     "shd-file-bytes": (SHD_CASES, shd_target),
     "shd-contents": (shd_contents(), shd_contents_target),
+    **{f"{kind}-bytes": (EVENT_FILE_CASES[kind], event_file_target(kind)) for kind in _EVENT_READERS},
 }
 """Every fuzz target with its strategy (``benchmarks/fuzz_readers.py`` runs these)."""

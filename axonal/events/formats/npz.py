@@ -56,8 +56,8 @@ class _Archive:
 
     def header(self, key: str) -> tuple[tuple[int, ...], np.dtype[Any], int]:
         info = self.members[key]
-        with self.zf.open(info) as fh:
-            try:
+        try:
+            with self.zf.open(info) as fh:
                 version = np.lib.format.read_magic(fh)
                 if version == (1, 0):
                     shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
@@ -65,8 +65,9 @@ class _Archive:
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
                 else:
                     raise ValueError(f"npy format version {version} is not supported")
-            except _ZIP_ERRORS as err:
-                raise FileFormatError(f"{self.where}: member {key!r} is not a valid .npy array ({err})") from None
+        except _ZIP_ERRORS as err:
+            raise FileFormatError(f"{self.where}: member {key!r} is not a valid .npy array ({type(err).__name__}: "
+                                  f"{err})") from None
         if dtype.hasobject:
             raise FileFormatError(f"{self.where}: member {key!r} holds Python objects; only numeric arrays are read")
         nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
