@@ -363,12 +363,12 @@ def write_aedat(path: str | os.PathLike[str], events: Any, sensor_size: Sequence
         lines.append("#!END-HEADER")
     header = ("\r\n".join(lines) + "\r\n").encode("ascii")
     x, y, pol = ev["x"].astype(np.int64), ev["y"].astype(np.int64), ev["p"].astype(np.int64)
+    if version == "2.0" and t.size and (int(t[0]) >= 1 << 32 or bool((np.diff(t) >= 1 << 31).any())):
+        raise ValueError("events.t does not fit AEDAT 2.0's 32-bit timestamps: the first event must lie below "
+                         "2**32 us and consecutive events less than 2**31 us apart")
     with p.open("wb") as fh:
         fh.write(header)
         if version == "2.0":
-            if t.size and (int(t[0]) >= 1 << 32 or bool((np.diff(t) >= 1 << 31).any())):
-                raise ValueError("events.t does not fit AEDAT 2.0's 32-bit timestamps: the first event must lie below "
-                                 "2**32 us and consecutive events less than 2**31 us apart")
             rec = np.empty(ev.shape[0], dtype=_RECORD2)
             xr, yr = (width - 1) - x, (height - 1) - y
             if layout == "davis":
