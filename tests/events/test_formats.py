@@ -5,6 +5,7 @@ offset. Real sample files (../shared/data/event_samples) are used when present."
 from __future__ import annotations
 
 import importlib
+import io
 import struct
 import zipfile
 from pathlib import Path
@@ -331,6 +332,46 @@ def test_aedat4_zstd_needs_its_package_and_lz4_is_decoded_in_bounded_steps(tmp_p
     monkeypatch.setattr(limits, "available_memory", lambda: 1_000_000)
     with pytest.raises(ResourceLimitError, match=r"big\.aedat4'.*the packet at byte \d+ decompressed so far needs"):
         read_aedat4(lz)
+
+
+class _FakeZstd:
+    """Stands in for the zstandard package: "decompresses" by passing the bytes through (or
+    fails like a damaged frame), so the Zstd path's reading loop and checks run without it."""
+
+    class ZstdError(Exception):
+        pass
+
+    def __init__(self, broken: bool) -> None:
+        self.broken = broken
+
+    def ZstdDecompressor(self) -> Any:  # noqa: N802 - the package's name
+        fake = self
+
+        class Decompressor:
+            def stream_reader(self, data: bytes, read_across_frames: bool = False) -> Any:
+                if fake.broken:
+                    raise fake.ZstdError("Unknown frame descriptor")
+                return io.BytesIO(data)
+
+        return Decompressor()
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_aedat4_zstd_path_reads_through_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: bool) -> None:
+    ev = random_events(10, 64, 48, 10**6)
+    raw = bytearray(_aedat4_none(tmp_path, ev).read_bytes())
+    struct.pack_into("<i", raw, 14 + 4 + 28, 4)  # Zstd high
+    path = tmp_path / "zh.aedat4"
+    path.write_bytes(bytes(raw))
+    real_import = importlib.import_module
+    fake = _FakeZstd(broken)
+    monkeypatch.setattr(aedat4_module.importlib, "import_module",
+                        lambda name, *a: fake if name == "zstandard" else real_import(name, *a))
+    if broken:
+        with pytest.raises(FileFormatError, match=r"the packet at byte \d+ is not a valid Zstd frame \(Unknown frame"):
+            read_aedat4(path)
+    else:
+        assert np.array_equal(read_aedat4(path), ev)
 
 
 def test_aedat4_stream_choice(tmp_path: Path) -> None:
