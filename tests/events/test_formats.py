@@ -567,6 +567,9 @@ def test_evt3_words_decode_as_the_format_description_says(tmp_path: Path) -> Non
     _raw(path, "% evt 3.0\n% geometry 100x50\n", [0x8000, 0x0000 | 60, 0x2000 | 3], 2)
     with pytest.raises(FileFormatError, match=r"has address \(x=3, y=60\) outside the 100x50 sensor"):
         read_evt(path)
+    _raw(path, "% evt 3.0\n", [0x8000, 0x0000, 0x3000 | 2040] + [0x4000] * 4 + [0x4000 | 1], 2)
+    with pytest.raises(FileFormatError, match=r"the vector word at byte 24 puts an event at x=2088, beyond the 11-bit"):
+        read_evt(path)  # the base advanced by 4 x 12 past 2047: would wrap in int16 unchecked
     _raw(path, "% evt 3.0\n", [0x9000], 2)
     with pytest.raises(FileFormatError, match=r"the word at byte 10 has type 0x9, which the format reserves"):
         read_evt(path)

@@ -30,11 +30,16 @@ __all__ = [
     "check_events_for_writing",
     "collect",
     "existing_file",
+    "fill_events",
     "header_lines",
+    "new_events",
     "optional_sensor",
     "read_exact",
     "record_offsets",
+    "sensor_from_dims",
+    "split_chunks",
     "unwrap_counter",
+    "writable_path",
 ]
 
 DEFAULT_CHUNK_EVENTS = 1 << 20
@@ -87,18 +92,21 @@ def existing_file(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def writable_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path` (TypeError for anything else)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     return Path(path)
 
 
 def check_chunk_events(chunk_events: Any) -> int:
+    """``chunk_events`` (or a writer's events per packet) as an int >= 1 (ValueError else)."""
     if isinstance(chunk_events, bool) or not isinstance(chunk_events, numbers.Integral) or chunk_events < 1:
         raise ValueError(f"chunk_events must be an int >= 1, got {chunk_events!r}")
     return int(chunk_events)
 
 
 def optional_sensor(sensor_size: Any) -> tuple[int, int, int] | None:
+    """A ``sensor_size`` argument checked, or None."""
     return None if sensor_size is None else check_sensor_size(sensor_size)
 
 
@@ -249,6 +257,7 @@ def new_events(n: int, where: str, what: str) -> np.ndarray:
 
 
 def fill_events(out: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Write four decoded columns into ``out`` (values already checked to fit their fields)."""
     out["x"] = x
     out["y"] = y
     out["p"] = p
@@ -257,6 +266,7 @@ def fill_events(out: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray, t:
 
 
 def split_chunks(events: np.ndarray, chunk_events: int) -> Iterator[np.ndarray]:
+    """Views of ``events`` of at most ``chunk_events`` each (none for an empty array)."""
     for a in range(0, events.shape[0], chunk_events):
         yield events[a:a + chunk_events]
 
@@ -299,6 +309,7 @@ def check_events_for_writing(events: Any, sensor_size: Any, name: str = "events"
 
 
 def sensor_from_dims(width: int, height: int, where: str, polarities: int = 2) -> tuple[int, int, int]:
+    """A sensor size read from a header (a FileFormatError naming the file when impossible)."""
     try:
         return check_sensor_size((width, height, polarities))
     except ValueError:

@@ -265,6 +265,11 @@ def _decode3(w: np.ndarray, st: _State3, where: str, start: int) -> tuple[np.nda
     keep = (high[word_of] >= 0) & (y_word[word_of] >= 0) & (~is_v[word_of] | (base_word[word_of] >= 0))
     if not keep.all():
         word_of, x, p = word_of[keep], x[keep], p[keep]
+    wide = np.flatnonzero(x >= _MAX_XY)  # vectors advance the base x past the 11-bit range
+    if wide.size:
+        i = int(wide[0])
+        raise FileFormatError(f"{where}: the vector word at byte {start + 2 * int(word_of[i])} puts an event at "
+                              f"x={int(x[i])}, beyond the 11-bit addresses of EVT 3.0; the file is corrupt")
 
     # carry the state to the next block
     if highs.size:
