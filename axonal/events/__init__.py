@@ -7,6 +7,8 @@
 * :mod:`~axonal.events.formats`: event files read into that array and written from it
   (N-MNIST ``.bin``, ``.npz``, AEDAT 4.0, AEDAT 2.0/3.1, Prophesee EVT 2.0/3.0), with
   :func:`read_events` / :func:`iter_events` / :func:`write_events` choosing the format.
+* :mod:`~axonal.events.emulator`: a DVS emulator (:class:`DVSEmulator`) and N-MNIST-style
+  saccade recordings of static images (:func:`saccade_recordings`).
 """
 
 from axonal.events.container import (
@@ -73,6 +75,14 @@ from axonal.events.formats import (
     write_nmnist,
     write_npz,
 )
+from axonal.events.emulator import (
+    DEFAULT_EMULATOR,
+    NMNIST_SACCADES,
+    DVSEmulator,
+    SaccadePath,
+    saccade_recording,
+    saccade_recordings,
+)
 
 __all__ = [
     "EVENT_DTYPE",
@@ -135,4 +145,11 @@ __all__ = [
     "to_time_surface",
     "to_voxel_grid",
     "uniform_noise",
+    # emulator
+    "DEFAULT_EMULATOR",
+    "DVSEmulator",
+    "NMNIST_SACCADES",
+    "SaccadePath",
+    "saccade_recording",
+    "saccade_recordings",
 ]
