@@ -7,20 +7,23 @@ DVS pixel model (as v2e does, written here from the model, not from v2e's code):
 * the photoreceptor reports the log intensity ``L = log(I + log_eps)``, optionally through a
   first-order low-pass filter of corner frequency ``cutoff_hz``;
 * the pixel memorises a reference level; when ``L`` rises ``threshold_on`` above it the pixel
-  emits an ON event and raises the reference by ``threshold_on`` (OFF: falls
-  ``threshold_off`` below, lowers it by ``threshold_off``). A change of several thresholds
-  between two frames gives several events, timed where the straight line from the previous
-  frame's level to the new one crosses each level;
-* after an event the pixel is blind for ``refractory`` seconds; a crossing that happens
-  meanwhile is not lost but emitted as soon as the pixel may fire again, if the level is still
-  past the threshold then (the reference only moves when an event is emitted);
+  emits an ON event (OFF: falls ``threshold_off`` below). Between two frames ``L`` moves along
+  a straight line, and each event is timed where that line crosses its level, so a change of
+  several thresholds gives several events spread over the frame interval;
+* after an event the pixel is blind for ``refractory`` seconds. With ``reset="level"`` (the
+  default, what the DVS circuit does: its differencing amplifier is held in reset) the
+  reference follows the input while blind and is the level at the moment the pixel wakes up,
+  so the change during the refractory period is lost; with ``reset="threshold"`` (v2e's
+  bookkeeping) each event moves the reference by one threshold and a crossing made while blind
+  is emitted as soon as the pixel wakes up, if the level is still past it. With
+  ``refractory=0`` both give one event per threshold crossed;
 * every pixel has its own thresholds, ``threshold * (1 + mismatch * N(0, 1))`` (clipped to at
   least a tenth of the nominal value);
 * noise: *leak* events (ON), a Poisson process of ``leak_rate`` Hz per pixel that lowers the
   reference by one ON threshold at each of its instants (so a pixel seeing a still scene emits
-  one ON event there, and one fewer afterwards on a rising edge), and *shot noise*, Poisson
-  events of ``shot_noise_rate`` Hz per pixel of random polarity that leave the pixel's state
-  alone;
+  one ON event then, not before the instant; a second instant of the same pixel within one
+  frame interval acts at the next frame time), and *shot noise*, Poisson events of
+  ``shot_noise_rate`` Hz per pixel of random polarity that leave the pixel's state alone;
 * with ``random_reference`` (the default) each pixel starts with a reference level drawn
   uniformly from the levels that do not fire at once, as a sensor that had been looking at
   something else before the recording would.
@@ -31,8 +34,10 @@ to the emulated sensor while it moves along three saccades, as the N-MNIST recor
 saccades", Front. Neurosci. 9:437: an ATIS camera on a pan-tilt unit looking at an LCD monitor,
 three saccades of about 100 ms each tracing a triangle, a 34x34 pixel window). The default path
 (:data:`NMNIST_SACCADES`) is fitted to the 700 N-MNIST training recordings of the project's
-data folder (``benchmarks/nmnist_emulator_stats.py`` shows the fit); the image is moved with
-sub-pixel (bilinear) resampling every ``frame_dt`` seconds.
+data folder (``benchmarks/nmnist_emulator_stats.py`` shows the fit). The monitor shows the
+image with a display gamma (luminance ``= value ** gamma``), the optics blur it (Gaussian,
+``blur`` pixels), and it is moved with sub-pixel (bilinear) resampling every ``frame_dt``
+seconds.
 
 Random numbers: each recording (each batch entry) draws from its own generator, seeded by
 ``seed`` (or, in a batch, by ``seeds[b]``; with ``seeds=None`` entry ``b`` uses
